@@ -1,0 +1,80 @@
+"""Server-sent events: encode Anthropic events, decode OpenAI (or Anthropic) streams incrementally.
+
+The decoder follows the WHATWG rules the SDKs use: `\n`, `\r\n` and `\r` line endings, `:` comments,
+one optional space after the field colon, and several `data:` lines joined by `\n`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+
+def encode_event(event: dict) -> bytes:
+    """One Anthropic SSE frame: `event: <type>` then a single-line JSON `data:` line."""
+    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+def encode_events(events: list[dict]) -> bytes:
+    return b"".join(encode_event(e) for e in events)
+
+
+@dataclass(slots=True)
+class ServerSentEvent:
+    event: str | None
+    data: str
+
+
+class SSEDecoder:
+    """Incremental SSE parser: feed bytes as they arrive, get complete events back."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        buf = self._buffer + chunk
+        if b"\r" in buf:
+            held = b""
+            if buf.endswith(b"\r"):  # may be the first half of a \r\n split across reads
+                buf, held = buf[:-1], b"\r"
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        else:
+            held = b""
+        *lines, rest = buf.split(b"\n")
+        self._buffer = rest + held
+        events: list[ServerSentEvent] = []
+        for line in lines:
+            self._handle_line(line.decode("utf-8", "replace"), events)
+        return events
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: a last event without its blank line still counts (many servers omit it)."""
+        events: list[ServerSentEvent] = []
+        if self._buffer:
+            self._handle_line(self._buffer.rstrip(b"\r").decode("utf-8", "replace"), events)
+            self._buffer = b""
+        self._handle_line("", events)
+        return events
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._buffer) + sum(len(d) for d in self._data)
+
+    def _handle_line(self, line: str, events: list[ServerSentEvent]) -> None:
+        if line == "":
+            if self._data:
+                events.append(ServerSentEvent(self._event, "\n".join(self._data)))
+            self._event, self._data = None, []
+            return
+        if line.startswith(":"):
+            return
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            self._data.append(value)
+        elif name == "event":
+            self._event = value

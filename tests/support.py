@@ -1,0 +1,42 @@
+"""Shared test data: the real Claude Code 2.1.328 requests captured in tests/data (API key redacted)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).parent / "data"
+CLAUDE_CODE_DIR = DATA_DIR / "claude-code-2.1.328"
+
+
+@dataclass
+class CapturedRequest:
+    scenario: str  # e.g. "s1_edit"
+    seq: int
+    method: str
+    path: str  # includes the query, e.g. /v1/messages?beta=true
+    headers: dict[str, str]
+    body: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario}-{self.seq}"
+
+
+def captured_requests() -> list[CapturedRequest]:
+    """Every request Claude Code sent in the captured sessions, in order."""
+    out: list[CapturedRequest] = []
+    for path in sorted(CLAUDE_CODE_DIR.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            if line.strip():
+                obj = json.loads(line)
+                out.append(
+                    CapturedRequest(path.stem, obj["seq"], obj["method"], obj["path"], obj["headers"], obj["body"])
+                )
+    return out
+
+
+def scripted_turns(scenario: str) -> list[list[dict]]:
+    """The assistant turns (Anthropic content blocks, without ids) that answered a captured session."""
+    return json.loads((CLAUDE_CODE_DIR / f"{scenario}.turns.json").read_text())["turns"]
