@@ -84,7 +84,9 @@ class Config:
 
     def validate(self) -> None:
         if self.upstream_format not in ("openai", "anthropic"):
-            raise ConfigError(f"upstream_format must be 'openai' or 'anthropic', not {self.upstream_format!r}")
+            raise ConfigError(
+                f"upstream_format must be 'openai' or 'anthropic', not {self.upstream_format!r}"
+            )
         if not self.upstream.startswith(("http://", "https://")):
             raise ConfigError(f"upstream must be an http(s) URL, not {self.upstream!r}")
         if self.thinking not in THINKING_STYLES:
@@ -92,9 +94,14 @@ class Config:
         for tier in self.tiers:
             if tier not in TIERS:
                 raise ConfigError(f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}")
-        for name in ("max_concurrency", "max_queue", "max_body_bytes", "port"):
+        for name in ("connect_timeout", "read_timeout", "ping_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than 0 seconds")
+        for name in ("max_concurrency", "max_queue", "max_body_bytes"):
             if getattr(self, name) < (0 if name == "max_queue" else 1):
                 raise ConfigError(f"{name} must be positive")
+        if not 0 <= self.port <= 65535:  # 0 = any free port (the banner shows the one bound)
+            raise ConfigError(f"port must be between 0 and 65535, not {self.port}")
 
 
 ENV_PREFIX = "CCBENCH_"
@@ -154,7 +161,9 @@ def _apply_models(cfg: Config, models: dict[str, Any], source: str) -> None:
                     raise ConfigError(f"{source}: each rule needs 'match' and 'model': {item!r}")
                 cfg.rules.append(RouteRule(str(item["match"]), str(item["model"])))
         else:
-            raise ConfigError(f"{source}: unknown models key {key!r} (use default, haiku, sonnet, opus, rules)")
+            raise ConfigError(
+                f"{source}: unknown models key {key!r} (use default, haiku, sonnet, opus, rules)"
+            )
 
 
 def load_config(

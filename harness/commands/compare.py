@@ -1,9 +1,50 @@
-"""`ccbench compare` (not built yet)."""
+"""`ccbench compare`: several results files side by side (terminal table, Markdown, self-contained HTML)."""
+
+from __future__ import annotations
 
 import click
 
+from harness.report import (
+    compare_table,
+    console_for_output,
+    failing_scenarios_table,
+    load_results_file,
+    write_output,
+)
+from harness.report_data import ResultsError
+from harness.report_html import render_html
+from harness.report_markdown import compare_markdown
+
 
 @click.command(name="compare")
-def command() -> None:
-    """Not built yet."""
-    raise click.UsageError("ccbench compare is not built yet")
+@click.argument("results", nargs=-1, required=True, metavar="RESULTS.json...")
+@click.option(
+    "--html",
+    "html_path",
+    metavar="FILE",
+    help="Write one self-contained HTML report (charts, scenario matrix).",
+)
+@click.option(
+    "--markdown", "markdown_path", metavar="FILE", help="Write the table and the scenario matrix as Markdown."
+)
+def command(results: tuple[str, ...], html_path: str | None, markdown_path: str | None) -> None:
+    """Compare results files from `ccbench run --out`: one row per model and backend.
+
+    The best value of each column is highlighted (higher is better for rates and tok/s, lower for
+    latencies, spurious tool calls and errors). A rate with nothing to measure shows as "—".
+    """
+    try:
+        runs = [load_results_file(path) for path in results]
+    except ResultsError as exc:
+        raise click.UsageError(str(exc)) from None
+    console = console_for_output()
+    console.print(compare_table(runs))
+    failing = failing_scenarios_table(runs)
+    if failing is None:
+        console.print("All scenarios pass in every run.")
+    else:
+        console.print(failing)
+    if markdown_path:
+        write_output(markdown_path, compare_markdown(runs), console)
+    if html_path:
+        write_output(html_path, render_html(runs), console)

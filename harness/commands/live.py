@@ -1,9 +1,147 @@
-"""`ccbench live` (not built yet)."""
+"""`ccbench live`: run the real Claude Code CLI through the proxy on task scenarios and report task success."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import click
 
+from harness.live import (
+    CLAUDE_INSTALL_HINT,
+    LiveTarget,
+    TaskResult,
+    claude_version,
+    find_claude,
+    live_report,
+    run_task,
+)
+from harness.live_tasks import LiveError, LiveTask, load_live_tasks
+
+PRESET_CHOICES = ["reference", "llamacpp", "vllm", "ollama", "lmstudio", "sglang", "openai", "anthropic"]
+
+
+def resolve_live_target(backend: str, base_url: str | None, model: str | None) -> LiveTarget:
+    """Reuse `ccbench run`'s presets (default URLs, thinking style) for the proxy's upstream."""
+    from harness.backends import BackendError, resolve_target
+
+    if backend == "llamacpp" and not base_url:
+        return LiveTarget("llamacpp", None, model, "openai", "chat_template_kwargs")  # started for the run
+    try:
+        target = resolve_target(backend, base_url, model)
+    except BackendError as exc:
+        raise click.UsageError(str(exc)) from None
+    if backend == "reference":
+        return LiveTarget(model=model)
+    return LiveTarget(backend, target.base_url, model, target.preset.format, target.preset.thinking)
+
+
+@contextlib.asynccontextmanager
+async def started_backend(target: LiveTarget) -> AsyncIterator[LiveTarget]:
+    """`--backend llamacpp` without --base-url: start the packaged llama-server for the run."""
+    if target.preset != "llamacpp" or target.base_url:
+        yield target
+        return
+    from harness.llamacpp import running_llama_server
+
+    click.echo("starting llama-server (SmolLM2-135M) for the run…", err=True)
+    async with running_llama_server() as server:
+        yield LiveTarget("llamacpp", server.base_url, target.model, "openai", target.thinking)
+
+
+async def run_all(
+    tasks: list[LiveTask], claude: Path, target: LiveTarget, timeout: float
+) -> tuple[LiveTarget, list[TaskResult]]:
+    results: list[TaskResult] = []
+    async with started_backend(target) as live_target:
+        for task in tasks:
+            result = await run_task(task, claude, live_target, timeout)
+            mark = "ok  " if result.success else "FAIL"
+            click.echo(
+                f"{mark} {task.id:24} turns={result.turns} tool_errors={result.tool_errors} "
+                f"stream_errors={result.stream_errors} fallbacks={result.fallbacks} {result.wall_s:.1f}s  {result.check}"
+            )
+            results.append(result)
+    return live_target, results
+
 
 @click.command(name="live")
-def command() -> None:
-    """Not built yet."""
-    raise click.UsageError("ccbench live is not built yet")
+@click.option(
+    "--backend",
+    type=click.Choice(PRESET_CHOICES),
+    default="reference",
+    show_default=True,
+    help="reference plays each task's scripted turns; llamacpp without --base-url starts llama-server.",
+)
+@click.option("--base-url", default=None, help="OpenAI base URL (…/v1) or, for anthropic, the root URL.")
+@click.option("--model", default=None, help="Backend model name (default: what the backend lists first).")
+@click.option("--scenario", "scenario_ids", multiple=True, help="Task id to run (repeatable; default: all).")
+@click.option(
+    "--tasks-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder of live task YAML files (default: scenarios/live).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write results JSON here."
+)
+@click.option(
+    "--claude",
+    "claude_path",
+    default=None,
+    help="Claude Code binary (default: $CCBENCH_CLAUDE_BIN, PATH, known node_modules folders).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds per task before Claude Code is stopped.",
+)
+@click.option(
+    "--from-cassette",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Not yet available: resume a recorded cassette at --resume-at with the live model.",
+)
+@click.option(
+    "--resume-at", type=int, default=None, help="Turn to resume at (with --from-cassette; not yet available)."
+)
+def command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],
+            tasks_dir: Path | None, out: Path | None, claude_path: str | None, timeout: float,
+            from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
+    """Run the real Claude Code CLI through an in-process proxy on task scenarios; exit 0 whatever the scores."""
+    if from_cassette is not None or resume_at is not None:
+        raise click.UsageError(
+            "--from-cassette/--resume-at are not yet available in this version of ccbench live"
+        )
+    try:
+        claude = find_claude(claude_path)
+        if claude is None:
+            raise LiveError(CLAUDE_INSTALL_HINT)
+        tasks = load_live_tasks(tasks_dir, list(scenario_ids))
+    except LiveError as exc:
+        raise click.UsageError(str(exc)) from None
+    target = resolve_live_target(backend, base_url, model)
+    try:
+        live_target, results = asyncio.run(run_all(tasks, claude, target, timeout))
+    except Exception as exc:  # a backend that cannot start: report, not a traceback
+        from harness.llamacpp import BackendSetupError, BackendStartError
+
+        if isinstance(exc, BackendSetupError):
+            raise click.UsageError(str(exc)) from None
+        if isinstance(exc, BackendStartError):
+            raise click.ClickException(exc.report()) from None
+        raise
+    report = live_report(results, live_target, claude_version(claude))
+    summary = report["summary"]
+    click.echo(
+        f"tasks={summary['tasks']} task_success={summary['task_success']:.2f} stream_errors={summary['stream_errors']} "
+        f"fallbacks={summary['fallbacks']} tool_errors={summary['tool_errors']} wall={summary['wall_s']:.1f}s"
+    )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

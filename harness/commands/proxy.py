@@ -1,9 +1,96 @@
-"""`ccbench proxy` (not built yet)."""
+"""`ccbench proxy`: serve the Anthropic Messages API in front of an OpenAI-compatible (or Anthropic) backend.
+
+Every option can also come from a CCBENCH_* variable or the YAML file given with --config; flags win over the
+environment, which wins over the file (see proxy/config.py). Bad values are usage errors (exit 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import sys
 
 import click
 
+from proxy.config import THINKING_STYLES, ConfigError, load_config
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # our own request log replaces it
+
 
 @click.command(name="proxy")
-def command() -> None:
-    """Not built yet."""
-    raise click.UsageError("ccbench proxy is not built yet")
+@click.option("--upstream", help="Backend URL: an OpenAI base URL ending in /v1, or an Anthropic root URL.")
+@click.option(
+    "--upstream-format",
+    type=click.Choice(["openai", "anthropic"]),
+    help="openai: translate to Chat Completions (default); anthropic: pass requests through.",
+)
+@click.option("--model", help="Default backend model (default: the first model the backend lists).")
+@click.option("--small-model", help="Backend model for Claude Code's small/fast (haiku) requests.")
+@click.option("--haiku-model", help="Backend model for claude-haiku-* requests.")
+@click.option("--sonnet-model", help="Backend model for claude-sonnet-* requests.")
+@click.option("--opus-model", help="Backend model for claude-opus-* requests.")
+@click.option(
+    "--config", "config_file", envvar="CCBENCH_CONFIG", help="YAML config file (env CCBENCH_CONFIG)."
+)
+@click.option("--host", help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 8082; 0 picks a free one).")
+@click.option("--api-key", help="Require this key from clients (x-api-key or Authorization: Bearer).")
+@click.option(
+    "--upstream-api-key", help="Key sent to the backend (Bearer for OpenAI, x-api-key for Anthropic)."
+)
+@click.option("--read-timeout", type=float, help="Longest backend silence in seconds (default 600).")
+@click.option("--max-concurrency", type=int, help="Requests in flight to the backend (default 16).")
+@click.option(
+    "--context-length", type=int, help="Context length in tokens, overriding what the backend reports."
+)
+@click.option("--max-output-tokens", type=int, help="Hard cap on max_tokens sent to the backend.")
+@click.option(
+    "--thinking",
+    type=click.Choice(THINKING_STYLES),
+    help="How Anthropic thinking/effort reach the backend (default auto: by backend kind).",
+)
+@click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
+def command(config_file: str | None, **options: object) -> None:
+    """Serve the Anthropic Messages API for Claude Code in front of a local model server.
+
+    \b
+    Example:
+      ccbench proxy --upstream http://127.0.0.1:8000/v1
+      export ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=ccbench
+      claude
+    """
+    overrides = {
+        "haiku"
+        if k == "haiku_model"
+        else "sonnet"
+        if k == "sonnet_model"
+        else "opus"
+        if k == "opus_model"
+        else k: v
+        for k, v in options.items()
+    }
+    try:
+        config = load_config(config_file, overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    _configure_logging(config.log_level)
+    from proxy.app import serve  # imported late: `ccbench proxy --help` stays fast
+
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise click.UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+        raise
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed (during the start-up probe)
+        sys.exit(130)

@@ -1,9 +1,185 @@
-"""`ccbench run` (not built yet)."""
+"""`ccbench run`: replay scenarios against a backend, score them, write the results file.
+
+Exit 0 when the run completed, whatever the scores; exit 2 (click usage error) for anything the user must
+fix first: an unknown preset, suite or scenario, a malformed scenario, a missing cassette, an unreachable
+backend (the message names the URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.backends import PRESETS, BackendError, resolve_target
+from harness.replay import RunOptions, plan_jobs, run_scenarios
+from harness.results import build_results, write_results
+from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
+
+
+def _fmt(value: object, kind: str = "rate") -> str:
+    if value is None:
+        return "–"
+    if kind == "rate":
+        return f"{value:.1%}"
+    if kind == "ms":
+        return f"{value:.0f} ms"
+    return f"{value:.1f}"
+
+
+def summary_table(results: dict) -> Table:
+    """The end-of-run table: one row per metric."""
+    s = results["summary"]
+    table = Table(title="ccbench run", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right", overflow="fold")
+    rows = [
+        ("backend", f"{results['backend']['preset']} {results['backend']['base_url']}"),
+        ("model", results["model"]),
+        ("scenarios / turns / errors", f"{s['scenarios']} / {s['turns']} / {s['errors']}"),
+        ("schema validity", _fmt(s["schema_validity"])),
+        ("tool-call success", _fmt(s["tool_call_success"])),
+        ("spurious tool calls", _fmt(s.get("spurious_tool_calls"))),
+        ("count_tokens validity", _fmt(s["count_tokens_validity"])),
+        ("count_tokens error", _fmt(s.get("count_tokens_error"))),
+        ("TTFT p50 / p95", f"{_fmt(s['ttft_ms']['p50'], 'ms')} / {_fmt(s['ttft_ms']['p95'], 'ms')}"),
+        ("latency p50 / p95", f"{_fmt(s['latency_ms']['p50'], 'ms')} / {_fmt(s['latency_ms']['p95'], 'ms')}"),
+        ("output tokens/s", _fmt(s["output_tokens_per_s"], "n")),
+        ("scenario pass rate", _fmt(s.get("scenario_pass_rate"))),
+        (f"pass^{s.get('repeats', 1)}", _fmt(s.get("pass_hat_k"))),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    failures = {k: v for k, v in (s.get("failure_classes") or {}).items() if v}
+    if failures:
+        table.add_row("failures", ", ".join(f"{k} {v}" for k, v in failures.items()))
+    return table
+
+
+def _report_module(html: Path | None, junit: Path | None):
+    """harness.report, checked before the run so a missing module does not waste one."""
+    if not html and not junit:
+        return None
+    try:
+        return importlib.import_module("harness.report")
+    except ImportError as exc:
+        raise click.UsageError(f"--html/--junit need harness.report, which cannot be loaded: {exc}") from exc
 
 
 @click.command(name="run")
-def command() -> None:
-    """Not built yet."""
-    raise click.UsageError("ccbench run is not built yet")
+@click.option(
+    "--backend",
+    "preset",
+    default="reference",
+    show_default=True,
+    type=click.Choice(list(PRESETS)),
+    help="Backend preset.",
+)
+@click.option(
+    "--base-url", help="Backend URL: OpenAI base ending in /v1, or the root for --backend anthropic."
+)
+@click.option("--model", help="Backend model name (default: the first one the backend lists).")
+@click.option("--suite", "suites", multiple=True, help="Run this suite (repeatable; default: all).")
+@click.option("--scenario", "scenario_ids", multiple=True, help="Run this scenario id (repeatable).")
+@click.option(
+    "--concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Requests in flight at once.",
+)
+@click.option(
+    "--repeat",
+    "repeats",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Run everything K times (pass^k, per-repeat spread).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("results.json"),
+    show_default=True,
+    help="Results file (JSON).",
+)
+@click.option("--html", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML report.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML.")
+@click.option(
+    "--api-key", envvar="CCBENCH_BACKEND_API_KEY", help="Key for the backend (env CCBENCH_BACKEND_API_KEY)."
+)
+@click.option(
+    "--timeout",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds allowed per request.",
+)
+@click.option(
+    "--scenarios",
+    "scenarios_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Scenario folder (default: ./scenarios, else the one shipped with ccbench).",
+)
+def command(
+    preset: str,
+    base_url: str | None,
+    model: str | None,
+    suites: tuple[str, ...],
+    scenario_ids: tuple[str, ...],
+    concurrency: int,
+    repeats: int,
+    out: Path,
+    html: Path | None,
+    junit: Path | None,
+    api_key: str | None,
+    timeout: float,
+    scenarios_dir: Path | None,
+) -> None:
+    """Replay scenarios against a backend and score schema validity, tool calls and latency."""
+    console = Console(stderr=True)
+    try:
+        target = resolve_target(preset, base_url, model)
+        chosen = select_scenarios(load_scenarios(scenarios_dir), list(suites), list(scenario_ids))
+        chosen = [s for s in map(resolve_turns, chosen) if s.turns]
+    except (BackendError, ScenarioError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not chosen:
+        raise click.UsageError("no scenarios selected (the chosen suites have no turns)")
+    report = _report_module(html, junit)
+    options = RunOptions(
+        target=target, api_key=api_key, concurrency=concurrency, repeats=repeats, timeout=timeout
+    )
+    total = len(plan_jobs(chosen, repeats))
+    progress = Progress(
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("replay", total=total)
+        try:
+            resolved, summary, scored = asyncio.run(
+                run_scenarios(chosen, options, lambda: progress.advance(task))
+            )
+        except BackendError as exc:
+            raise click.UsageError(str(exc)) from exc
+    base = "embedded" if resolved.preset.name == "reference" else resolved.base_url
+    results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
+    write_results(results, out)
+    console.print(summary_table(results))
+    console.print(f"results: {out}")
+    if report is not None and html:
+        report.write_html(results, html)
+        console.print(f"HTML report: {html}")
+    if report is not None and junit:
+        report.write_junit_run(results, junit)
+        console.print(f"JUnit XML: {junit}")

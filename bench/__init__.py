@@ -1,0 +1,1 @@
+"""ccbench's proxy benchmark: a zero-latency backend, a load client and the runner (`python bench/run_bench.py`)."""

@@ -1,0 +1,225 @@
+"""Turn the measured levels into the ratios, the target check lines and the printed table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.measure import LevelResult
+
+THROUGHPUT_CONCURRENCY = 16
+ERRORS_CONCURRENCY = 256
+TARGET_THROUGHPUT_RATIO = 0.25
+TARGET_LITELLM_RATIO = 10.0
+TARGET_TTFT_DELTA_MS = 2.0
+TARGET_RSS_GROWTH_PCT = 10.0
+
+
+@dataclass
+class Check:
+    name: str
+    line: str  # the printed check line
+    value: float | None
+    passed: bool | None  # None: not measured in this run
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "line": self.line, "value": self.value, "passed": self.passed}
+
+
+def find(levels: list[LevelResult], target: str, concurrency: int) -> LevelResult | None:
+    return next((lv for lv in levels if lv.target == target and lv.concurrency == concurrency), None)
+
+
+def throughput_concurrency(levels: list[LevelResult]) -> int | None:
+    """16 when it was measured; otherwise the highest measured level below 256 (e.g. 4 with --quick)."""
+    measured = sorted({lv.concurrency for lv in levels if lv.target == "ccbench"})
+    if THROUGHPUT_CONCURRENCY in measured:
+        return THROUGHPUT_CONCURRENCY
+    below = [c for c in measured if c < ERRORS_CONCURRENCY]
+    return below[-1] if below else None
+
+
+def _ratio(numerator: LevelResult | None, denominator: LevelResult | None) -> float | None:
+    if numerator is None or denominator is None or not denominator.requests_per_s:
+        return None
+    return round(numerator.requests_per_s / denominator.requests_per_s, 3)
+
+
+def _mark(passed: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
+
+
+def throughput_checks(levels: list[LevelResult]) -> list[Check]:
+    """proxy/direct and ccbench/LiteLLM throughput at 16 concurrent streams."""
+    c = throughput_concurrency(levels)
+    if c is None:
+        return [Check("throughput_ratio", "throughput: not measured", None, None)]
+    proxy = find(levels, "ccbench", c)
+    ratio = _ratio(proxy, find(levels, "direct", c))
+    passed = None if ratio is None else ratio >= TARGET_THROUGHPUT_RATIO
+    shown = "n/a" if ratio is None else f"{ratio:.2f}"
+    line = f"{c} concurrent: proxy = {shown} × direct (target ≥ {TARGET_THROUGHPUT_RATIO}) {_mark(passed)}"
+    checks = [Check("throughput_ratio", line, ratio, passed)]
+    litellm = find(levels, "litellm", c)
+    if litellm is not None:
+        vs = _ratio(proxy, litellm)
+        passed = None if vs is None else vs >= TARGET_LITELLM_RATIO
+        shown = "n/a" if vs is None else f"{vs:.1f}"
+        line = (
+            f"{c} concurrent: proxy = {shown} × LiteLLM (target ≥ {TARGET_LITELLM_RATIO:g}) {_mark(passed)}"
+        )
+        checks.append(Check("litellm_ratio", line, vs, passed))
+    return checks
+
+
+def ttft_check(levels: list[LevelResult]) -> list[Check]:
+    """TTFT p50 of the proxy minus that of the direct call, at concurrency 1."""
+    proxy, direct = find(levels, "ccbench", 1), find(levels, "direct", 1)
+    checks: list[Check] = []
+    if proxy and direct and proxy.ttft_ms["p50"] is not None and direct.ttft_ms["p50"] is not None:
+        delta = round(proxy.ttft_ms["p50"] - direct.ttft_ms["p50"], 3)
+        passed = delta <= TARGET_TTFT_DELTA_MS
+        line = f"c=1 TTFT: {delta:+.1f} ms vs direct (target ≤ {TARGET_TTFT_DELTA_MS:g} ms) {_mark(passed)}"
+        checks.append(Check("ttft_delta_ms", line, delta, passed))
+    else:
+        checks.append(Check("ttft_delta_ms", "c=1 TTFT: not measured", None, None))
+    litellm = find(levels, "litellm", 1)
+    if litellm and direct and litellm.ttft_ms["p50"] is not None and direct.ttft_ms["p50"] is not None:
+        delta = round(litellm.ttft_ms["p50"] - direct.ttft_ms["p50"], 3)
+        checks.append(
+            Check("litellm_ttft_delta_ms", f"c=1 TTFT (LiteLLM): {delta:+.1f} ms vs direct", delta, None)
+        )
+    return checks
+
+
+def errors_check(levels: list[LevelResult]) -> Check:
+    level = find(levels, "ccbench", ERRORS_CONCURRENCY)
+    if level is None:
+        return Check("errors_256", f"{ERRORS_CONCURRENCY} concurrent: not measured", None, None)
+    errors = max(level.errors, level.errors_all_runs)
+    runs = max(1, len(level.requests_per_s_runs))
+    passed = errors == 0
+    line = f"{ERRORS_CONCURRENCY} concurrent: {errors} errors in {runs * level.requests} requests (target 0) {_mark(passed)}"
+    return Check("errors_256", line, float(errors), passed)
+
+
+def soak_check(soak: dict | None) -> Check:
+    if not soak:
+        return Check("soak_rss_growth_pct", "soak: not run", None, None)
+    growth = soak["rss_growth_pct"]
+    passed = growth < TARGET_RSS_GROWTH_PCT and soak["level"]["errors"] == 0
+    line = (
+        f"soak RSS growth {growth:.1f} % over {soak['level']['requests']} requests, "
+        f"{soak['level']['errors']} errors (target < {TARGET_RSS_GROWTH_PCT:g} %) {_mark(passed)}"
+    )
+    return Check("soak_rss_growth_pct", line, growth, passed)
+
+
+def cpu_checks(levels: list[LevelResult]) -> list[Check]:
+    """CPU time per request of the proxy (and LiteLLM): unlike req/s, it barely moves when other processes
+    share the cores, and 1000 / it bounds the req/s one free core could serve."""
+    c = throughput_concurrency(levels)
+    proxy = find(levels, "ccbench", c) if c else None
+    if proxy is None or not proxy.server_cpu_ms_per_request:
+        return []
+    cpu = proxy.server_cpu_ms_per_request
+    line = f"{c} concurrent: proxy CPU {cpu:.2f} ms/request (≤ {1000 / cpu:.0f} req/s per free core)"
+    if proxy.server_wait_ms_per_request is not None:
+        line += f", {proxy.server_wait_ms_per_request:.2f} ms/request waiting for a core"
+    litellm = find(levels, "litellm", c)
+    if litellm is not None and litellm.server_cpu_ms_per_request:
+        times = litellm.server_cpu_ms_per_request / cpu
+        line += f"; LiteLLM {litellm.server_cpu_ms_per_request:.2f} ms/request ({times:.1f}× more)"
+    return [Check("proxy_cpu_ms_per_request", line, cpu, None)]
+
+
+def all_checks(levels: list[LevelResult], soak: dict | None) -> list[Check]:
+    return [
+        *throughput_checks(levels),
+        *ttft_check(levels),
+        errors_check(levels),
+        soak_check(soak),
+        *cpu_checks(levels),
+    ]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def levels_table(levels: list[LevelResult]) -> Table:
+    """One row per (target, concurrency), with the proxy/direct ratio next to each proxy row."""
+    table = Table(title="ccbench proxy benchmark (streaming, real Claude Code bodies)")
+    for column in (
+        "target",
+        "conc.",
+        "requests",
+        "req/s",
+        "× direct",
+        "TTFT p50",
+        "TTFT p99",
+        "total p50",
+        "total p99",
+        "errors",
+        "CPU ms/req",
+        "wait ms/req",
+    ):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for level in sorted(
+        levels, key=lambda lv: (lv.concurrency, ["direct", "ccbench", "litellm"].index(lv.target))
+    ):
+        ratio = None if level.target == "direct" else _ratio(level, find(levels, "direct", level.concurrency))
+        table.add_row(
+            level.target,
+            str(level.concurrency),
+            str(level.requests),
+            f"{level.requests_per_s:.0f}",
+            "" if ratio is None else f"{ratio:.3g}",
+            _ms(level.ttft_ms["p50"]),
+            _ms(level.ttft_ms["p99"]),
+            _ms(level.latency_ms["p50"]),
+            _ms(level.latency_ms["p99"]),
+            str(max(level.errors, level.errors_all_runs)),
+            _ms(level.server_cpu_ms_per_request),
+            _ms(level.server_wait_ms_per_request),
+        )
+    return table
+
+
+def print_report(
+    console: Console, levels: list[LevelResult], soak: dict | None, checks: list[Check], notes: list[str]
+) -> None:
+    console.print(levels_table(levels))
+    console.print(
+        "best of the repeated runs per row (errors: all runs); times in ms; TTFT = first content delta; "
+        "total = end of stream; "
+        "CPU ms/req = CPU time of the target's server process (backend for direct) per request; "
+        "wait ms/req = time that process was ready to run but had no free core (other load on the machine)",
+        soft_wrap=True,
+    )
+    if soak:
+        console.print(
+            f"proxy RSS (fresh proxy, after {soak['warm_up_requests']} warm-up requests): "
+            f"{soak['rss_before_kib'] / 1024:.1f} MiB before the soak, "
+            f"{soak['rss_after_kib'] / 1024:.1f} MiB after, peak {soak['rss_peak_kib'] / 1024:.1f} MiB"
+        )
+    for note in notes:
+        console.print(note, style="dim", soft_wrap=True)
+    for check in checks:
+        style = {True: "green", False: "red", None: "yellow"}[check.passed]
+        console.print(check.line, style=style, highlight=False, soft_wrap=True)
+
+
+def print_profile(console: Console, profile: dict) -> None:
+    """The functions where the proxy spent its CPU samples (self time, then inclusive)."""
+    if "error" in profile:
+        console.print(f"profile: {profile['error']}", style="yellow", soft_wrap=True)
+        return
+    console.print(
+        f"proxy profile: {profile['samples']} samples, raw stacks in {profile['file']}", soft_wrap=True
+    )
+    for kind in ("self", "inclusive"):
+        rows = ", ".join(f"{entry['function']} {entry['pct']}%" for entry in profile[kind][:12])
+        console.print(f"  top {kind}: {rows}", soft_wrap=True, highlight=False)

@@ -1,0 +1,239 @@
+"""Start, probe and stop the benchmark's server processes (fast backend, `ccbench proxy`, LiteLLM's proxy).
+
+Each server is a real subprocess started the way a user starts it, so its event loop, its memory (RSS from
+/proc/PID/status) and its CPU are its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 60.0
+
+
+class BenchSetupError(RuntimeError):
+    """A server could not be started; the message says which and why (exit code 2)."""
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    base_url: str  # root URL, e.g. http://127.0.0.1:8082
+    log_path: Path
+    cleanup: list[Path] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; only this server's own process."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for path in self.cleanup:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (for servers that cannot report the port they bound)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of a process in KiB (VmRSS), None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class CpuTimes:
+    on_cpu_s: float  # time the process's threads ran
+    runqueue_wait_s: float | None  # time they were runnable but waited for a core (None: no schedstat)
+
+
+def cpu_times(pid: int) -> CpuTimes | None:
+    """CPU time and run-queue wait of all of a process's threads (/proc/PID/task/*/schedstat), None when gone.
+
+    CPU per request barely moves when other processes share the cores, unlike req/s; the run-queue wait says
+    how long the process was ready to run but had no core, i.e. how much of its latency the machine caused."""
+    try:
+        on_cpu = waited = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            ran, wait, _slices = (task / "schedstat").read_text().split()
+            on_cpu, waited = on_cpu + int(ran), waited + int(wait)
+        return CpuTimes(on_cpu / 1e9, waited / 1e9)
+    except FileNotFoundError:  # a kernel without schedstat: CPU time from /proc/PID/stat, no wait
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return None
+        return CpuTimes((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), None)
+    except (OSError, ValueError):
+        return None
+
+
+def _spawn(
+    name: str, command: list[str], env: dict[str, str], **popen: object
+) -> tuple[subprocess.Popen, Path]:
+    """Start a server with its output in a temporary log file (read back when it fails to start)."""
+    handle, name_on_disk = tempfile.mkstemp(prefix=f"ccbench-bench-{name}-", suffix=".log")
+    with os.fdopen(handle, "wb") as log:
+        popen.setdefault("stdout", log)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stderr=log, env=env, **popen)  # type: ignore[call-overload]
+    return process, Path(name_on_disk)
+
+
+def _wait_healthy(server: Server, path: str, timeout: float = START_TIMEOUT_S) -> None:
+    """Poll `path` until it answers 200; otherwise stop the server and raise with the end of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            problem = f"{server.name} exited with {server.process.returncode}"
+            break
+        try:
+            with urllib.request.urlopen(server.base_url + path, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    else:
+        problem = f"{server.name} did not answer {path} within {timeout:.0f} s"
+    tail = server.log_tail()
+    server.stop()
+    raise BenchSetupError(f"{problem}:\n{tail}")
+
+
+def start_fast_backend() -> Server:
+    """The zero-latency OpenAI backend (bench/fast_backend.py); it prints the port it bound."""
+    command = [sys.executable, "-u", "-m", "bench.fast_backend", "--port", "0"]
+    env = {**os.environ, "PYTHONPATH": _with_repo_root(os.environ.get("PYTHONPATH"))}
+    process, log_path = _spawn("backend", command, env, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()  # "LISTENING <port>" or EOF when it failed
+    if not line.startswith("LISTENING "):
+        process.kill()
+        raise BenchSetupError(f"fast backend did not start: {line!r} {log_path.read_text(errors='replace')}")
+    server = Server("fast backend", process, f"http://127.0.0.1:{int(line.split()[1])}", log_path, [log_path])
+    _wait_healthy(server, "/health")
+    return server
+
+
+def ccbench_command() -> list[str]:
+    """The `ccbench` console script's entry point, run by this interpreter from this checkout.
+
+    Not the `ccbench` on PATH: that may belong to another checkout (an editable install elsewhere), and the
+    benchmark must measure the code it ships with."""
+    return [sys.executable, "-c", "from harness.cli import main; main()"]
+
+
+def _with_repo_root(pythonpath: str | None) -> str:
+    return os.pathsep.join([str(REPO_ROOT), *([pythonpath] if pythonpath else [])])
+
+
+def start_ccbench_proxy(
+    upstream: str, max_concurrency: int, extra_args: list[str], launcher: list[str] | None = None
+) -> Server:
+    """`ccbench proxy --upstream URL/v1 --port P --max-concurrency N`, exactly as a user runs it.
+
+    `launcher` replaces `ccbench` (e.g. a script that patches the proxy) to A/B a change before it lands."""
+    port = free_port()
+    command = (launcher or ccbench_command()) + ["proxy", "--upstream", f"{upstream}/v1", "--port", str(port)]
+    command += ["--max-concurrency", str(max_concurrency), *extra_args]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": _with_repo_root(os.environ.get("PYTHONPATH"))}
+    process, log_path = _spawn("proxy", command, env)
+    server = Server("ccbench proxy", process, f"http://127.0.0.1:{port}", log_path, [log_path])
+    _wait_healthy(server, "/health")
+    return server
+
+
+def litellm_command() -> list[str] | None:
+    """LiteLLM's proxy CLI: $CCBENCH_LITELLM, else `litellm` on PATH (from `pip install 'ccbench[bench]'`)."""
+    configured = os.environ.get("CCBENCH_LITELLM")
+    if configured:
+        return [configured]
+    installed = shutil.which("litellm")
+    return [installed] if installed else None
+
+
+def litellm_config(upstream: str, model_names: list[str]) -> dict:
+    """Every Claude model name the bodies use routes to the fast backend as an OpenAI model."""
+    params = {"model": "openai/bench-model", "api_base": f"{upstream}/v1", "api_key": "sk-bench-not-a-secret"}
+    return {
+        "model_list": [{"model_name": name, "litellm_params": dict(params)} for name in model_names],
+        "litellm_settings": {
+            "drop_params": True,
+            "telemetry": False,
+            "set_verbose": False,
+            # LiteLLM >= 1.8x sends openai/ models' /v1/messages to the Responses API; the fast backend (like
+            # vLLM / llama.cpp) serves Chat Completions, which is the translation being compared.
+            "use_chat_completions_url_for_anthropic_messages": True,
+        },
+    }
+
+
+def start_litellm(upstream: str, model_names: list[str]) -> tuple[Server, str]:
+    """LiteLLM's proxy on the same backend, one worker; returns it and the per-run master key its clients send.
+
+    LiteLLM refuses to start without a master key; a random one lives only in memory for this run.
+    """
+    command = litellm_command()
+    if command is None:
+        raise BenchSetupError(
+            "litellm is not installed (pip install 'litellm[proxy]', or set CCBENCH_LITELLM)"
+        )
+    port = free_port()
+    master_key = "sk-" + secrets.token_hex(16)
+    config_fd, config_name = tempfile.mkstemp(prefix="ccbench-bench-litellm-", suffix=".yaml")
+    with os.fdopen(config_fd, "w") as handle:
+        yaml.safe_dump(litellm_config(upstream, model_names), handle)
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no network fetch of the price list at start-up
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY": "False",
+        "LITELLM_MASTER_KEY": master_key,
+    }
+    args = ["--config", config_name, "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"]
+    process, log_path = _spawn("litellm", command + args, env)
+    server = Server(
+        "litellm proxy", process, f"http://127.0.0.1:{port}", log_path, [log_path, Path(config_name)]
+    )
+    _wait_healthy(server, "/health/liveliness", timeout=180.0)
+    return server, master_key

@@ -1,0 +1,128 @@
+"""Backend presets for `ccbench run`: where each server listens by default and how to talk to it.
+
+`format` says whether requests go through the in-process proxy ("openai": translate to Chat Completions)
+or straight to the server ("anthropic": its own /v1/messages). The model name is discovered from the
+server's model list (GET {base_url}/models, or {root}/v1/models for anthropic) unless --model is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+
+class BackendError(Exception):
+    """A preset/URL/model problem the user must fix (usage error, exit 2)."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    base_url: str | None  # None = must be given with --base-url
+    format: str  # "openai" (through the proxy) or "anthropic" (direct)
+    thinking: str  # proxy Config.thinking: how Anthropic thinking reaches the backend
+    start_hint: str  # how to start the server so tool calls work (shown in errors and docs)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset("reference", None, "openai", "none", "embedded; nothing to start"),
+        Preset(
+            "vllm",
+            "http://127.0.0.1:8000/v1",
+            "openai",
+            "chat_template_kwargs",
+            "vllm serve MODEL --enable-auto-tool-choice --tool-call-parser hermes",
+        ),
+        Preset(
+            "llamacpp",
+            "http://127.0.0.1:8080/v1",
+            "openai",
+            "chat_template_kwargs",
+            "llama-server -m MODEL.gguf --jinja --port 8080",
+        ),
+        Preset("ollama", "http://127.0.0.1:11434/v1", "openai", "reasoning_effort", "ollama serve"),
+        Preset("lmstudio", "http://127.0.0.1:1234/v1", "openai", "reasoning_effort", "lms server start"),
+        Preset(
+            "sglang",
+            "http://127.0.0.1:30000/v1",
+            "openai",
+            "chat_template_kwargs",
+            "python -m sglang.launch_server --model-path MODEL --tool-call-parser qwen25",
+        ),
+        Preset("openai", None, "openai", "reasoning_effort", "any OpenAI-compatible server; pass --base-url"),
+        Preset(
+            "anthropic",
+            "http://127.0.0.1:8080",
+            "anthropic",
+            "none",
+            "a server with its own /v1/messages (e.g. llama-server --jinja); pass its root URL",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved backend: preset + URL; the model is filled in after discovery."""
+
+    preset: Preset
+    base_url: str
+    model: str | None = None
+
+    @property
+    def models_url(self) -> str:
+        if self.preset.format == "anthropic":
+            return self.base_url.rstrip("/") + "/v1/models"
+        return self.base_url.rstrip("/") + "/models"
+
+
+def resolve_target(preset_name: str, base_url: str | None, model: str | None) -> Target:
+    """Check the preset and URL before anything starts."""
+    preset = PRESETS.get(preset_name)
+    if preset is None:
+        raise BackendError(f"unknown backend preset {preset_name!r}; choose one of {', '.join(PRESETS)}")
+    url = base_url or preset.base_url
+    if preset.name == "reference":
+        if base_url:
+            raise BackendError("--base-url makes no sense with the reference backend (it is embedded)")
+        return Target(preset, "", model)
+    if not url:
+        raise BackendError(f"the {preset.name} preset needs --base-url (an OpenAI base URL ending in /v1)")
+    if not url.startswith(("http://", "https://")):
+        raise BackendError(f"--base-url must be an http(s) URL, not {url!r}")
+    return Target(preset, url.rstrip("/"), model)
+
+
+def _auth_headers(api_key: str | None, fmt: str) -> dict[str, str]:
+    if not api_key:
+        return {}
+    return {"x-api-key": api_key} if fmt == "anthropic" else {"authorization": f"Bearer {api_key}"}
+
+
+async def discover_model(target: Target, api_key: str | None = None, timeout: float = 5.0) -> Target:
+    """Probe the backend (fail fast, naming the URL) and fill in the model when --model was not given."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.get(target.models_url, headers=_auth_headers(api_key, target.preset.format)) as resp,
+        ):
+            status = resp.status
+            data = await resp.json(content_type=None) if status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise BackendError(
+            f"backend not reachable at {target.models_url}: {exc.__class__.__name__}: {exc or 'timed out'}"
+            f" (start it with: {target.preset.start_hint})"
+        ) from exc
+    if status in (401, 403):
+        raise BackendError(
+            f"backend at {target.models_url} rejected the API key (HTTP {status}); pass --api-key"
+        )
+    if target.model:
+        return target
+    models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict) and m.get("id")]
+    if not models:
+        raise BackendError(f"could not discover a model at {target.models_url} (HTTP {status}); pass --model")
+    return Target(target.preset, target.base_url, models[0])

@@ -1,0 +1,404 @@
+"""`ccbench live`: the real Claude Code CLI, through an in-process ccbench proxy, on task scenarios.
+
+Each task (scenarios/live/*.yaml) names a prompt, the workspace files to create, an outcome check and the
+assistant turns the reference backend plays. Claude Code really executes the tools in a throwaway workspace;
+the task succeeds when the outcome check passes. It is the one measure that says "Claude Code actually
+completed the work", and with the reference backend it proves the proxy against the real client: every task
+must succeed with zero stream errors and zero fallbacks to non-streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import orjson
+from aiohttp import web
+
+from harness.live_tasks import LiveError, LiveTask, prepare_workspace
+from harness.scripted_upstream import (
+    SessionScript,
+    assistant_turns_so_far,
+    build_content,
+    play_role,
+)
+from proxy.config import Config
+
+CLAUDE_BIN_ENV = "CCBENCH_CLAUDE_BIN"
+CLAUDE_NATIVE = Path("node_modules/@anthropic-ai/claude-code-linux-x64/claude")
+CLAUDE_INSTALL_HINT = (
+    "Claude Code CLI not found; install it with: npm install @anthropic-ai/claude-code "
+    f"(or set {CLAUDE_BIN_ENV}, or pass --claude PATH)"
+)
+FAKE_API_KEY = "sk-ant-local-fake"
+SIDE_REPLY = "OK"
+END_REPLY = "Done."
+
+
+# -- finding the CLI ---------------------------------------------------------------------------------------------
+def claude_search_paths(environ: Mapping[str, str]) -> list[Path]:
+    """Where `ccbench live` looks, in order, after $CCBENCH_CLAUDE_BIN and PATH."""
+    home = Path(environ.get("HOME") or Path.home())
+    roots = [
+        Path.cwd() / ".ci" / "node",
+        home / ".cache" / "ccbench-node",
+        Path.cwd(),
+        Path("/opt/ccbench-npm"),
+        home / ".npm-global" / "lib",
+        Path("/usr/local/lib"),
+        Path("/usr/lib"),
+    ]
+    return [root / CLAUDE_NATIVE for root in roots]
+
+
+def find_claude(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """--claude, then $CCBENCH_CLAUDE_BIN, then `claude` on PATH, then known node_modules locations."""
+    env = os.environ if environ is None else environ
+    for candidate in (explicit, env.get(CLAUDE_BIN_ENV)):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if path.is_file() and os.access(path, os.X_OK):
+                return path
+            raise LiveError(f"Claude Code CLI {path} is not an executable file")
+    on_path = shutil.which("claude", path=env.get("PATH"))
+    if on_path:
+        return Path(on_path)
+    return next((p for p in claude_search_paths(env) if p.is_file() and os.access(p, os.X_OK)), None)
+
+
+# -- the reference: the task's scripted turns, served as an OpenAI backend ---------------------------------------
+def openai_classify(body: dict) -> str:
+    """main / subagent / auxiliary for a translated (OpenAI) request: no tools = a side request."""
+    messages = body.get("messages") or []
+    system = next(
+        (m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "system"), ""
+    )
+    text = (
+        system
+        if isinstance(system, str)
+        else " ".join(p.get("text", "") for p in system if isinstance(p, dict))
+    )
+    return play_role({}, {"tools": body.get("tools"), "system": text})
+
+
+def _offered_name(name: str, body: dict) -> str:
+    """The script names Claude Code's tools; answer with the function name the proxy offered for it."""
+    offered = [t.get("function", {}).get("name", "") for t in body.get("tools") or [] if isinstance(t, dict)]
+    if name in offered:
+        return name
+    return next(
+        (o for o in offered if o.lower() == name.lower() or o.lower().endswith("_" + name.lower())), name
+    )
+
+
+def script_responder(script: SessionScript, workspace: str) -> Callable[[str, dict], list[dict]]:
+    """For ReferenceBackend: the turn to play is the number of assistant messages so far (retries are stable)."""
+
+    def respond(_key: str, body: dict) -> list[dict]:
+        kind = openai_classify(body)
+        if kind == "auxiliary":
+            return [{"type": "text", "text": SIDE_REPLY}]
+        turns = script.subagent_turns if kind == "subagent" else script.turns
+        index = assistant_turns_so_far(body)
+        turn = turns[index] if index < len(turns) else [{"type": "text", "text": END_REPLY}]
+        blocks = build_content(turn, workspace)
+        for block in blocks:
+            if block["type"] == "tool_use":
+                block["name"] = _offered_name(block["name"], body)
+        return blocks
+
+    return respond
+
+
+# -- watching the proxy ------------------------------------------------------------------------------------------
+@dataclass
+class SeenRequest:
+    """One request Claude Code sent to the proxy, as the proxy answered it."""
+
+    path: str
+    stream: bool
+    main: bool  # carries tools: the agent loop, not a side request
+    status: int
+    error_type: str | None
+
+
+def observer_middleware(seen: list[SeenRequest]) -> Callable:
+    """Outermost middleware: records stream flag, main-path and outcome (incl. errors sent mid-stream)."""
+    from proxy.app import REQUEST_LOG
+
+    @web.middleware
+    async def observe(request: web.Request, handler: Callable) -> web.StreamResponse:
+        body: dict = {}
+        if request.method == "POST" and request.path == "/v1/messages":
+            with contextlib.suppress(orjson.JSONDecodeError, UnicodeDecodeError):
+                parsed = orjson.loads(await request.read())
+                body = parsed if isinstance(parsed, dict) else {}
+        response = await handler(request)
+        if request.path == "/v1/messages":
+            entry = request.get(REQUEST_LOG)
+            error_type = getattr(entry, "error_type", None)
+            status = getattr(entry, "status", response.status) if error_type else response.status
+            seen.append(
+                SeenRequest(
+                    request.path, bool(body.get("stream")), bool(body.get("tools")), status, error_type
+                )
+            )
+        return response
+
+    return observe
+
+
+@contextlib.asynccontextmanager
+async def running_proxy(config: Config, seen: list[SeenRequest]) -> AsyncIterator[str]:
+    """An in-process `ccbench proxy` on a free loopback port; yields its root URL (ANTHROPIC_BASE_URL)."""
+    from proxy.app import build_app
+
+    app = build_app(config)
+    app.middlewares.insert(0, observer_middleware(seen))
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+# -- running Claude Code -----------------------------------------------------------------------------------------
+@dataclass
+class ClaudeTranscript:
+    """What Claude Code's stream-json output says about the session."""
+
+    turns: int = 0  # the result's num_turns (or assistant messages seen)
+    tool_calls: int = 0
+    tool_errors: int = 0  # tool_result blocks with is_error: what Claude Code saw fail
+    api_errors: int = 0  # retries / API errors Claude Code reported
+    result: str | None = None  # result subtype: success, error_max_turns, error_during_execution…
+    is_error: bool | None = None
+    final_text: str = ""
+
+
+def read_stream_json(text: str) -> ClaudeTranscript:
+    """Parse `claude -p --output-format stream-json --verbose` output (one JSON object per line)."""
+    out = ClaudeTranscript()
+    message_ids: set[str] = set()
+    for line in text.splitlines():
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        kind = event.get("type")
+        message = event.get("message") if isinstance(event.get("message"), dict) else {}
+        content = message.get("content") if isinstance(message.get("content"), list) else []
+        if kind == "assistant":
+            message_ids.add(str(message.get("id")))
+            out.tool_calls += sum(1 for b in content if isinstance(b, dict) and b.get("type") == "tool_use")
+        elif kind == "user":
+            out.tool_errors += sum(
+                1
+                for b in content
+                if isinstance(b, dict) and b.get("type") == "tool_result" and b.get("is_error")
+            )
+        elif kind == "system" and (
+            "retry" in str(event.get("subtype")) or "error" in str(event.get("subtype"))
+        ):
+            out.api_errors += 1
+        elif kind == "result":
+            out.turns = int(event.get("num_turns") or 0)
+            out.result = event.get("subtype")
+            out.is_error = bool(event.get("is_error"))
+            out.final_text = str(event.get("result") or "")
+            if event.get("api_error_status"):
+                out.api_errors += 1
+    out.turns = out.turns or len(message_ids)
+    return out
+
+
+def claude_env(base_url: str, home: Path, model: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+    """A clean environment: the proxy as the API, a throwaway HOME, nothing phoning home."""
+    env = {k: environ[k] for k in ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR") if k in environ}
+    env.update(
+        HOME=str(home),
+        ANTHROPIC_BASE_URL=base_url,
+        ANTHROPIC_API_KEY=FAKE_API_KEY,
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+        DISABLE_AUTOUPDATER="1",
+        DISABLE_TELEMETRY="1",
+    )
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env["IS_SANDBOX"] = "1"  # lets --dangerously-skip-permissions run as root
+    if model:
+        env["ANTHROPIC_MODEL"] = model
+    return env
+
+
+async def run_claude(
+    claude: Path, prompt: str, workspace: Path, env: dict[str, str], timeout: float
+) -> tuple[int | None, str, str]:
+    """(exit code or None on timeout, stdout, stderr tail)."""
+    command = [
+        str(claude),
+        "-p",
+        prompt,
+        "--dangerously-skip-permissions",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=workspace, env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+        code: int | None = process.returncode
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+        out, err = await process.communicate()
+        code = None
+    return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")[-2000:]
+
+
+@dataclass
+class TaskResult:
+    id: str
+    success: bool
+    check: str
+    turns: int
+    tool_calls: int
+    tool_errors: int
+    stream_errors: int  # streamed /v1/messages that ended in an error (HTTP status or `event: error`)
+    fallbacks: int  # main-path requests sent with stream:false (Claude Code's non-streaming fallback)
+    api_errors: int
+    requests: int
+    wall_s: float
+    exit_code: int | None
+    result: str | None
+    timed_out: bool
+    stderr_tail: str = ""
+
+
+def task_result(
+    task_id: str,
+    check: tuple[bool, str],
+    transcript: ClaudeTranscript,
+    seen: list[SeenRequest],
+    code: int | None,
+    wall_s: float,
+    stderr: str,
+) -> TaskResult:
+    """Combine the outcome check, Claude Code's view and the proxy's view into one record (pure)."""
+    messages = [s for s in seen if s.path == "/v1/messages"]
+    return TaskResult(
+        id=task_id,
+        success=check[0],
+        check=check[1],
+        turns=transcript.turns,
+        tool_calls=transcript.tool_calls,
+        tool_errors=transcript.tool_errors,
+        stream_errors=sum(1 for s in messages if s.stream and (s.status >= 400 or s.error_type)),
+        fallbacks=sum(1 for s in messages if s.main and not s.stream),
+        api_errors=transcript.api_errors,
+        requests=len(messages),
+        wall_s=round(wall_s, 3),
+        exit_code=code,
+        result=transcript.result,
+        timed_out=code is None,
+        stderr_tail="" if code == 0 else stderr.strip()[-500:],
+    )
+
+
+@dataclass
+class LiveTarget:
+    """Where the proxy sends requests: None = the reference backend playing each task's turns."""
+
+    preset: str = "reference"
+    base_url: str | None = None
+    model: str | None = None
+    upstream_format: str = "openai"
+    thinking: str = "none"
+
+
+@contextlib.asynccontextmanager
+async def backend_for(task: LiveTask, target: LiveTarget, workspace: Path) -> AsyncIterator[str]:
+    """The OpenAI base URL for this task: a fresh reference backend, or the user's server."""
+    if target.preset != "reference":
+        yield str(target.base_url)
+        return
+    from harness.reference import ReferenceBackend
+
+    async with ReferenceBackend(responder=script_responder(task.script, str(workspace))) as backend:
+        yield backend.base_url
+
+
+async def run_task(task: LiveTask, claude: Path, target: LiveTarget, timeout: float) -> TaskResult:
+    """One task in a throwaway workspace and HOME; the proxy and (for the reference) the backend live in-process."""
+    with tempfile.TemporaryDirectory(prefix=f"ccbench-live-{task.id}-") as tmp:
+        workspace, home = Path(tmp) / "workspace", Path(tmp) / "home"
+        workspace.mkdir()
+        home.mkdir()
+        prepare_workspace(task, workspace.resolve())
+        seen: list[SeenRequest] = []
+        started = time.perf_counter()
+        async with backend_for(task, target, workspace.resolve()) as upstream:
+            config = Config(upstream=upstream, upstream_format=target.upstream_format, model=target.model,
+                            thinking=target.thinking)  # fmt: skip
+            async with running_proxy(config, seen) as proxy_url:
+                env = claude_env(proxy_url, home, None, os.environ)
+                code, out, err = await run_claude(claude, task.script.prompt, workspace, env, timeout)
+        wall = time.perf_counter() - started
+        check = await asyncio.to_thread(task.check.evaluate, workspace)
+        return task_result(task.id, check, read_stream_json(out), seen, code, wall, err)
+
+
+def live_summary(results: list[TaskResult]) -> dict:
+    """summary.tasks, summary.task_success (a fraction; null when nothing ran) and the error totals."""
+    total = len(results)
+    return {
+        "tasks": total,
+        "task_success": (sum(r.success for r in results) / total) if total else None,
+        "succeeded": sum(r.success for r in results),
+        "turns": sum(r.turns for r in results),
+        "tool_errors": sum(r.tool_errors for r in results),
+        "stream_errors": sum(r.stream_errors for r in results),
+        "fallbacks": sum(r.fallbacks for r in results),
+        "api_errors": sum(r.api_errors for r in results),
+        "timeouts": sum(r.timed_out for r in results),
+        "wall_s": round(sum(r.wall_s for r in results), 3),
+    }
+
+
+def live_report(results: list[TaskResult], target: LiveTarget, claude_version: str | None) -> dict:
+    from proxy import __version__
+
+    return {
+        "schema_version": 1,
+        "kind": "live",
+        "ccbench_version": __version__,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "backend": {"preset": target.preset, "base_url": target.base_url},
+        "model": target.model,
+        "claude_code_version": claude_version,
+        "summary": live_summary(results),
+        "tasks": [asdict(r) for r in results],
+    }
+
+
+def claude_version(claude: Path) -> str | None:
+    try:
+        done = subprocess.run([str(claude), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip().split(" ")[0] or None

@@ -1,0 +1,281 @@
+"""Replay scenario turns against a backend and measure them: the engine behind `ccbench run`.
+
+For an OpenAI-format backend the proxy runs in-process (`proxy.app.build_app` on 127.0.0.1, a free port)
+and every turn goes through it, exactly as Claude Code's requests would; an `anthropic` backend is called
+directly. Turns are independent requests (their history is recorded), so all of them run concurrently,
+bounded by a semaphore. Timing uses `time.perf_counter` from just before the request is sent: TTFT is the
+arrival of the first content_block_delta, latency the arrival of message_stop (or of the whole JSON body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from harness.backends import BackendError, Target, discover_model
+from harness.reference import REFERENCE_MODEL, TURN_HEADER, ReferenceBackend, serve_on_loopback
+from harness.scenarios import Scenario, Turn
+from harness.scoring import (
+    NO_RESPONSE,
+    prompt_tokens_of,
+    scenario_entry,
+    score_count_tokens_turn,
+    score_messages_turn,
+    summarize,
+)
+from harness.validation import (
+    ResponseCheck,
+    TimedEvent,
+    check_count_tokens,
+    check_json_response,
+    check_stream,
+)
+from proxy.sse import SSEDecoder
+
+# Fields of a /v1/messages body that count_tokens does not take.
+NOT_FOR_COUNT_TOKENS = ("max_tokens", "stream", "metadata", "stop_sequences", "temperature", "top_p", "top_k")
+ProgressHook = Callable[[], None]
+
+
+@dataclass
+class RunOptions:
+    target: Target
+    api_key: str | None = None
+    concurrency: int = 4
+    repeats: int = 1
+    timeout: float = 600.0
+
+
+@dataclass
+class Job:
+    scenario: Scenario
+    turn: Turn
+    repeat: int
+    stream: bool
+    kind: str  # "messages" | "count_tokens"
+    check: ResponseCheck | None = None
+    count_value: int | None = None
+    count_problems: list[str] = field(default_factory=list)
+
+
+def turn_key(scenario_id: str, index: int) -> str:
+    """The x-ccbench-turn value: which reference answer the backend should play."""
+    return f"{scenario_id}#{index}"
+
+
+def reference_answers(scenarios: list[Scenario]) -> dict[str, list[dict]]:
+    return {turn_key(s.id, t.index): list(t.reference or []) for s in scenarios for t in s.turns or ()}
+
+
+def plan_jobs(scenarios: list[Scenario], repeats: int) -> list[Job]:
+    """Every call of the run, in a stable order: repeat, scenario, turn, stream mode, count_tokens last."""
+    jobs = []
+    for repeat in range(repeats):
+        for scenario in scenarios:
+            for turn in scenario.turns or ():
+                jobs += [Job(scenario, turn, repeat, stream, "messages") for stream in turn.stream_modes()]
+                if turn.expect.count_tokens:
+                    jobs.append(Job(scenario, turn, repeat, False, "count_tokens"))
+    return jobs
+
+
+@contextlib.asynccontextmanager
+async def in_process_proxy(target: Target, api_key: str | None, options: RunOptions) -> AsyncIterator[str]:
+    """The real proxy app on 127.0.0.1:0 in front of an OpenAI-format backend; yields its root URL."""
+    try:
+        from proxy.app import build_app
+        from proxy.config import ConfigError, load_config
+    except ImportError as exc:  # a broken install, not a user error, but still no traceback
+        raise BackendError(f"the ccbench proxy cannot be loaded: {exc}") from exc
+
+    overrides = {
+        "upstream": target.base_url,
+        "upstream_format": "openai",
+        "upstream_api_key": api_key,
+        "model": target.model,
+        "thinking": target.preset.thinking,
+        "read_timeout": options.timeout,
+        "max_concurrency": max(1, options.concurrency),
+    }
+    try:
+        config = load_config(overrides=overrides, environ={})  # the run's options alone decide, not CCBENCH_*
+    except ConfigError as exc:
+        raise BackendError(f"cannot configure the proxy: {exc}") from exc
+    proxy_log = logging.getLogger("ccbench.proxy")
+    level = proxy_log.level
+    proxy_log.setLevel(logging.CRITICAL)  # each failure lands in the results file, not on the terminal
+    try:
+        async with serve_on_loopback(build_app(config)) as root:
+            yield root
+    finally:
+        proxy_log.setLevel(level)
+
+
+def _request_body(turn: Turn, model: str, stream: bool) -> dict:
+    return {**turn.request, "model": model, "stream": stream}
+
+
+def _no_response(exc: BaseException) -> ResponseCheck:
+    message = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+    return ResponseCheck(
+        problems=[f"no response: {message}"], error={"type": NO_RESPONSE, "message": message}
+    )
+
+
+async def _read_stream(resp: aiohttp.ClientResponse, started: float) -> list[TimedEvent]:
+    decoder, frames = SSEDecoder(), []
+    async for chunk in resp.content.iter_any():
+        now = time.perf_counter() - started
+        frames += [TimedEvent(e.event, e.data, now) for e in decoder.feed(chunk)]
+    now = time.perf_counter() - started
+    frames += [TimedEvent(e.event, e.data, now) for e in decoder.flush()]
+    return frames
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> tuple[Any, float]:
+    """POST; -> (response, when it was sent). Retried once when a pooled keep-alive connection turns out to be
+    closed by the server (llama-server closes idle ones), as the SDKs do: the request never reached it."""
+    for attempt in (0, 1):
+        started = time.perf_counter()
+        try:
+            return await session.post(url, json=body, headers=headers), started
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError):
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def send_messages(session: aiohttp.ClientSession, url: str, body: dict, headers: dict) -> ResponseCheck:
+    """POST /v1/messages and check the answer (stream or JSON); a dead connection is a `no_response`."""
+    try:
+        resp, started = await _post(session, url, body, headers)
+        async with resp:
+            is_sse = resp.headers.get("content-type", "").startswith("text/event-stream")
+            if resp.status == 200 and is_sse:
+                check = check_stream(await _read_stream(resp, started))
+                if not body.get("stream"):
+                    check.problems.append("a stream came back for a non-streaming request")
+                return check
+            raw = await resp.read()
+            check = check_json_response(resp.status, raw, (time.perf_counter() - started) * 1000.0)
+            if resp.status == 200 and body.get("stream"):
+                check.problems.append("a JSON body came back for a streaming request")
+            return check
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return _no_response(exc)
+
+
+async def send_count_tokens(
+    session: aiohttp.ClientSession, url: str, body: dict, headers: dict, job: Job
+) -> None:
+    """POST /v1/messages/count_tokens with the turn's request (minus the fields it does not take)."""
+    payload = {k: v for k, v in body.items() if k not in NOT_FOR_COUNT_TOKENS}
+    try:
+        resp, started = await _post(session, url, payload, headers)
+        async with resp:
+            raw, status = await resp.read(), resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        job.check = _no_response(exc)
+        job.count_problems = list(job.check.problems)
+        return
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    job.count_problems = check_count_tokens(status, raw)
+    if status == 200:
+        job.check = ResponseCheck(problems=list(job.count_problems), latency_ms=latency_ms)
+        if not job.count_problems:
+            job.count_value = orjson.loads(raw)["input_tokens"]
+    else:
+        job.check = check_json_response(status, raw, latency_ms)
+
+
+async def execute(jobs: list[Job], root: str, model: str, options: RunOptions, tick: ProgressHook) -> None:
+    """Run every job against `root` (proxy or anthropic backend) with at most `concurrency` in flight."""
+    semaphore = asyncio.Semaphore(max(1, options.concurrency))
+    timeout = aiohttp.ClientTimeout(total=options.timeout)
+    auth = options.api_key if options.target.preset.format == "anthropic" and options.api_key else "ccbench"
+    base_headers = {"anthropic-version": "2023-06-01", "x-api-key": auth, "content-type": "application/json"}
+
+    async def one(session: aiohttp.ClientSession, job: Job) -> None:
+        headers = {**base_headers, TURN_HEADER: turn_key(job.scenario.id, job.turn.index)}
+        body = _request_body(job.turn, model, job.stream)
+        async with semaphore:
+            try:
+                if job.kind == "messages":
+                    job.check = await send_messages(session, f"{root}/v1/messages?beta=true", body, headers)
+                else:
+                    await send_count_tokens(
+                        session, f"{root}/v1/messages/count_tokens?beta=true", body, headers, job
+                    )
+            except Exception as exc:  # a checker bug must cost one turn (blamed on ccbench), not the run
+                job.check = ResponseCheck(problems=[f"ccbench internal error: {exc!r}"])
+                job.count_problems = list(job.check.problems)
+        tick()
+
+    connector = aiohttp.TCPConnector(limit=max(1, options.concurrency))
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        await asyncio.gather(*(one(session, job) for job in jobs))
+
+
+def score_jobs(
+    scenarios: list[Scenario], jobs: list[Job], repeats: int, reference: bool = False
+) -> list[dict]:
+    """Turn entries per scenario; count_tokens calls are paired with their messages call's prompt usage.
+
+    With the reference backend an error cannot be the backend's (it only replays recorded answers), so
+    `backend_error` is reported as `proxy_protocol`: ccbench is to blame.
+    """
+    prompt_usage: dict[tuple[str, int, int], int | None] = {}
+    for job in jobs:
+        if job.kind == "messages" and job.check and job.check.message and job.check.error is None:
+            key = (job.scenario.id, job.turn.index, job.repeat)
+            prompt_usage.setdefault(key, prompt_tokens_of(job.check.message.get("usage")))
+    entries: dict[str, list[dict]] = {s.id: [] for s in scenarios}
+    for job in jobs:
+        check = job.check or ResponseCheck(
+            problems=["not run"], error={"type": NO_RESPONSE, "message": "not run"}
+        )
+        if job.kind == "messages":
+            entry = score_messages_turn(job.turn, check, stream=job.stream, repeat=job.repeat)
+        else:
+            entry = score_count_tokens_turn(
+                job.turn,
+                problems=job.count_problems,
+                input_tokens=job.count_value,
+                error=check.error,
+                latency_ms=check.latency_ms,
+                backend_prompt_tokens=prompt_usage.get((job.scenario.id, job.turn.index, job.repeat)),
+                repeat=job.repeat,
+            )
+        if reference and entry["failure_class"] == "backend_error":
+            entry["failure_class"] = "proxy_protocol"
+        entries[job.scenario.id].append(entry)
+    return [scenario_entry(s.id, s.suite, list(s.tags), entries[s.id], repeats) for s in scenarios]
+
+
+async def run_scenarios(
+    scenarios: list[Scenario], options: RunOptions, tick: ProgressHook = lambda: None
+) -> tuple[Target, dict, list[dict]]:
+    """Start what the target needs (reference backend, proxy), replay every job, score. -> (target, summary, scenarios)."""
+    target = options.target
+    jobs = plan_jobs(scenarios, options.repeats)
+    async with contextlib.AsyncExitStack() as stack:
+        if target.preset.name == "reference":
+            backend = ReferenceBackend(reference_answers(scenarios), model=target.model or REFERENCE_MODEL)
+            await stack.enter_async_context(backend)
+            target = Target(target.preset, backend.base_url, target.model or REFERENCE_MODEL)
+        target = await discover_model(target, options.api_key, timeout=min(10.0, options.timeout))
+        if target.preset.format == "anthropic":
+            root = target.base_url
+        else:
+            root = await stack.enter_async_context(in_process_proxy(target, options.api_key, options))
+        await execute(jobs, root, target.model or "", options, tick)
+    scored = score_jobs(scenarios, jobs, options.repeats, reference=target.preset.name == "reference")
+    return target, summarize(scored, options.repeats), scored

@@ -1,0 +1,170 @@
+"""Reports over results files: the public entry points used by `ccbench run`, `compare` and `gate`.
+
+`write_html`, `write_markdown` and `write_junit_run` take results dicts (as `ccbench run` holds them),
+`RunView`s, or lists of either. The rich terminal tables live here too; the formats live in
+report_html / report_markdown / junit, and the gate's decisions in harness.gate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from harness.gate import GateResult
+from harness.junit import junit_text, run_junit
+from harness.report_data import (
+    COMPARE_METRICS,
+    ResultsError,
+    RunView,
+    best_rows,
+    format_value,
+    load_results_file,
+    model_names,
+    scenario_ids,
+    to_run_views,
+    unique_labels,
+)
+from harness.report_html import render_html
+from harness.report_markdown import compare_markdown
+
+__all__ = [
+    "ResultsError",
+    "compare_table",
+    "console_for_output",
+    "failing_scenarios_table",
+    "gate_table",
+    "load_results_file",
+    "print_gate",
+    "write_html",
+    "write_junit_run",
+    "write_markdown",
+    "write_output",
+]
+
+VERDICT_STYLES = {"pass": "green", "fail": "bold red", "noise": "yellow", "allowed": "magenta", "skip": "dim"}
+VERDICT_TEXT = {"pass": "pass", "fail": "FAIL", "noise": "within noise", "allowed": "allowed", "skip": "skip"}
+
+
+def write_html(results_or_list: Any, path: str | Path) -> None:
+    """One self-contained HTML file for one run or several."""
+    Path(path).write_text(render_html(to_run_views(results_or_list)), encoding="utf-8")
+
+
+def write_markdown(results_or_list: Any, path: str | Path) -> None:
+    """The compare table plus the per-scenario matrix, ready for a PR comment."""
+    Path(path).write_text(compare_markdown(to_run_views(results_or_list)), encoding="utf-8")
+
+
+def write_junit_run(results: Any, path: str | Path) -> None:
+    """JUnit XML for a single run: one testcase per scenario turn."""
+    views = to_run_views(results)
+    if len(views) != 1:
+        raise ValueError(f"write_junit_run takes one run, got {len(views)}")
+    Path(path).write_text(junit_text(run_junit(views[0])), encoding="utf-8")
+
+
+def console_for_output() -> Console:
+    """A rich console; wide when writing to a CI log (not a terminal) so the tables do not wrap."""
+    console = Console()
+    return console if console.is_terminal else Console(width=max(console.width, 180))
+
+
+def write_output(path: str | Path, text: str, console: Console) -> None:
+    """Write a report file for a command, turning an unwritable path into a usage error (exit 2)."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    console.print(f"wrote {path}", style="dim", markup=False, highlight=False)
+
+
+def compare_table(runs: list[RunView]) -> Table:
+    """One row per run; the best value in each column in bold green."""
+    table = Table(title="ccbench compare", header_style="bold", show_lines=False)
+    table.add_column("Model")
+    table.add_column("Backend")
+    for spec in COMPARE_METRICS:
+        table.add_column(spec.label, justify="right")
+    best = {s.key: best_rows([r.metrics[s.key] for r in runs], s.higher_is_better) for s in COMPARE_METRICS}
+    for i, (run, name) in enumerate(zip(runs, model_names(runs), strict=True)):
+        cells = [Text(name), Text(run.preset or "—")]
+        for spec in COMPARE_METRICS:
+            style = "bold green" if i in best[spec.key] else ""
+            cells.append(Text(format_value(spec.kind, run.metrics[spec.key]), style=style))
+        table.add_row(*cells)
+    return table
+
+
+def failing_scenarios_table(runs: list[RunView]) -> Table | None:
+    """Scenarios that fail in at least one run, as a compact matrix; None when everything passed."""
+    failing = [
+        sid for sid in scenario_ids(runs) if any((s := r.scenario(sid)) and not s.passed for r in runs)
+    ]
+    if not failing:
+        return None
+    table = Table(title="Failing scenarios", header_style="bold")
+    table.add_column("Scenario")
+    for label in unique_labels(runs):
+        table.add_column(Text(label))
+    for sid in failing:
+        cells = [Text(sid)]
+        for run in runs:
+            scenario = run.scenario(sid)
+            if scenario is None:
+                cells.append(Text("—", style="dim"))
+            elif scenario.passed:
+                cells.append(Text("pass", style="green"))
+            else:
+                cells.append(Text(f"fail: {scenario.failure_class or 'failed'}", style="red"))
+        table.add_row(*cells)
+    return table
+
+
+def gate_table(result: GateResult) -> Table:
+    """The threshold checks: metric, baseline, candidate, delta, threshold, verdict."""
+    table = Table(title="ccbench gate", header_style="bold")
+    for name in ("Check", "Baseline", "Candidate", "Delta", "Threshold", "Verdict", "Why"):
+        table.add_column(name, justify="right" if name in ("Baseline", "Candidate", "Delta") else "left")
+    for check in result.checks:
+        table.add_row(
+            check.label,
+            format_value(check.kind, check.baseline),
+            format_value(check.kind, check.candidate),
+            check.delta,
+            check.threshold,
+            Text(VERDICT_TEXT[check.verdict], style=VERDICT_STYLES[check.verdict]),
+            Text(check.reason),
+        )
+    regressed = [c for c in result.scenario_checks if c.verdict in ("fail", "allowed")]
+    both = sum(bool(c.baseline_passed and c.candidate_passed) for c in result.scenario_checks)
+    table.add_row(
+        "Scenarios",
+        "",
+        "",
+        "",
+        "no pass → fail",
+        Text(
+            "FAIL" if any(c.verdict == "fail" for c in regressed) else "pass",
+            style="bold red" if any(c.verdict == "fail" for c in regressed) else "green",
+        ),
+        Text(f"{both} of {len(result.scenario_checks)} pass in both; {len(regressed)} regressed"),
+    )
+    return table
+
+
+def print_gate(result: GateResult, console: Console) -> None:
+    console.print(gate_table(result))
+    for check in result.scenario_checks:
+        if check.verdict in ("fail", "allowed", "skip"):
+            style = VERDICT_STYLES[check.verdict]
+            console.print(
+                Text(f"  scenario {check.id}: {VERDICT_TEXT[check.verdict]}: {check.reason}", style=style)
+            )
+    for note in result.notes:
+        console.print(Text(f"note: {note}", style="dim"))
+    console.print(Text(result.verdict_line, style="bold green" if result.passed else "bold red"))

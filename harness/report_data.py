@@ -1,0 +1,394 @@
+"""Read results files (DESIGN section 5 + the INTERFACES extensions) into plain views for the reports.
+
+Results files are user input: this loader checks the fixed contract, tolerates the absence of every
+extension field (older or contract-only files still compare), and turns any defect into a `ResultsError`
+that the commands print as a usage error (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class ResultsError(Exception):
+    """A results file that cannot be read, or is not a ccbench results file this version understands."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One reported number: where it lives in a results file and which direction is better."""
+
+    key: str
+    label: str
+    kind: str  # "rate" | "ms" | "tps" | "count"
+    higher_is_better: bool
+
+
+COMPARE_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("schema_validity", "Schema validity", "rate", True),
+    MetricSpec("tool_call_success", "Tool-call success", "rate", True),
+    MetricSpec("spurious_tool_calls", "Spurious tool calls", "rate", False),
+    MetricSpec("count_tokens_validity", "count_tokens validity", "rate", True),
+    MetricSpec("ttft_p50", "TTFT p50", "ms", False),
+    MetricSpec("ttft_p95", "TTFT p95", "ms", False),
+    MetricSpec("latency_p50", "Latency p50", "ms", False),
+    MetricSpec("latency_p95", "Latency p95", "ms", False),
+    MetricSpec("output_tokens_per_s", "Output tok/s", "tps", True),
+    MetricSpec("errors", "Errors", "count", False),
+)
+
+# summary path -> metric key; nested paths are (parent, child).
+_SUMMARY_PATHS: dict[str, tuple[str, ...]] = {
+    "schema_validity": ("schema_validity",),
+    "tool_call_success": ("tool_call_success",),
+    "spurious_tool_calls": ("spurious_tool_calls",),
+    "count_tokens_validity": ("count_tokens_validity",),
+    "ttft_p50": ("ttft_ms", "p50"),
+    "ttft_p95": ("ttft_ms", "p95"),
+    "latency_p50": ("latency_ms", "p50"),
+    "latency_p95": ("latency_ms", "p95"),
+    "output_tokens_per_s": ("output_tokens_per_s",),
+    "errors": ("errors",),
+    "scenario_pass_rate": ("scenario_pass_rate",),
+    "pass_hat_k": ("pass_hat_k",),
+}
+
+# summary.per_repeat[] key -> metric key (the names differ in the results file).
+PER_REPEAT_KEYS: dict[str, str] = {
+    "schema_validity": "schema_validity",
+    "tool_call_success": "tool_call_success",
+    "ttft_ms_p95": "ttft_p95",
+    "latency_ms_p95": "latency_p95",
+    "errors": "errors",
+    "scenario_pass_rate": "scenario_pass_rate",
+}
+
+
+@dataclass(frozen=True)
+class TurnView:
+    """One scored turn, with the pass/fail derived when the results file predates the extensions."""
+
+    index: int
+    repeat: int
+    kind: str
+    stream: bool | None
+    passed: bool
+    failure_class: str | None
+    problems: list[str]
+    expected_tools: list[str]
+    tool_calls: list[dict[str, Any]]
+    error: dict[str, Any] | None
+    latency_ms: float | None
+
+
+@dataclass(frozen=True)
+class ScenarioView:
+    id: str
+    suite: str
+    passed: bool
+    pass_rate: float | None
+    failure_class: str | None
+    turns: list[TurnView]
+
+    @property
+    def failing_turns(self) -> list[TurnView]:
+        return [turn for turn in self.turns if not turn.passed]
+
+    def pass_count(self, repeats: int) -> str:
+        """The "(2/3)" suffix: in how many repeats every turn passed; empty for single runs."""
+        if repeats <= 1 or self.pass_rate is None:
+            return ""
+        return f" ({round(self.pass_rate * repeats)}/{repeats})"
+
+    def turn_names(self, repeated: bool) -> list[str]:
+        """A readable name per turn, unique within the scenario (a scenario may replay one turn streamed
+        and not streamed, or add a count_tokens call)."""
+        names = []
+        for turn in self.turns:
+            name = f"turn {turn.index}" + (f" repeat {turn.repeat}" if repeated else "")
+            if turn.kind != "messages":
+                name += f" ({turn.kind})"
+            elif turn.stream is not None and _collides(self.turns, turn):
+                name += " (stream)" if turn.stream else " (non-stream)"
+            names.append(name)
+        return [name if names.count(name) == 1 else f"{name} #{i}" for i, name in enumerate(names)]
+
+
+@dataclass(frozen=True)
+class RunView:
+    """Everything the reports need from one results file."""
+
+    source: str
+    model: str
+    preset: str
+    base_url: str
+    created_at: str
+    repeats: int
+    metrics: dict[str, float | None]
+    per_repeat: list[dict[str, float | None]]
+    failure_classes: dict[str, int]
+    scenarios: list[ScenarioView] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} · {self.preset}" if self.preset else self.model
+
+    def scenario(self, scenario_id: str) -> ScenarioView | None:
+        return next((s for s in self.scenarios if s.id == scenario_id), None)
+
+
+def load_results_file(path: str | Path) -> RunView:
+    """Read and check one results file; every problem becomes a ResultsError naming the file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise ResultsError(f"{source}: is a directory, not a results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{source}: cannot read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    return parse_results(data, source)
+
+
+def to_run_views(results_or_list: Any, source: str = "ccbench run (in memory)") -> list[RunView]:
+    """Accept a results dict, a RunView, an object with to_dict(), or a list of them (for `ccbench run`)."""
+    items = results_or_list if isinstance(results_or_list, list | tuple) else [results_or_list]
+    views = []
+    for number, item in enumerate(items):
+        if isinstance(item, RunView):
+            views.append(item)
+            continue
+        if hasattr(item, "to_dict"):
+            item = item.to_dict()
+        views.append(parse_results(item, source if len(items) == 1 else f"{source}[{number}]"))
+    return views
+
+
+def parse_results(data: object, source: str) -> RunView:
+    """Check the fixed contract (schema_version, summary, scenarios) and build the view."""
+    if not isinstance(data, Mapping):
+        raise ResultsError(f"{source}: expected a JSON object (a ccbench results file), got {_kind(data)}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{source}: schema_version {version!r} is not supported (this ccbench reads schema_version "
+            f"{SCHEMA_VERSION}); is this a `ccbench run --out` file?"
+        )
+    summary = data.get("summary")
+    if not isinstance(summary, Mapping):
+        raise ResultsError(f"{source}: 'summary' must be an object, got {_kind(summary)}")
+    scenarios = data.get("scenarios")
+    if not isinstance(scenarios, list):
+        raise ResultsError(f"{source}: 'scenarios' must be a list, got {_kind(scenarios)}")
+    backend = data.get("backend") if isinstance(data.get("backend"), Mapping) else {}
+    metrics = {key: _summary_number(summary, path, source) for key, path in _SUMMARY_PATHS.items()}
+    repeats = summary.get("repeats")
+    return RunView(
+        source=source,
+        model=_text(data.get("model")) or "(unknown model)",
+        preset=_text(backend.get("preset")),
+        base_url=_text(backend.get("base_url")),
+        created_at=_text(data.get("created_at")),
+        repeats=repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 1,
+        metrics=metrics,
+        per_repeat=_per_repeat(summary.get("per_repeat"), source),
+        failure_classes=_failure_classes(summary.get("failure_classes")),
+        scenarios=[_scenario(item, number, source) for number, item in enumerate(scenarios)],
+    )
+
+
+def _scenario(item: object, number: int, source: str) -> ScenarioView:
+    where = f"{source}: scenarios[{number}]"
+    if not isinstance(item, Mapping):
+        raise ResultsError(f"{where} must be an object, got {_kind(item)}")
+    scenario_id = item.get("id")
+    if not isinstance(scenario_id, str) or not scenario_id:
+        raise ResultsError(f"{where}.id must be a non-empty string")
+    raw_turns = item.get("turns", [])
+    if not isinstance(raw_turns, list) or not all(isinstance(t, Mapping) for t in raw_turns):
+        raise ResultsError(f"{where}.turns must be a list of objects")
+    turns = [_turn(turn, position) for position, turn in enumerate(raw_turns)]
+    passed = item.get("passed")
+    if not isinstance(passed, bool):
+        passed = all(turn.passed for turn in turns)
+    failure_class = item.get("failure_class")
+    if not isinstance(failure_class, str):
+        failure_class = next((t.failure_class for t in turns if t.failure_class), None)
+    pass_rate = _number_or_none(item.get("pass_rate"))
+    return ScenarioView(
+        id=scenario_id,
+        suite=_text(item.get("suite")),
+        passed=passed,
+        pass_rate=pass_rate if pass_rate is not None else _pass_rate(turns),
+        failure_class=None if passed else failure_class,
+        turns=turns,
+    )
+
+
+def _turn(raw: Mapping[str, Any], position: int) -> TurnView:
+    error = raw.get("error") if isinstance(raw.get("error"), Mapping) else None
+    tool_calls = [c for c in raw.get("tool_calls") or [] if isinstance(c, Mapping)]
+    passed = raw.get("passed")
+    if not isinstance(passed, bool):
+        passed = not (
+            error
+            or raw.get("schema_valid") is False
+            or raw.get("tool_call_success") is False
+            or raw.get("spurious_tool_call") is True
+        )
+    failure_class = raw.get("failure_class")
+    if not isinstance(failure_class, str) or passed:
+        failure_class = None if passed else _derive_failure_class(raw, error, tool_calls)
+    index, repeat = raw.get("index"), raw.get("repeat")
+    return TurnView(
+        index=index if isinstance(index, int) else position,
+        repeat=repeat if isinstance(repeat, int) else 0,
+        kind=_text(raw.get("kind")) or "messages",
+        stream=raw.get("stream") if isinstance(raw.get("stream"), bool) else None,
+        passed=passed,
+        failure_class=failure_class,
+        problems=[str(p) for p in raw.get("problems") or []],
+        expected_tools=[str(t) for t in raw.get("expected_tools") or []],
+        tool_calls=[dict(c) for c in tool_calls],
+        error=dict(error) if error else None,
+        latency_ms=_number_or_none(raw.get("latency_ms")),
+    )
+
+
+def _collides(turns: list[TurnView], turn: TurnView) -> bool:
+    return sum((t.index, t.repeat, t.kind) == (turn.index, turn.repeat, turn.kind) for t in turns) > 1
+
+
+def _derive_failure_class(raw: Mapping[str, Any], error: object, tool_calls: list) -> str:
+    """Classify a failing turn from contract-only fields (files written before failure_class existed)."""
+    if error:
+        return "backend_error"
+    if raw.get("schema_valid") is False:
+        return "proxy_protocol"
+    if raw.get("spurious_tool_call") is True:
+        return "model_spurious_tool"
+    if raw.get("tool_call_success") is False:
+        if not tool_calls:
+            return "model_no_tool"
+        offered_ok = all(call.get("valid", True) for call in tool_calls)
+        return "model_wrong_tool" if offered_ok else "model_bad_arguments"
+    return "model_other"
+
+
+def _pass_rate(turns: list[TurnView]) -> float | None:
+    repeats = sorted({turn.repeat for turn in turns})
+    if not repeats:
+        return None
+    passed = sum(all(t.passed for t in turns if t.repeat == r) for r in repeats)
+    return passed / len(repeats)
+
+
+def _per_repeat(raw: object, source: str) -> list[dict[str, float | None]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+        raise ResultsError(f"{source}: summary.per_repeat must be a list of objects")
+    return [{key: _number_or_none(item.get(name)) for name, key in PER_REPEAT_KEYS.items()} for item in raw]
+
+
+def _failure_classes(raw: object) -> dict[str, int]:
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): int(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _summary_number(summary: Mapping[str, Any], path: tuple[str, ...], source: str) -> float | None:
+    value: object = summary
+    for depth, part in enumerate(path):
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            where = ".".join(path[:depth])
+            raise ResultsError(f"{source}: summary.{where} must be an object or null, got {_kind(value)}")
+        value = value.get(part)
+    if value is None:
+        return None
+    number = _number_or_none(value)
+    if number is None:
+        raise ResultsError(f"{source}: summary.{'.'.join(path)} must be a number or null, got {_kind(value)}")
+    return number
+
+
+def _number_or_none(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """Format a metric for humans; null (nothing measured) is an em dash, never 100 %."""
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return f"{value * 100:.1f} %"
+    if kind == "ms":
+        if value >= 10_000:
+            return f"{value / 1000:,.1f} s"
+        return f"{value:,.0f} ms" if value >= 10 or value == 0 else f"{value:.1f} ms"
+    if kind == "tps":
+        return f"{value:,.1f}"
+    return f"{value:g}"
+
+
+def best_rows(values: list[float | None], higher_is_better: bool) -> set[int]:
+    """Indices holding the best value; empty when fewer than two rows are comparable or all tie."""
+    present = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(present) < 2 or len({v for _, v in present}) == 1:
+        return set()
+    best = max(v for _, v in present) if higher_is_better else min(v for _, v in present)
+    return {i for i, v in present if v == best}
+
+
+def scenario_ids(runs: list[RunView]) -> list[str]:
+    """Scenario ids across runs, in first-seen order."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for scenario in run.scenarios:
+            seen.setdefault(scenario.id, None)
+    return list(seen)
+
+
+def _file_tags(runs: list[RunView]) -> list[str]:
+    """The file-name tag (" [file.json]") of runs sharing model and backend with another run, else ""."""
+    labels = [run.label for run in runs]
+    return [f" [{Path(run.source).name}]" if labels.count(run.label) > 1 else "" for run in runs]
+
+
+def model_names(runs: list[RunView]) -> list[str]:
+    """Model names for table rows; runs sharing model and backend get their file name appended."""
+    return [run.model + tag for run, tag in zip(runs, _file_tags(runs), strict=True)]
+
+
+def unique_labels(runs: list[RunView]) -> list[str]:
+    """Row labels "model · backend [file]": the file name, where needed, comes last so that charts, which
+    shorten labels in the middle, keep it."""
+    return [run.label + tag for run, tag in zip(runs, _file_tags(runs), strict=True)]

@@ -1,0 +1,69 @@
+"""The results file of `ccbench run --out` (DESIGN section 5, fixed; INTERFACES lists the additions).
+
+`build_results` assembles it, `write_results` writes it atomically, `load_results` reads one back for
+other tools and raises `ResultsFileError` with a clear message when it is not a version-1 results file.
+`harness/schemas/results.json` is the JSON Schema of the contract; the tests validate every file against it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from harness.cassette import write_atomic
+from harness.validation import schema_problems
+from proxy import __version__
+
+SCHEMA_VERSION = 1
+
+
+class ResultsFileError(Exception):
+    """A results file that cannot be read or does not follow the contract."""
+
+
+def build_results(preset: str, base_url: str, model: str, summary: dict, scenarios: list[dict]) -> dict:
+    """The whole results document, keys in contract order."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "ccbench_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "backend": {"preset": preset, "base_url": base_url},
+        "model": model,
+        "summary": summary,
+        "scenarios": scenarios,
+    }
+
+
+def contract_problems(results: object) -> list[str]:
+    """Problems against harness/schemas/results.json (empty = a valid version-1 file)."""
+    return schema_problems("results", results, "")
+
+
+def write_results(results: dict, path: Path | str) -> Path:
+    """Write atomically (temp file + os.replace) so a reader never sees half a file."""
+    target = Path(path)
+    write_atomic(target, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return target
+
+
+def load_results(path: Path | str) -> dict:
+    """Read a results file; a wrong schema_version or a broken contract is a ResultsFileError."""
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ResultsFileError(f"cannot read results file {source}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise ResultsFileError(f"{source} is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{source} is not a ccbench results file (not a JSON object)")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultsFileError(
+            f"{source}: schema_version {version!r} is not supported (this ccbench reads version {SCHEMA_VERSION})"
+        )
+    problems = contract_problems(data)
+    if problems:
+        raise ResultsFileError(f"{source} does not follow the results contract: " + "; ".join(problems[:3]))
+    return data

@@ -1,0 +1,189 @@
+"""The aiohttp application: routes, middlewares (request-id, auth, error envelope), start-up and shutdown.
+
+Everything a client can get wrong, or that breaks inside, comes back in the Anthropic error envelope with a
+`request-id` header: Claude Code and the SDKs act on `error.type` and the status, never on a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from proxy.banner import banner_text
+from proxy.config import Config
+from proxy.errors import AnthropicError, error_body, error_type_for_status, new_request_id
+from proxy.handlers import (
+    REQUEST_ID,
+    REQUEST_LOG,
+    STATE,
+    ProxyState,
+    handle_count_tokens,
+    handle_health,
+    handle_messages,
+    handle_model,
+    handle_models,
+    handle_root,
+    json_response,
+    too_large,
+)
+from proxy.requestlog import RequestLog
+from proxy.upstream import Upstream
+
+__all__ = ["REQUEST_ID", "REQUEST_LOG", "STATE", "build_app", "serve"]
+
+log = logging.getLogger("ccbench.proxy")
+access_log = logging.getLogger("ccbench.proxy.requests")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = frozenset({"/health", "/", "/api/hello"})  # answered without a key: probes and health checks
+QUIET_PATHS = OPEN_PATHS  # logged at debug level: pollers would drown the request log
+
+
+def error_response(
+    status: int, error_type: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return json_response(error_body(error_type, message, request_id), status, headers)
+
+
+# -- middlewares -------------------------------------------------------------------------------------------------
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, one log line, and the Anthropic envelope for every error (ours, aiohttp's, unexpected)."""
+    request_id = new_request_id()
+    request[REQUEST_ID] = request_id
+    entry = RequestLog(request_id, request.path, method=request.method)
+    request[REQUEST_LOG] = entry
+    try:
+        response = await handler(request)
+    except AnthropicError as exc:
+        response = error_response(exc.status, exc.error_type, exc.message, request_id, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = _from_http_exception(exc, request, request_id)
+    except asyncio.CancelledError:
+        entry.status, entry.error_type = 499, "client_closed"
+        _emit(entry, request.path)
+        raise
+    except Exception:
+        log.exception("unexpected error in %s %s (%s)", request.method, request.path, request_id)
+        response = error_response(
+            500, "api_error", f"internal proxy error (request id {request_id})", request_id
+        )
+    if entry.error_type is None:
+        entry.status = response.status
+        if response.status >= 400 and isinstance(response, web.Response) and response.body:
+            with contextlib.suppress(orjson.JSONDecodeError, TypeError, AttributeError):
+                entry.error_type = orjson.loads(response.body)["error"]["type"]
+    _emit(entry, request.path)
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException, request: web.Request, request_id: str) -> web.Response:
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+    if exc.status == 404:
+        message = f"not found: {request.method} {request.path}"
+    elif exc.status == 405:
+        message = f"method {request.method} not allowed on {request.path}"
+    elif exc.status == 413:
+        return error_response(
+            413, "request_too_large", too_large(request.app[STATE].config.max_body_bytes).message, request_id
+        )
+    else:
+        message = exc.text or exc.reason
+    return error_response(exc.status, error_type_for_status(exc.status), message, request_id, headers)
+
+
+def _emit(entry: RequestLog, path: str) -> None:
+    if path in QUIET_PATHS and entry.status < 400:
+        if access_log.isEnabledFor(logging.DEBUG):
+            access_log.debug("%s", entry.line())
+        return
+    entry.emit(access_log)
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """When a key is configured, require it as `x-api-key` or `Authorization: Bearer` (constant-time compare)."""
+    expected = request.app[STATE].config.api_key
+    if expected and request.path not in OPEN_PATHS:
+        given = request.headers.get("x-api-key", "")
+        auth = request.headers.get("authorization", "")
+        bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if not any(hmac.compare_digest(k.encode(), expected.encode()) for k in (given, bearer) if k):
+            raise AnthropicError(
+                401, "authentication_error", "invalid or missing API key (x-api-key or Bearer)"
+            )
+    return await handler(request)
+
+
+async def add_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response, streams included, carries `request-id`."""
+    response.headers.setdefault("request-id", request.get(REQUEST_ID) or new_request_id())
+
+
+# -- application -------------------------------------------------------------------------------------------------
+def build_app(config: Config) -> web.Application:
+    """The proxy application; the backend session opens on start-up (with the probe) and closes on cleanup."""
+    app = web.Application(
+        middlewares=[envelope_middleware, auth_middleware], client_max_size=config.max_body_bytes
+    )
+    app.cleanup_ctx.append(_upstream_context(config))
+    app.on_response_prepare.append(add_request_id)
+    app.router.add_post("/v1/messages", handle_messages)
+    app.router.add_post("/v1/messages/count_tokens", handle_count_tokens)
+    app.router.add_get("/v1/models", handle_models)
+    app.router.add_get("/v1/models/{model_id}", handle_model)
+    app.router.add_get("/health", handle_health)
+    app.router.add_get("/", handle_root)
+    app.router.add_get("/api/hello", handle_root)
+    return app
+
+
+def _upstream_context(config: Config) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        upstream = Upstream(config)
+        state = ProxyState(config, upstream)
+        app[STATE] = state
+        if config.probe_backend:
+            await state.probe()
+        try:
+            yield
+        finally:
+            await state.close()
+
+    return context
+
+
+async def serve(config: Config) -> None:
+    """Run until SIGINT/SIGTERM, after printing the Claude Code set-up lines; in-flight requests get to finish."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (
+        signal.SIGINT,
+        signal.SIGTERM,
+    ):  # before anything else: a signal during start-up still stops us
+        loop.add_signal_handler(sig, stop.set)
+    app = build_app(config)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
+    try:
+        await runner.setup()
+        if not stop.is_set():
+            await web.TCPSite(runner, config.host, config.port).start()
+            port = runner.addresses[0][1] if runner.addresses else config.port
+            sys.stdout.write(banner_text(config, app[STATE].info, config.host, port))
+            sys.stdout.flush()
+            await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,75 @@
+"""The start-up text: the lines a user pastes to point Claude Code at the proxy, and what the probe found.
+
+Pure functions of the config and the probe result, so the exact wording is testable without a server.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from proxy.config import Config
+from proxy.upstream import display_url
+
+NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
+
+
+class ProbeResult(Protocol):
+    """The fields of `proxy.upstream.BackendInfo` the banner reads."""
+
+    reachable: bool
+    kind: str
+    models: list[str]
+    context_length: int | None
+
+
+def base_url(host: str, port: int) -> str:
+    """What ANTHROPIC_BASE_URL should hold (wildcard binds are reached through loopback)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def setup_lines(config: Config, host: str, port: int) -> list[str]:
+    """The `export` lines for Claude Code (never the key itself: the banner may end up in a log)."""
+    lines = [f"export ANTHROPIC_BASE_URL={base_url(host, port)}"]
+    if config.api_key:
+        lines.append("export ANTHROPIC_AUTH_TOKEN=<the key given with --api-key / CCBENCH_API_KEY>")
+    else:
+        lines.append(f"export ANTHROPIC_AUTH_TOKEN=ccbench   # {NO_KEY_NOTE}")
+    for alias, model in config.aliases().items():
+        for tier in ("haiku", "sonnet", "opus"):
+            if alias == f"claude-{tier}-local":
+                lines.append(f"export ANTHROPIC_DEFAULT_{tier.upper()}_MODEL={alias}   # -> {model}")
+    lines.append("export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1   # optional: no telemetry calls")
+    lines.append(f"export API_TIMEOUT_MS={int(config.read_timeout * 1000)}   # optional: allow slow prefill")
+    return lines
+
+
+def backend_lines(config: Config, info: ProbeResult | None) -> list[str]:
+    """What the start-up probe found, or why requests will fail until the backend is up."""
+    where = f"{display_url(config.upstream)} ({config.upstream_format} format)"
+    if info is None:
+        return [f"backend: {where}: not probed (probe_backend is off)"]
+    if not info.reachable:
+        return [f"backend: {where}: not reachable yet: requests will get 529 until it is"]
+    models = ", ".join(info.models) if info.models else "none listed"
+    context = f"{info.context_length} tokens" if info.context_length else "unknown"
+    if config.context_length:
+        context = f"{config.context_length} tokens (set in config)"
+    lines = [f"backend: {where}: {info.kind}", f"  models: {models}", f"  context length: {context}"]
+    default = config.model or (info.models[0] if info.models else None)
+    if default:
+        lines.append(f"  default model: {default}")
+    for tier, model in sorted(config.tiers.items()):
+        lines.append(f"  {tier}: {model}")
+    for rule in config.rules:
+        lines.append(f"  rule {rule.match} -> {rule.model}")
+    return lines
+
+
+def banner_text(config: Config, info: ProbeResult | None, host: str, port: int) -> str:
+    """The whole start-up message."""
+    head = [f"ccbench proxy listening on {base_url(host, port)}", "", "Point Claude Code at it:"]
+    body = ["  " + line for line in setup_lines(config, host, port)]
+    return "\n".join([*head, *body, "", *backend_lines(config, info)]) + "\n"

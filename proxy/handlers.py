@@ -1,0 +1,312 @@
+"""The route handlers and the state they share (config, backend session, latest probe result).
+
+The /v1/messages flow: parse -> validate -> route the model -> translate -> fit max_tokens into the backend's
+context -> relay the stream (or one non-streaming call) -> translate back. Errors are raised as AnthropicError
+and rendered by the envelope middleware in proxy/app.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from aiohttp import web
+
+from proxy.config import Config
+from proxy.errors import AnthropicError
+from proxy.relay import relay_passthrough, relay_stream
+from proxy.requestlog import RequestLog
+from proxy.tokens import (
+    CONFIRM_FRACTION,
+    count_prompt_tokens,
+    estimate_tokens,
+    fit_max_tokens,
+    max_prompt_tokens,
+)
+from proxy.translate.request import (
+    BackendProfile,
+    TranslatedRequest,
+    translate_request,
+    validate_messages_request,
+)
+from proxy.translate.response import ResponseContext, completion_to_message
+from proxy.translate.stream import StreamTranslator
+from proxy.upstream import BackendInfo, Upstream, display_url, forwarded_headers
+
+log = logging.getLogger("ccbench.proxy")
+
+REQUEST_ID = web.RequestKey("ccbench_request_id", str)
+REQUEST_LOG = web.RequestKey("ccbench_request_log", RequestLog)
+REPROBE_INTERVAL = 2.0  # seconds between probe retries while the backend is down
+REPROBE_WAIT = 1.0  # longest a request waits for such a retry before going on with what is known
+MODEL_PAGE_LIMIT = (1, 1000)
+THINKING_BY_KIND = {
+    "llamacpp": "chat_template_kwargs",
+    "vllm": "chat_template_kwargs",
+    "sglang": "chat_template_kwargs",
+    "openai": "reasoning_effort",
+    "ollama": "reasoning_effort",
+    "lmstudio": "reasoning_effort",
+}
+
+
+@dataclass
+class ProxyState:
+    """What the request handlers share: the config, the backend session and the latest probe result."""
+
+    config: Config
+    upstream: Upstream
+    info: BackendInfo | None = None
+    probed_at: float = 0.0
+    started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    _probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reprobe: asyncio.Task | None = None
+
+    async def probe(self) -> BackendInfo:
+        async with self._probe_lock:
+            self.info = await self.upstream.probe()
+            self.probed_at = time.monotonic()
+            return self.info
+
+    async def backend(self) -> BackendInfo | None:
+        """The probe result. While the backend has not answered, it is re-probed at most every 2 s; a request
+        waits at most REPROBE_WAIT for that (a hanging backend must not stall every request by the probe time)."""
+        if not self.config.probe_backend:
+            return self.info
+        if self.info is None:
+            return await self.probe()
+        if not self.info.reachable and time.monotonic() - self.probed_at > REPROBE_INTERVAL:
+            if self._reprobe is None or self._reprobe.done():
+                self._reprobe = asyncio.ensure_future(self.probe())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._reprobe), REPROBE_WAIT)
+        return self.info
+
+    async def close(self) -> None:
+        """Stop a re-probe still running, then close the backend session."""
+        if self._reprobe is not None and not self._reprobe.done():
+            self._reprobe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reprobe
+        await self.upstream.close()
+
+    async def context_length(self) -> int | None:
+        if self.config.context_length:
+            return self.config.context_length
+        info = await self.backend()
+        return info.context_length if info else None
+
+    async def default_model(self) -> str | None:
+        info = await self.backend()
+        return info.models[0] if info and info.models else None
+
+    async def kind(self) -> str:
+        info = await self.backend()
+        return info.kind if info else "unknown"
+
+
+STATE = web.AppKey("ccbench_state", ProxyState)
+
+
+def json_response(value: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response serialised with orjson (fast on 50 KB Claude Code bodies)."""
+    return web.json_response(value, status=status, headers=headers, dumps=lambda v: orjson.dumps(v).decode())
+
+
+async def read_json_object(request: web.Request) -> tuple[bytes, dict]:
+    """The raw body and its parsed JSON object, or a 400/413 that says what is wrong with it."""
+    limit = request.app[STATE].config.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    raw = await request.read()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        message = f"request body is not valid UTF-8 (bad byte at offset {exc.start})"
+        raise AnthropicError.invalid_request(message) from None
+    if not raw.strip():
+        raise AnthropicError.invalid_request("request body is empty: expected a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise AnthropicError.invalid_request(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise AnthropicError.invalid_request(f"request body must be a JSON object, not {type(body).__name__}")
+    return raw, body
+
+
+def too_large(limit: int) -> AnthropicError:
+    return AnthropicError(413, "request_too_large", f"request body is larger than the {limit}-byte limit")
+
+
+def backend_profile(config: Config, kind: str) -> BackendProfile:
+    """How thinking reaches this backend: `auto` picks by the kind the probe detected."""
+    style = THINKING_BY_KIND.get(kind, "none") if config.thinking == "auto" else config.thinking
+    return BackendProfile(
+        thinking_style=style,
+        send_reasoning_back=config.send_reasoning_back,
+        max_output_tokens=config.max_output_tokens,
+    )
+
+
+# -- routes ------------------------------------------------------------------------------------------------------
+async def handle_messages(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    config, entry = state.config, request[REQUEST_LOG]
+    raw, body = await read_json_object(request)
+    if config.upstream_format == "anthropic":
+        return await _passthrough(request, raw, body)
+    body = validate_messages_request(body)
+    translated = await _translate(state, body, entry)
+    context = await state.context_length()
+    prompt_tokens = await _prompt_tokens(state, translated.body, context)
+    key = "max_completion_tokens" if "max_completion_tokens" in translated.body else "max_tokens"
+    requested = int(translated.body.get(key) or body.get("max_tokens") or 4096)
+    translated.body[key] = fit_max_tokens(requested, prompt_tokens, context, config.max_output_tokens)
+    ctx = ResponseContext(
+        requested_model=translated.requested_model,
+        tool_names=translated.tool_names,
+        tool_schemas=translated.tool_schemas,
+        stop_sequences=translated.stop_sequences,
+        message_id="msg_" + secrets.token_hex(12),
+        input_tokens=prompt_tokens,
+    )
+    entry.stream = translated.stream
+    if translated.stream:  # relay_stream forwards config.forward_headers itself and takes the slot
+        return await relay_stream(
+            request, state.upstream, translated.body, StreamTranslator(ctx), config, entry, {}
+        )
+    headers = forwarded_headers(request.headers, config)
+    async with state.upstream.slot():
+        completion = await state.upstream.post_json("/chat/completions", translated.body, headers)
+    message = completion_to_message(completion, ctx)
+    usage = message.get("usage") or {}
+    entry.input_tokens, entry.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    return json_response(message)
+
+
+async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> TranslatedRequest:
+    requested = body.get("model")
+    backend_model = state.config.resolve_model(requested, fallback=await state.default_model())
+    entry.requested_model, entry.backend_model = requested, backend_model
+    translated = translate_request(body, backend_model, backend_profile(state.config, await state.kind()))
+    if translated.dropped:
+        log.debug("%s: consumed or dropped %s", entry.request_id, ", ".join(translated.dropped))
+    return translated
+
+
+async def _prompt_tokens(state: ProxyState, openai_body: dict, context: int | None) -> int:
+    """The fast estimate, confirmed by the backend tokenizer when it says the prompt is near the limit."""
+    estimate = estimate_tokens(openai_body)
+    if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
+        return estimate
+    count, source = await count_prompt_tokens(state.upstream, openai_body, await state.kind())
+    log.debug("prompt near the context limit: estimate %d, %s count %d", estimate, source, count)
+    return count
+
+
+async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    raw, body = await read_json_object(request)
+    if state.config.upstream_format == "anthropic":
+        return await _passthrough(request, raw, body)
+    body = validate_messages_request(body, count_tokens=True)
+    body = {**body, "max_tokens": body.get("max_tokens") or 1, "stream": False}
+    translated = await _translate(state, body, request[REQUEST_LOG])
+    count, source = await count_prompt_tokens(state.upstream, translated.body, await state.kind())
+    request[REQUEST_LOG].input_tokens = count
+    log.debug("count_tokens: %d (%s)", count, source)
+    return json_response({"input_tokens": count})
+
+
+async def _passthrough(request: web.Request, raw: bytes, body: dict) -> web.StreamResponse:
+    """Anthropic-format backend: the body goes through untouched except for the routed model name."""
+    state, entry = request.app[STATE], request[REQUEST_LOG]
+    requested = body.get("model")
+    routed = state.config.resolve_model(requested) if isinstance(requested, str) else requested
+    entry.requested_model, entry.backend_model, entry.stream = requested, routed, bool(body.get("stream"))
+    if routed != requested:
+        raw = orjson.dumps({**body, "model": routed})
+    return await relay_passthrough(request, state.upstream, request.path_qs, raw, entry)
+
+
+def model_entry(model_id: str, backend_model: str, context: int | None, created_at: str) -> dict:
+    return {
+        "type": "model",
+        "id": model_id,
+        "display_name": model_id if model_id == backend_model else f"{model_id} ({backend_model})",
+        "created_at": created_at,
+        "max_input_tokens": context,
+        "max_tokens": None,
+        "description": f"served by ccbench from backend model {backend_model}",
+    }
+
+
+async def model_list(state: ProxyState) -> list[dict]:
+    """Backend models plus `claude-*` aliases (Claude Code's gateway discovery keeps only ids with `claude`)."""
+    context = await state.context_length()
+    info = await state.backend()
+    pairs = {name: name for name in (info.models if info else [])}
+    aliases = state.config.aliases() or {}
+    default = state.config.model or next(iter(pairs), None)
+    if not aliases and default:
+        aliases = {"claude-local": default}
+    pairs.update(aliases)
+    return [model_entry(mid, backend, context, state.started_at) for mid, backend in pairs.items()]
+
+
+async def handle_models(request: web.Request) -> web.StreamResponse:
+    models = await model_list(request.app[STATE])
+    query = request.query
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        raise AnthropicError.invalid_request("limit: must be an integer between 1 and 1000") from None
+    if not 1 <= limit <= 1000:
+        raise AnthropicError.invalid_request("limit: must be an integer between 1 and 1000")
+    ids = [m["id"] for m in models]
+    start, end = 0, len(models)
+    if query.get("after_id") in ids:
+        start = ids.index(query["after_id"]) + 1
+    if query.get("before_id") in ids:
+        end = ids.index(query["before_id"])
+        start = max(start, end - limit)
+    page = models[start:end][:limit]
+    return json_response(
+        {
+            "data": page,
+            "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None,
+            "has_more": start + len(page) < end,
+        }
+    )
+
+
+async def handle_model(request: web.Request) -> web.StreamResponse:
+    wanted = request.match_info["model_id"]
+    for model in await model_list(request.app[STATE]):
+        if model["id"] == wanted:
+            return json_response(model)
+    raise AnthropicError(404, "not_found_error", f"model {wanted!r} not found")
+
+
+async def handle_health(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    info = await state.backend()
+    backend: dict = {"url": display_url(state.config.upstream), "format": state.config.upstream_format}
+    if info is not None:
+        backend.update(
+            reachable=info.reachable, kind=info.kind, models=info.models, context_length=info.context_length
+        )
+    return json_response({"status": "ok", "backend": backend})
+
+
+async def handle_root(request: web.Request) -> web.StreamResponse:
+    return json_response(
+        {"status": "ok", "service": "ccbench proxy", "endpoints": ["/v1/messages", "/v1/models"]}
+    )

@@ -1,0 +1,385 @@
+"""Streaming I/O around the pure StreamTranslator, and the byte pass-through for Anthropic-format backends.
+
+The HTTP status can only be chosen once, so `relay_stream` waits a short grace period for the backend's headers:
+early failures (429, 529, context overflow) keep their real status. After that it commits 200 and keeps Claude Code
+alive with `ping` events while the backend prefills or the request queues (Claude Code drops a connection after
+5 minutes without bytes). From then on every failure becomes a terminal `event: error`.
+
+Garbage policy: one unparseable chunk among good ones is skipped and counted in `translator.problems`;
+`MAX_BAD_CHUNKS` in a row end the stream with an api_error; an unparseable half line at EOF is a cut stream.
+A client that goes away (write fails, or the transport closes while we wait) closes the backend connection at once
+and frees the slot, so a single-slot llama.cpp server stops generating for nobody.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.config import Config
+from proxy.errors import AnthropicError
+from proxy.sse import SSEDecoder, encode_event, encode_events
+from proxy.translate.response import backend_error_to_anthropic
+from proxy.upstream import (
+    STREAM_CUT,
+    PendingCall,
+    Upstream,
+    error_from_payload,
+    forwarded_headers,
+    malformed_response,
+)
+
+if TYPE_CHECKING:
+    from proxy.requestlog import RequestLog
+    from proxy.translate.stream import StreamTranslator
+
+logger = logging.getLogger(__name__)
+
+HEADER_GRACE = (
+    2.0  # seconds to wait for the backend's headers before committing 200 (capped by ping_interval)
+)
+DISCONNECT_TICK = 0.5  # seconds between client-still-there checks while the backend is silent
+MIN_TICK = 0.05  # floor for the tick, so that a zero ping_interval cannot spin the event loop
+MAX_BAD_CHUNKS = 3  # consecutive unparseable chunks that end a stream with an error
+CLIENT_GONE_STATUS = 499  # logged (never sent) when the client disconnected first
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+PASSTHROUGH_HEADERS = ("anthropic-version", "anthropic-beta", "content-type")
+CLIENT_AUTH_HEADERS = ("x-api-key", "authorization")
+
+
+class ClientGone(Exception):
+    """The client closed its connection: stop quietly and cancel the backend request."""
+
+
+def silence_tick(config: Config) -> float:
+    """How often a silent wait wakes up: to ping on time and to notice a vanished client quickly."""
+    return max(MIN_TICK, min(config.ping_interval, DISCONNECT_TICK))
+
+
+def client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+class _Writer:
+    """Writes to the client, notes the first content delta, pings when silent, notices a vanished client."""
+
+    def __init__(
+        self, request: web.Request, response: web.StreamResponse, log: RequestLog, config: Config
+    ) -> None:
+        self.request, self.response, self.log = request, response, log
+        self.ping_interval = config.ping_interval
+        self.loop = asyncio.get_running_loop()
+        self.last_write = self.loop.time()
+
+    async def prepare(self) -> None:
+        """Send the status line and headers: from here on the status is committed."""
+        try:
+            await self.response.prepare(self.request)
+        except ConnectionError as exc:
+            raise ClientGone() from exc
+
+    async def write(self, data: bytes) -> None:
+        try:
+            await self.response.write(data)
+        except ConnectionError as exc:  # aiohttp's ClientConnectionResetError is a ConnectionResetError
+            raise ClientGone() from exc
+        self.last_write = self.loop.time()
+
+    async def send(self, events: list[dict]) -> None:
+        if not events:
+            return
+        if self.log.ttft_ms is None and any(e["type"] == "content_block_delta" for e in events):
+            self.log.mark_first_token()
+        if events[-1]["type"] == "error":
+            self.log.error_type = events[-1]["error"]["type"]
+        await self.write(encode_events(events))
+
+    async def idle(self, ping: Callable[[], list[dict]] | None) -> None:
+        """Called while the backend is silent: fail fast if the client left, ping every ping_interval."""
+        if client_gone(self.request):
+            raise ClientGone()
+        if ping is not None and self.loop.time() - self.last_write >= self.ping_interval:
+            await self.send(ping())
+
+
+async def _body_chunks(
+    response: aiohttp.ClientResponse,
+    upstream: Upstream,
+    writer: _Writer,
+    ping: Callable[[], list[dict]] | None,
+) -> AsyncIterator[bytes]:
+    """The backend's body as it arrives; silence longer than read_timeout -> 504 timeout_error."""
+    config = upstream.config
+    tick = silence_tick(config)
+    last_data = writer.loop.time()
+    while True:
+        deadline = asyncio.timeout(tick)
+        try:
+            async with deadline:
+                data = await response.content.readany()
+        except TimeoutError as exc:
+            if not deadline.expired() or writer.loop.time() - last_data >= config.read_timeout:
+                raise upstream.map_exception(TimeoutError()) from exc
+            await writer.idle(ping)
+            continue
+        except Exception as exc:
+            raise upstream.map_exception(exc, after_headers=True) from exc
+        if not data:
+            return
+        last_data = writer.loop.time()
+        yield data
+
+
+def completion_as_chunk(completion: dict) -> dict:
+    """A whole chat.completion (a backend that ignored `stream: true`) as one equivalent stream chunk."""
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise malformed_response()
+    message = choices[0].get("message") or {}
+    delta = {k: message[k] for k in ("role", "content", "reasoning_content", "reasoning") if message.get(k)}
+    calls = message.get("tool_calls") or []
+    if calls:
+        delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)]
+    chunk = {"id": completion.get("id", ""), "model": completion.get("model", ""), "choices": []}
+    chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": choices[0].get("finish_reason")}]
+    if completion.get("usage"):
+        chunk["usage"] = completion["usage"]
+    return chunk
+
+
+async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) -> dict | None:
+    """Raise the mapped error for an error answer; a JSON completion becomes one chunk; None means SSE follows."""
+    if response.status >= 400:
+        raise await upstream.read_error(response)
+    if not response.content_type.startswith("application/json"):
+        return None
+    try:
+        payload = orjson.loads(await response.read())
+    except orjson.JSONDecodeError:
+        raise malformed_response() from None
+    except Exception as exc:
+        raise upstream.map_exception(exc, after_headers=True) from exc
+    if not isinstance(payload, dict):
+        raise malformed_response()
+    if payload.get("error") and not payload.get("choices"):
+        raise error_from_payload(payload)
+    return completion_as_chunk(payload)
+
+
+class _BackendStream:
+    """Parses the backend's OpenAI SSE into translator events and applies the garbage policy."""
+
+    def __init__(self, translator: StreamTranslator) -> None:
+        self.translator = translator
+        self.decoder = SSEDecoder()
+        self.bad_in_a_row = 0
+        self.done = False  # `data: [DONE]` arrived
+        self.finish_seen = False  # some choice carried a finish_reason
+
+    def feed(self, data: bytes) -> list[dict]:
+        out: list[dict] = []
+        for event in self.decoder.feed(data):
+            out += self._event(event.data)
+            if self.done or self.translator.done:
+                break
+        return out
+
+    def end_of_body(self) -> list[dict]:
+        """EOF without [DONE]: a complete last event counts; a half line or no finish_reason at all is a cut."""
+        out: list[dict] = []
+        for event in self.decoder.flush():
+            if not _parses(event.data):
+                return out + self.translator.fail("api_error", STREAM_CUT)
+            out += self._event(event.data)
+        if not (self.done or self.finish_seen):
+            return out + self.translator.fail("api_error", STREAM_CUT)
+        return out + self.translator.finish()
+
+    def _event(self, data: str) -> list[dict]:
+        if data == "[DONE]":
+            self.done = True
+            return self.translator.finish()
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            self.bad_in_a_row += 1
+            self.translator.problems.append("skipped an unparseable chunk from the backend")
+            if self.bad_in_a_row >= MAX_BAD_CHUNKS:
+                return self.translator.fail(
+                    "api_error", f"backend sent {self.bad_in_a_row} unparseable chunks"
+                )
+            return []
+        self.bad_in_a_row = 0
+        if not self.finish_seen:
+            choices = chunk.get("choices")
+            self.finish_seen = isinstance(choices, list) and any(
+                isinstance(c, dict) and c.get("finish_reason") for c in choices
+            )
+        return self.translator.feed(chunk)  # a mid-stream {"error": ...} chunk ends in an error event there
+
+
+def _parses(data: str) -> bool:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data == "[DONE]"
+    return True
+
+
+async def _pump(
+    response: aiohttp.ClientResponse, upstream: Upstream, translator: StreamTranslator, writer: _Writer
+) -> bool:
+    """OpenAI SSE -> translator -> client, one write per network read. True when the backend body ended cleanly."""
+    stream = _BackendStream(translator)
+    async with contextlib.aclosing(_body_chunks(response, upstream, writer, translator.ping)) as chunks:
+        async for data in chunks:
+            await writer.send(stream.feed(data))
+            if stream.done or translator.done:
+                return stream.done
+    await writer.send(stream.end_of_body())
+    return True
+
+
+async def relay_stream(
+    request: web.Request,
+    upstream: Upstream,
+    body: dict,
+    translator: StreamTranslator,
+    config: Config,
+    log: RequestLog,
+    extra_headers: Mapping[str, str],
+) -> web.StreamResponse:
+    """Stream one translated request. Takes the backend slot itself (do not wrap it in `upstream.slot()`), so a
+    queued request already gets pings. Raises AnthropicError only before the 200 is committed."""
+    log.stream = True
+    headers = {"Content-Type": "application/json", **forwarded_headers(request.headers, config)}
+    pending = PendingCall(upstream, "/chat/completions", orjson.dumps(body), headers)
+    abort = True
+    response: web.StreamResponse | None = None
+    try:
+        early_chunk: dict | None = None
+        answered = await pending.wait(min(HEADER_GRACE, config.ping_interval))
+        if answered:  # within the grace period errors keep their HTTP status
+            early_chunk = await _check_answer(upstream, pending.result())
+        response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **extra_headers})
+        writer = _Writer(request, response, log, config)
+        await writer.prepare()
+        try:
+            await writer.send(translator.start())
+            if not answered:
+
+                async def ping_while_waiting() -> None:
+                    await writer.idle(translator.ping)
+
+                backend = await pending.wait_with_ticks(silence_tick(config), ping_while_waiting)
+                early_chunk = await _check_answer(upstream, backend)
+            if early_chunk is not None:
+                await writer.send(translator.feed(early_chunk) + translator.finish())
+                abort = False
+            else:
+                abort = not await _pump(pending.response, upstream, translator, writer)  # type: ignore[arg-type]
+        except AnthropicError as err:
+            await writer.send(translator.fail(err.error_type, err.message))
+        except ClientGone:
+            raise
+        except Exception as exc:  # a bug of ours after the commit: still end the stream with a clean error
+            logger.exception("stream relay failed")
+            await writer.send(translator.fail("api_error", f"internal proxy error ({type(exc).__name__})"))
+        _record_usage(log, translator)
+        await response.write_eof()
+        return response
+    except ClientGone:
+        log.status, log.error_type = CLIENT_GONE_STATUS, "client_disconnected"
+        return response or web.Response(status=CLIENT_GONE_STATUS)
+    finally:
+        await pending.close(abort=abort)
+
+
+def _record_usage(log: RequestLog, translator: StreamTranslator) -> None:
+    usage = translator.usage or {}
+    if isinstance(usage.get("input_tokens"), int):
+        log.input_tokens = usage["input_tokens"]
+    if isinstance(usage.get("output_tokens"), int):
+        log.output_tokens = usage["output_tokens"]
+
+
+def _is_anthropic_error(raw: bytes) -> bool:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)
+
+
+async def relay_passthrough(
+    request: web.Request, upstream: Upstream, path: str, raw_body: bytes, log: RequestLog
+) -> web.StreamResponse:
+    """Anthropic-format backend: forward the body and anthropic-* headers, stream the answer through untouched.
+    Anthropic-shaped error answers keep their status and body; other errors get the envelope."""
+    config = upstream.config
+    headers = {h: request.headers[h] for h in PASSTHROUGH_HEADERS if h in request.headers}
+    headers.update(forwarded_headers(request.headers, config))
+    transparent = not upstream.has_key and config.api_key is None  # the client's own credentials go through
+    if transparent:
+        headers.update({h: request.headers[h] for h in CLIENT_AUTH_HEADERS if h in request.headers})
+    pending = PendingCall(upstream, path, raw_body, headers)
+    abort = True
+    try:
+
+        async def check_client() -> None:
+            if client_gone(request):
+                raise ClientGone()
+
+        backend = await pending.wait_with_ticks(silence_tick(config), check_client)
+        log.status = backend.status
+        if backend.status >= 400:
+            try:
+                raw = await backend.read()
+            except Exception as exc:
+                raise upstream.map_exception(exc, after_headers=True) from exc
+            if not _is_anthropic_error(raw):
+                raise backend_error_to_anthropic(backend.status, raw, backend.headers)
+            abort = False
+            return web.Response(
+                status=backend.status,
+                body=raw,
+                content_type="application/json",
+                headers={"request-id": log.request_id},
+            )
+        is_sse = backend.content_type == "text/event-stream"
+        response = web.StreamResponse(status=backend.status, headers={"request-id": log.request_id})
+        response.content_type = backend.content_type or "application/json"
+        if is_sse:
+            response.headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        writer = _Writer(request, response, log, config)
+        await writer.prepare()
+        try:
+            async with contextlib.aclosing(_body_chunks(backend, upstream, writer, None)) as chunks:
+                async for data in chunks:
+                    if log.ttft_ms is None and (not is_sse or b"content_block_delta" in data):
+                        log.mark_first_token()
+                    await writer.write(data)
+            abort = False
+        except AnthropicError as err:
+            log.error_type = err.error_type
+            if is_sse:
+                await writer.write(
+                    encode_event({"type": "error", "error": {"type": err.error_type, "message": err.message}})
+                )
+        await response.write_eof()
+        return response
+    except ClientGone:
+        log.status, log.error_type = CLIENT_GONE_STATUS, "client_disconnected"
+        return web.Response(status=CLIENT_GONE_STATUS)
+    finally:
+        await pending.close(abort=abort)

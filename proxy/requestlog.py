@@ -1,0 +1,68 @@
+"""One log line per proxied request.
+
+Operators need model, backend model, status, time to first token, duration and token counts at a glance;
+headers and bodies are never logged here (they may hold secrets or private code).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+@dataclass
+class RequestLog:
+    """Facts about one request, filled in as it progresses and written once by `emit`."""
+
+    request_id: str
+    route: str
+    requested_model: str | None = None
+    backend_model: str | None = None
+    stream: bool = False
+    status: int = 200
+    error_type: str | None = None
+    ttft_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    method: str = "POST"
+    started: float = field(default_factory=time.perf_counter)
+    emitted: bool = False
+
+    def mark_first_token(self) -> None:
+        """Record the time to the first content byte (only the first call counts)."""
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000.0
+
+    @property
+    def duration_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000.0
+
+    def line(self) -> str:
+        """The log line: `METHOD /path model -> backend status ttft=…ms dur=…ms in=… out=…`."""
+        models = ""
+        if self.requested_model or self.backend_model:
+            models = f" {self.requested_model or '-'} -> {self.backend_model or '-'}"
+        error = f" {self.error_type}" if self.error_type else ""
+        kind = " stream" if self.stream else ""
+        return (
+            f"{self.request_id} {self.method} {self.route}{models}{kind} {self.status}{error}"
+            f" ttft={_ms(self.ttft_ms)}ms dur={_ms(self.duration_ms)}ms"
+            f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}"
+        )
+
+    def emit(self, logger: logging.Logger) -> None:
+        """Write the line once (later calls do nothing), at warning level for 5xx and info otherwise."""
+        if self.emitted:
+            return
+        self.emitted = True
+        level = logging.WARNING if self.status >= 500 else logging.INFO
+        logger.log(level, "%s", self.line())

@@ -1,0 +1,152 @@
+"""Prompt token counts: the backend's own tokenizer first, a deliberately conservative estimate last.
+
+Claude Code drives its context meter and auto-compaction from `count_tokens` and from the usage we report, so an
+undercount is the dangerous direction: the estimate here overcounts ordinary English and code on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import TYPE_CHECKING, Any
+
+from proxy.errors import AnthropicError, prompt_too_long_message
+
+if TYPE_CHECKING:
+    from proxy.upstream import Upstream
+
+log = logging.getLogger("ccbench.proxy.tokens")
+
+BYTES_PER_TOKEN = 3.0  # BPE tokenizers average 3.5-4.5 bytes per token on English and code
+TOKENS_PER_WORD = 1.3  # and about 0.75 words per token on prose
+MESSAGE_OVERHEAD = 8  # role markers, separators and the chat template's per-turn text
+TOOL_OVERHEAD = 16  # the template's framing around each function definition
+PROMPT_OVERHEAD = 16  # BOS, the generation prompt, the template's tool preamble
+IMAGE_TOKENS = 1600  # Anthropic's ceiling for one image; local vision towers use fewer
+CONTEXT_MARGIN = 64  # tokens kept free between prompt + max_tokens and the context length
+MIN_OUTPUT_TOKENS = 256  # a prompt leaving less room than this for the answer is "too long"
+CONFIRM_FRACTION = 0.8  # above this share of the context, confirm the estimate with the backend tokenizer
+
+
+def _strings(value: Any, out: list[str], images: list[int]) -> None:
+    """Every string in a JSON value (dict keys included: tool schemas are read by the model too)."""
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        if value.get("type") == "image_url":  # base64 payloads are not text tokens
+            images.append(1)
+            return
+        for key, item in value.items():
+            out.append(key)
+            _strings(item, out, images)
+    elif isinstance(value, list):
+        for item in value:
+            _strings(item, out, images)
+    elif value is not None:
+        out.append(str(value))
+
+
+def estimate_text_tokens(text: str) -> int:
+    """max(UTF-8 bytes / 3, words * 1.3): bytes dominate for code and JSON, words for plain prose."""
+    if not text:
+        return 0
+    by_bytes = len(text.encode("utf-8")) / BYTES_PER_TOKEN
+    by_words = len(text.split()) * TOKENS_PER_WORD
+    return math.ceil(max(by_bytes, by_words))
+
+
+def estimate_tokens(openai_body: dict) -> int:
+    """Conservative token count of an OpenAI chat request's prompt (messages + tools), template overhead included."""
+    messages = openai_body.get("messages") or []
+    tools = openai_body.get("tools") or []
+    total = PROMPT_OVERHEAD
+    for message in messages:
+        texts: list[str] = []
+        images: list[int] = []
+        _strings(message, texts, images)
+        total += MESSAGE_OVERHEAD + estimate_text_tokens("\n".join(texts)) + IMAGE_TOKENS * len(images)
+    for tool in tools:
+        texts = []
+        _strings(tool, texts, [])
+        total += TOOL_OVERHEAD + estimate_text_tokens(" ".join(texts))
+    return total
+
+
+def max_prompt_tokens(context_length: int, requested: int) -> int:
+    """The largest prompt that still leaves the margin and a useful answer inside the context."""
+    return context_length - CONTEXT_MARGIN - min(requested, MIN_OUTPUT_TOKENS)
+
+
+def fit_max_tokens(requested: int, prompt_tokens: int, context_length: int | None, cap: int | None) -> int:
+    """Clamp max_tokens to `context - prompt - margin` (and the configured cap); refuse a prompt that cannot fit.
+
+    Claude Code asks for 32000 or 128000 whatever the model, which a local server rejects outright.
+    """
+    allowed = requested if cap is None else min(requested, cap)
+    if context_length is None:
+        return max(1, allowed)
+    limit = max_prompt_tokens(context_length, requested)
+    if prompt_tokens > limit:
+        raise AnthropicError.invalid_request(prompt_too_long_message(prompt_tokens, max(limit, 0)))
+    return max(1, min(allowed, context_length - prompt_tokens - CONTEXT_MARGIN))
+
+
+TEMPLATE_KEYS = ("tools", "tool_choice", "chat_template_kwargs")  # what changes the rendered prompt
+
+
+def _template_request(openai_body: dict) -> dict:
+    return {
+        "messages": openai_body.get("messages") or [],
+        **{k: openai_body[k] for k in TEMPLATE_KEYS if k in openai_body},
+    }
+
+
+async def _llamacpp_count(upstream: Upstream, openai_body: dict) -> int:
+    """llama.cpp: render the chat template (tools included), then tokenize it the way the server will."""
+    rendered = await upstream.post_json(upstream.root_url + "/apply-template", _template_request(openai_body))
+    prompt = rendered.get("prompt")
+    if not isinstance(prompt, str):
+        raise ValueError("/apply-template answered without a prompt")
+    tokens = await upstream.post_json(
+        upstream.root_url + "/tokenize", {"content": prompt, "add_special": True}
+    )
+    if not isinstance(tokens.get("tokens"), list):
+        raise ValueError("/tokenize answered without tokens")
+    return len(tokens["tokens"])
+
+
+async def _vllm_count(upstream: Upstream, openai_body: dict) -> int:
+    """vLLM: its /tokenize takes the chat messages and tools and applies the template itself."""
+    request = {
+        "model": openai_body.get("model"),
+        "add_generation_prompt": True,
+        **_template_request(openai_body),
+    }
+    answer = await upstream.post_json(upstream.root_url + "/tokenize", request)
+    count = answer.get("count")
+    if not isinstance(count, int):
+        raise ValueError("/tokenize answered without a count")
+    return count
+
+
+TOKENIZERS = {"llamacpp": _llamacpp_count, "vllm": _vllm_count}
+
+
+async def count_prompt_tokens(
+    upstream: Upstream, openai_body: dict, kind: str | None = None
+) -> tuple[int, str]:
+    """(tokens, source): the backend's tokenizer when its kind has one, else (or when it fails) the estimate."""
+    tokenizer = TOKENIZERS.get(kind or "")
+    if tokenizer is not None:
+        try:
+            return await tokenizer(upstream, openai_body), kind or ""
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a tokenizer failure must not fail the request: the estimate is safe
+            log.warning("%s tokenizer failed (%s); using the estimate", kind, _describe(exc))
+    return estimate_tokens(openai_body), "estimate"
+
+
+def _describe(exc: Exception) -> str:
+    return exc.message if isinstance(exc, AnthropicError) else f"{type(exc).__name__}: {exc}"

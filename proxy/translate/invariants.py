@@ -1,0 +1,144 @@
+"""The Anthropic SSE grammar as a checker: every event the stream translator emits passes through it.
+
+A broken invariant is a proxy bug; raising AssertionError turns it into a test failure (and, in the
+relay, into an `error` event instead of a stream Claude Code would silently misread).
+"""
+
+from __future__ import annotations
+
+import json
+
+DELTA_FOR_BLOCK = {
+    "text": ("text_delta", "citations_delta"),
+    "thinking": ("thinking_delta", "signature_delta"),
+    "tool_use": ("input_json_delta",),
+}
+
+
+class StreamInvariantError(AssertionError):
+    """Our own output broke the Anthropic event grammar."""
+
+
+class EventChecker:
+    """Tracks one stream's events and raises StreamInvariantError on the first illegal one."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.finished = False  # message_stop or error seen
+        self.stop_reason_seen = False
+        self.next_index = 0
+        self.open_block: dict | None = None  # {"index", "type", "json", "signatures", "deltas"}
+
+    def _fail(self, message: str) -> None:
+        raise StreamInvariantError(message)
+
+    def check(self, event: dict) -> None:
+        kind = event.get("type")
+        if self.finished:
+            self._fail(f"{kind} after the end of the stream")
+        if kind == "error":
+            self.finished = True
+            return
+        if not self.started:
+            if kind != "message_start":
+                self._fail(f"first event must be message_start, got {kind}")
+            self._check_message_start(event)
+            self.started = True
+            return
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            self._fail(f"unexpected event type {kind}")
+        handler(event)
+
+    def _check_message_start(self, event: dict) -> None:
+        message = event.get("message") or {}
+        if message.get("content") != [] or message.get("stop_reason") is not None:
+            self._fail("message_start must carry empty content and a null stop_reason")
+        if not isinstance(message.get("usage", {}).get("input_tokens"), int):
+            self._fail("message_start usage needs input_tokens")
+
+    def _on_message_start(self, event: dict) -> None:
+        self._fail("second message_start")
+
+    def _on_ping(self, event: dict) -> None:
+        return None
+
+    def _on_content_block_start(self, event: dict) -> None:
+        if self.stop_reason_seen:
+            self._fail("content block after message_delta")
+        if self.open_block is not None:
+            self._fail(f"block {event.get('index')} started while block {self.open_block['index']} is open")
+        if event.get("index") != self.next_index:
+            self._fail(f"block index {event.get('index')} != expected {self.next_index}")
+        block_type = (event.get("content_block") or {}).get("type")
+        if block_type not in DELTA_FOR_BLOCK:
+            self._fail(f"unknown block type {block_type}")
+        if block_type == "tool_use":
+            block = event["content_block"]
+            if not block.get("id") or not block.get("name") or block.get("input") != {}:
+                self._fail("tool_use block must start with id, name and input {}")
+        self.open_block = {
+            "index": self.next_index,
+            "type": block_type,
+            "json": [],
+            "signatures": 0,
+            "deltas": 0,
+        }
+        self.next_index += 1
+
+    def _on_content_block_delta(self, event: dict) -> None:
+        block = self._require_open(event)
+        delta = event.get("delta") or {}
+        delta_type = delta.get("type")
+        if delta_type not in DELTA_FOR_BLOCK[block["type"]]:
+            self._fail(f"{delta_type} inside a {block['type']} block")
+        if block["signatures"]:
+            self._fail("delta after the thinking block's signature")
+        if delta_type == "signature_delta":
+            block["signatures"] += 1
+        elif delta_type == "input_json_delta":
+            block["json"].append(delta.get("partial_json", ""))
+            so_far = "".join(block["json"])
+            if so_far and not so_far.startswith("{"):
+                self._fail(f"tool_use input must start with '{{', got {so_far[:20]!r}")
+        elif delta_type in ("text_delta", "thinking_delta"):
+            text = delta.get("text" if delta_type == "text_delta" else "thinking")
+            if not isinstance(text, str) or not text:
+                self._fail(f"empty {delta_type}")
+        block["deltas"] += 1
+
+    def _on_content_block_stop(self, event: dict) -> None:
+        block = self._require_open(event)
+        if block["type"] == "thinking" and block["signatures"] != 1:
+            self._fail("a thinking block must end with exactly one signature_delta")
+        if block["type"] == "tool_use":
+            text = "".join(block["json"])
+            try:
+                value = json.loads(text)
+            except ValueError:
+                self._fail(f"tool_use input is not valid JSON: {text[:200]!r}")
+            if not isinstance(value, dict):
+                self._fail("tool_use input is not an object")
+        self.open_block = None
+
+    def _on_message_delta(self, event: dict) -> None:
+        if self.open_block is not None:
+            self._fail("message_delta while a block is open")
+        if self.stop_reason_seen:
+            self._fail("second message_delta")
+        if not (event.get("delta") or {}).get("stop_reason"):
+            self._fail("message_delta without a stop_reason")
+        if not isinstance((event.get("usage") or {}).get("output_tokens"), int):
+            self._fail("message_delta usage needs output_tokens")
+        self.stop_reason_seen = True
+
+    def _on_message_stop(self, event: dict) -> None:
+        if not self.stop_reason_seen:
+            self._fail("message_stop before message_delta")
+        self.finished = True
+
+    def _require_open(self, event: dict) -> dict:
+        block = self.open_block
+        if block is None or event.get("index") != block["index"]:
+            self._fail(f"event for block {event.get('index')} which is not the open block")
+        return block

@@ -1,0 +1,378 @@
+"""Anthropic Messages request -> OpenAI Chat Completions request (pure; no I/O).
+
+Deterministic by design: the same Anthropic history always yields byte-identical OpenAI messages, so a
+growing conversation keeps hitting the backend's prefix cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from proxy.translate.content import (
+    compact_user_content,
+    system_text,
+    text_part,
+    tool_result_content,
+    user_parts,
+)
+from proxy.translate.tools import compact_json, openai_tool_name, sanitize_tool_id, translate_tools
+from proxy.translate.validate import validate_messages_request
+
+__all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate_messages_request"]
+
+# Where the text of a mid-conversation `role:"system"` message goes. Strict chat templates (ChatML, Llama,
+# Qwen, SmolLM2) raise on a system message that is not first, and folding it into the leading system message
+# would lose its position and change the cached prefix. Anthropic only allows such a message right after a
+# user turn, so "previous_user" appends it to that user turn: the exact position, and a prefix that stays
+# identical when the conversation grows. "next_user" prepends it to the following user turn instead.
+SYSTEM_MESSAGE_PLACEMENT = "previous_user"  # "previous_user" | "next_user"
+NO_RESULT_TEXT = "[no result]"
+MAX_OPENAI_STOP = 4
+MAX_USER_CHARS = 256
+EFFORT_LEVELS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
+
+# Top-level fields translated below; anything else is consumed and reported by name.
+TRANSLATED_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "system",
+        "max_tokens",
+        "metadata",
+        "stop_sequences",
+        "stream",
+        "temperature",
+        "top_p",
+        "top_k",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "output_config",
+        "output_format",
+    }
+)
+
+
+@dataclass
+class BackendProfile:
+    """What the backend understands; built from Config + start-up probe."""
+
+    thinking_style: str = "chat_template_kwargs"  # "chat_template_kwargs" | "reasoning_effort" | "none"
+    send_reasoning_back: bool = False  # history thinking -> assistant "reasoning_content"
+    max_output_tokens: int | None = None  # hard cap from config
+
+
+@dataclass
+class TranslatedRequest:
+    body: dict
+    requested_model: str
+    stream: bool
+    tool_names: dict[str, str]  # OpenAI function name -> Anthropic tool name
+    tool_schemas: dict[str, dict]  # Anthropic tool name -> input_schema
+    stop_sequences: list[str]
+    dropped: list[str]  # features consumed or dropped, deduplicated names
+
+
+@dataclass
+class _Turn:
+    """A normalised Anthropic turn: consecutive same-role messages merged, system text attached."""
+
+    role: str
+    blocks: list[dict] = field(default_factory=list)
+
+
+def _blocks(content: object) -> list[dict]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    return [b for b in content if isinstance(b, dict)] if isinstance(content, list) else []
+
+
+def _reminder(message: dict, dropped: list[str]) -> dict | None:
+    texts = [
+        p["text"]
+        for b in _blocks(message.get("content"))
+        for p in user_parts(b, dropped)
+        if p["type"] == "text"
+    ]
+    text = "\n\n".join(t for t in texts if t)
+    return {"type": "text", "text": f"<system-reminder>\n{text}\n</system-reminder>"} if text else None
+
+
+def _normalise_turns(messages: list[dict], dropped: list[str]) -> list[_Turn]:
+    """Merge same-role runs (Anthropic does this server-side) and place role:"system" text in a user turn."""
+    turns: list[_Turn] = []
+    pending: list[dict] = []  # system text waiting for the next user turn
+    for message in messages:
+        role = message["role"]
+        if role == "system":
+            dropped.append("role:system")
+            block = _reminder(message, dropped)
+            if block is None:
+                continue
+            if SYSTEM_MESSAGE_PLACEMENT == "previous_user" and turns and turns[-1].role == "user":
+                turns[-1].blocks.append(block)
+            else:
+                pending.append(block)
+            continue
+        blocks = _blocks(message.get("content"))
+        if role == "user" and pending:
+            blocks, pending = pending + blocks, []
+        if turns and turns[-1].role == role:
+            turns[-1].blocks.extend(blocks)
+        else:
+            turns.append(_Turn(role, blocks))
+    if pending:
+        last_user = next((t for t in reversed(turns) if t.role == "user"), None)
+        if last_user is not None and turns[-1] is last_user:
+            last_user.blocks.extend(pending)
+        else:
+            turns.append(_Turn("user", pending))
+    return turns
+
+
+def _assistant_message(blocks: list[dict], profile: BackendProfile, dropped: list[str]) -> dict:
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict] = []
+    for block in blocks:
+        kind = block.get("type")
+        if "cache_control" in block:
+            dropped.append("cache_control")
+        if kind == "text":
+            if block.get("text"):
+                texts.append(block["text"])
+        elif kind == "tool_use":
+            call_id = sanitize_tool_id(block["id"])
+            function = {"name": openai_tool_name(block["name"]), "arguments": compact_json(block["input"])}
+            calls.append({"id": call_id, "type": "function", "function": function})
+        elif kind == "thinking" and profile.send_reasoning_back:
+            if block.get("thinking"):
+                reasoning.append(block["thinking"])
+        else:
+            dropped.append(str(kind))
+    message: dict = {"role": "assistant", "content": "\n\n".join(texts) if texts else (None if calls else "")}
+    if reasoning:
+        message["reasoning_content"] = "\n\n".join(reasoning)
+    if calls:
+        message["tool_calls"] = calls
+    return message
+
+
+def _user_messages(blocks: list[dict], open_calls: list[str], dropped: list[str]) -> list[dict]:
+    """One user turn -> tool messages (answering `open_calls`, in call order) then one user message."""
+    results: dict[str, dict] = {}
+    parts: list[dict] = []
+    orphans: list[dict] = []
+    for block in blocks:
+        if block.get("type") != "tool_result":
+            parts.extend(user_parts(block, dropped))
+            continue
+        call_id = sanitize_tool_id(block["tool_use_id"])
+        if call_id in open_calls and call_id not in results:
+            results[call_id] = block
+        else:
+            dropped.append("orphan_tool_result")
+            orphans.append(block)
+    out: list[dict] = []
+    images: list[dict] = []
+    for call_id in open_calls:
+        if call_id not in results:
+            dropped.append("missing_tool_result")
+            out.append({"role": "tool", "tool_call_id": call_id, "content": NO_RESULT_TEXT})
+            continue
+        text, result_images = tool_result_content(results[call_id], dropped)
+        out.append({"role": "tool", "tool_call_id": call_id, "content": text})
+        if result_images:
+            images += [text_part(f"Images returned by tool call {call_id}:"), *result_images]
+    for block in orphans:
+        text, result_images = tool_result_content(block, dropped)
+        images += [text_part(f"Result of tool call {block['tool_use_id']}:\n{text}"), *result_images]
+    if images or parts:
+        out.append({"role": "user", "content": compact_user_content(images + parts)})
+    return out
+
+
+def _merge_same_role(messages: list[dict]) -> list[dict]:
+    """Strict templates reject two user (or assistant) messages in a row: merge such neighbours.
+
+    Assistant neighbours only arise when a user turn translated to nothing; the first of them then has no
+    tool_calls (those would have been answered by tool messages in between), so joining keeps the order.
+    """
+    out: list[dict] = []
+    for message in messages:
+        prev = out[-1] if out else None
+        if prev is None or prev["role"] != message["role"] or message["role"] not in ("user", "assistant"):
+            out.append(message)
+            continue
+        merged = _as_parts(prev.get("content")) + _as_parts(message.get("content"))
+        if message["role"] == "user":
+            prev["content"] = compact_user_content(merged)
+            continue
+        calls = prev.get("tool_calls", []) + message.get("tool_calls", [])
+        prev["content"] = _join_text(merged) or (None if calls else "")
+        if calls:
+            prev["tool_calls"] = calls
+    return out
+
+
+def _as_parts(content: object) -> list[dict]:
+    if isinstance(content, str):
+        return [text_part(content)] if content else []
+    return list(content) if isinstance(content, list) else []
+
+
+def _join_text(parts: list[dict]) -> str:
+    return "\n\n".join(p["text"] for p in parts if p.get("type") == "text")
+
+
+def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) -> list[dict]:
+    """The OpenAI `messages`: one leading system message, then the conversation."""
+    messages: list[dict] = []
+    system = system_text(body.get("system"), dropped)
+    if system:
+        messages.append({"role": "system", "content": system})
+    open_calls: list[str] = []
+    for turn in _normalise_turns(body["messages"], dropped):
+        if turn.role == "assistant":
+            if open_calls:
+                messages += _user_messages([], open_calls, dropped)
+            message = _assistant_message(turn.blocks, profile, dropped)
+            open_calls = [call["id"] for call in message.get("tool_calls", [])]
+            if message["content"] or open_calls or message.get("reasoning_content"):
+                messages.append(message)  # a turn of only dropped blocks (e.g. thinking) says nothing
+        else:
+            messages += _user_messages(turn.blocks, open_calls, dropped)
+            open_calls = []
+    if open_calls:
+        messages += _user_messages([], open_calls, dropped)
+    return _merge_same_role(messages)
+
+
+def _thinking_params(body: dict, profile: BackendProfile, dropped: list[str]) -> dict:
+    thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else None
+    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    effort = EFFORT_LEVELS.get(output_config.get("effort"))
+    if thinking is None and effort is None:
+        return {}
+    kind = thinking.get("type") if thinking else None
+    if profile.thinking_style == "none":
+        dropped.append("thinking")
+        return {}
+    if profile.thinking_style == "reasoning_effort":
+        if kind == "disabled":
+            return {}
+        if effort is None and kind == "enabled" and isinstance(thinking.get("budget_tokens"), int):
+            budget = thinking["budget_tokens"]
+            effort = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+        return {"reasoning_effort": effort} if effort else {}
+    params: dict = {}
+    if kind in ("enabled", "adaptive", "disabled"):
+        params["chat_template_kwargs"] = {"enable_thinking": kind != "disabled"}
+    if effort and kind != "disabled":
+        params["reasoning_effort"] = effort
+    return params
+
+
+def _tool_choice(choice: dict | None, tool_names: dict[str, str], dropped: list[str]) -> dict:
+    if choice is None:
+        return {}
+    kind = choice["type"]
+    params: dict = {}
+    if kind == "auto":
+        params["tool_choice"] = "auto"
+    elif kind == "any":
+        params["tool_choice"] = "required"
+    elif kind == "none":
+        params["tool_choice"] = "none"
+    elif openai_tool_name(choice["name"]) in tool_names:
+        params["tool_choice"] = {"type": "function", "function": {"name": openai_tool_name(choice["name"])}}
+    else:
+        dropped.append("tool_choice:unknown_tool")
+        params["tool_choice"] = "required"
+    if choice.get("disable_parallel_tool_use") is True:
+        params["parallel_tool_calls"] = False
+    return params
+
+
+def _stop_sequences(body: dict) -> list[str]:
+    stops = body.get("stop_sequences")
+    return [s for s in stops if isinstance(s, str) and s] if isinstance(stops, list) else []
+
+
+def _sampling_params(body: dict, profile: BackendProfile) -> dict:
+    params: dict = {}
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, int):
+        cap = profile.max_output_tokens
+        params["max_tokens"] = max(1, min(max_tokens, cap) if cap else max_tokens)
+    for key in ("temperature", "top_p", "top_k"):
+        value = body.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            params[key] = value
+    stops = _stop_sequences(body)
+    if stops:
+        params["stop"] = stops[:MAX_OPENAI_STOP]
+    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    if isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
+        params["user"] = metadata["user_id"][:MAX_USER_CHARS]
+    return params
+
+
+def _response_format(body: dict) -> dict:
+    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    fmt = output_config.get("format") or body.get("output_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": fmt["schema"]},
+            }
+        }
+    return {}
+
+
+def _dedupe(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def translate_request(body: dict, backend_model: str, profile: BackendProfile) -> TranslatedRequest:
+    """A validated Anthropic request -> the OpenAI /chat/completions request plus what the response needs."""
+    dropped = [key for key in body if key not in TRANSLATED_FIELDS]
+    tools = translate_tools(body.get("tools") or [], dropped)
+    stream = body.get("stream") is True
+    out: dict = {"model": backend_model, "messages": translate_messages(body, profile, dropped)}
+    for message in out["messages"]:  # history calls to tools not offered now must still map back
+        for call in message.get("tool_calls", []):
+            tools.tool_names.setdefault(
+                call["function"]["name"], _history_name(body, call["function"]["name"])
+            )
+    out.update(_sampling_params(body, profile))
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    if tools.functions:
+        out["tools"] = tools.functions
+        out.update(_tool_choice(body.get("tool_choice"), tools.tool_names, dropped))
+    elif body.get("tool_choice") is not None:
+        dropped.append("tool_choice")
+    out.update(_thinking_params(body, profile, dropped))
+    out.update(_response_format(body))
+    stops = _stop_sequences(body)
+    return TranslatedRequest(
+        body=out,
+        requested_model=body["model"],
+        stream=stream,
+        tool_names=tools.tool_names,
+        tool_schemas=tools.tool_schemas,
+        stop_sequences=stops,
+        dropped=_dedupe(dropped),
+    )
+
+
+def _history_name(body: dict, openai_name: str) -> str:
+    """The Anthropic name behind an OpenAI name used in the history (tool_use blocks)."""
+    for message in body.get("messages", []):
+        for block in _blocks(message.get("content")):
+            if block.get("type") == "tool_use" and openai_tool_name(block.get("name", "")) == openai_name:
+                return block["name"]
+    return openai_name

@@ -1,0 +1,124 @@
+"""OpenAI chat completion -> Anthropic Message (pure; no I/O).
+
+Tool-argument policy: valid JSON passes; broken JSON is repaired with json_repair only when the result is
+an object that keeps every property the tool's schema requires; anything else is never passed on as a
+guessed input. Such a call becomes a text block saying what the model sent, and if no other tool call
+survives, stop_reason is end_turn (Claude Code then shows the text instead of running a broken call).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from proxy.errors import AnthropicError
+from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
+from proxy.translate.outcome import (
+    content_text,
+    estimate_output_tokens,
+    fabricate_signature,
+    matched_stop_sequence,
+    reasoning_of,
+    split_think_tags,
+    stop_reason_for,
+    usage_from_openai,
+)
+from proxy.translate.tools import new_tool_id, parse_tool_arguments, sanitize_tool_id, unusable_call_text
+
+__all__ = ["ResponseContext", "backend_error_to_anthropic", "completion_to_message", "tool_use_blocks"]
+
+
+@dataclass
+class ResponseContext:
+    requested_model: str
+    tool_names: dict[str, str]  # OpenAI function name -> Anthropic tool name
+    tool_schemas: dict[str, dict]  # Anthropic tool name -> input_schema
+    stop_sequences: list[str]
+    message_id: str  # "msg_..."
+    input_tokens: int = 0  # best estimate for message_start (real usage replaces it)
+    problems: list[str] = field(default_factory=list)  # filled by completion_to_message for logging
+
+
+def _garbage(what: str) -> AnthropicError:
+    return AnthropicError(502, "api_error", f"backend returned an unusable completion: {what}")
+
+
+def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]) -> list[dict]:
+    """Backend tool calls -> tool_use blocks (or explanatory text blocks for unusable arguments)."""
+    blocks: list[dict] = []
+    for call in calls:
+        function = call.get("function") if isinstance(call, dict) else None
+        if (
+            not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not function["name"]
+        ):
+            problems.append("backend sent a tool call without a function name; ignored")
+            continue
+        name = ctx.tool_names.get(function["name"], function["name"])
+        raw = function.get("arguments")
+        parsed = parse_tool_arguments(raw, name, ctx.tool_schemas.get(name))
+        if parsed.problem:
+            problems.append(parsed.problem)
+        if parsed.input is None:
+            blocks.append({"type": "text", "text": unusable_call_text(name, raw)})
+            continue
+        call_id = call.get("id")
+        tool_id = sanitize_tool_id(call_id) if isinstance(call_id, str) and call_id else new_tool_id()
+        blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": parsed.input})
+    return blocks
+
+
+def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
+    """A non-streaming OpenAI completion -> an Anthropic Message. Raises AnthropicError 502 on garbage."""
+    if not isinstance(completion, dict):
+        raise _garbage("not a JSON object")
+    if "error" in completion and "choices" not in completion:
+        raise error_in_body(completion)
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise _garbage("no choices")
+    choice = choices[0]
+    message = choice.get("message")
+    if message is None:
+        message = {}
+    if not isinstance(message, dict):
+        raise _garbage("choices[0].message is not an object")
+    problems = ctx.problems
+    text = content_text(message.get("content"))
+    thinking = reasoning_of(message)
+    if not thinking:
+        thinking, text = split_think_tags(text)
+    content: list[dict] = []
+    if thinking:
+        text = text.lstrip()
+        content.append({"type": "thinking", "thinking": thinking, "signature": fabricate_signature(thinking)})
+    stop_sequence = None
+    if choice.get("finish_reason") in ("stop", None):
+        candidates = [choice.get("stop_reason"), choice.get("stopping_word"), completion.get("stopping_word")]
+        stop_sequence = matched_stop_sequence(candidates, text, ctx.stop_sequences)
+        if stop_sequence and text.endswith(stop_sequence):
+            text = text[: -len(stop_sequence)]
+    refusal = message.get("refusal") if isinstance(message.get("refusal"), str) else ""
+    if text.strip() or refusal:
+        content.append({"type": "text", "text": text if text.strip() else refusal})
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list) and isinstance(message.get("function_call"), dict):
+        calls = [{"function": message["function_call"]}]  # legacy single function_call
+    content += tool_use_blocks(calls if isinstance(calls, list) else [], ctx, problems)
+    has_tool_use = any(block["type"] == "tool_use" for block in content)
+    finish = "content_filter" if refusal and not text.strip() else choice.get("finish_reason")
+    stop_reason = stop_reason_for(finish, has_tool_use, stop_sequence)
+    chars = len(text) + len(thinking)
+    usage = usage_from_openai(completion.get("usage"), ctx.input_tokens, estimate_output_tokens(chars))
+    return {
+        "id": ctx.message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": ctx.requested_model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence if stop_reason == "stop_sequence" else None,
+        "stop_details": None,
+        "container": None,
+        "usage": usage.as_dict(),
+    }

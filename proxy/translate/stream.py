@@ -1,0 +1,293 @@
+"""OpenAI chat-completion chunks -> Anthropic stream events: one explicit state machine (pure; no I/O).
+
+State: at most one open content block (thinking, text or one tool call); tool calls that arrive while
+another block is open wait in order and start when it closes. Every emitted event goes through
+`EventChecker`, so a grammar violation raises instead of reaching Claude Code.
+"""
+
+from __future__ import annotations
+
+from proxy.translate.backend_errors import error_in_body
+from proxy.translate.invariants import EventChecker
+from proxy.translate.outcome import (
+    estimate_output_tokens,
+    fabricate_signature,
+    matched_stop_sequence,
+    stop_reason_for,
+    usage_from_openai,
+)
+from proxy.translate.response import ResponseContext
+from proxy.translate.thinktags import ThinkTagSplitter
+from proxy.translate.toolcall import ToolCallBuffer
+from proxy.translate.tools import compact_json, new_tool_id, sanitize_tool_id
+
+__all__ = ["StreamTranslator"]
+
+
+class StreamTranslator:
+    """Feed parsed OpenAI chunks, get Anthropic events; see docs/INTERFACES.md for the call order."""
+
+    def __init__(self, ctx: ResponseContext) -> None:
+        self.ctx = ctx
+        self.done = False
+        self.stop_reason: str | None = None
+        self.usage: dict = {"input_tokens": ctx.input_tokens, "output_tokens": 0}
+        self.problems: list[str] = []
+        self.output_text_chars = 0
+        self._checker = EventChecker()
+        self._started = False
+        self._open: str | ToolCallBuffer | None = None  # "thinking" | "text" | a tool call
+        self._index = -1
+        self._thinking_text: list[str] = []
+        self._calls: list[ToolCallBuffer] = []
+        self._by_index: dict[int | None, ToolCallBuffer] = {}
+        self._finish_reason: str | None = None
+        self._stop_candidates: list[object] = []
+        self._last_usage: dict | None = None
+        self._text_tail = ""
+        self._pending_space = ""
+        self._drop_leading_space = False
+        self._think = ThinkTagSplitter()
+        self._finishing = False
+        self._refused = False
+
+    # --- public API ---------------------------------------------------------------------------------
+
+    def start(self) -> list[dict]:
+        if self._started:
+            return []
+        self._started = True
+        message = {
+            "id": self.ctx.message_id,
+            "type": "message",
+            "role": "assistant",
+            "model": self.ctx.requested_model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "stop_details": None,
+            "container": None,
+            "usage": {
+                "input_tokens": self.ctx.input_tokens,
+                "output_tokens": 1,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 0,
+            },
+        }
+        return self._emit([{"type": "message_start", "message": message}, {"type": "ping"}])
+
+    def ping(self) -> list[dict]:
+        return self._emit([{"type": "ping"}]) if self._started and not self.done else []
+
+    def feed(self, chunk: dict) -> list[dict]:
+        """One parsed OpenAI chunk (or a mid-stream `{"error": …}` object) -> events."""
+        if self.done:
+            return []
+        opening = self.start()  # [] once started; the relay normally calls start() itself
+        if not isinstance(chunk, dict):
+            self.problems.append("backend sent a chunk that is not a JSON object; ignored")
+            return opening
+        if "error" in chunk and not chunk.get("choices"):
+            return opening + self._fail_from_backend(chunk)
+        if isinstance(chunk.get("usage"), dict):
+            self._last_usage = chunk["usage"]
+        timings = chunk.get("timings") if isinstance(chunk.get("timings"), dict) else {}
+        for word in (chunk.get("stopping_word"), timings.get("stopping_word")):
+            if isinstance(word, str) and word:
+                self._stop_candidates.append(word)
+        events: list[dict] = []
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
+                events += self._feed_choice(choice)
+        return opening + self._emit(events)
+
+    def finish(self) -> list[dict]:
+        """Upstream ended ([DONE] or EOF): close what is open, then message_delta and message_stop."""
+        if self.done:
+            return []
+        opening = self.start()
+        thinking, text = self._think.flush()
+        events = self._reasoning(thinking) + self._text(text)
+        self._finishing = True
+        events += self._pump()
+        while self._open is not None:
+            events += self._close_open() + self._pump()
+        for call in self._calls:
+            if not call.started:
+                self.problems.append("backend sent a tool call without a function name; dropped")
+        has_tool_use = any(call.started for call in self._calls)
+        stop_sequence = None
+        if self._finish_reason in ("stop", None) and not has_tool_use:
+            stop_sequence = matched_stop_sequence(
+                self._stop_candidates, self._text_tail, self.ctx.stop_sequences
+            )
+        finish = "content_filter" if self._refused else self._finish_reason
+        self.stop_reason = stop_reason_for(finish, has_tool_use, stop_sequence)
+        fallback_output = estimate_output_tokens(self.output_text_chars)
+        self.usage = usage_from_openai(self._last_usage, self.ctx.input_tokens, fallback_output).as_dict()
+        delta = {
+            "stop_reason": self.stop_reason,
+            "stop_sequence": stop_sequence if self.stop_reason == "stop_sequence" else None,
+        }
+        events += [
+            {"type": "message_delta", "delta": delta, "usage": dict(self.usage)},
+            {"type": "message_stop"},
+        ]
+        self.done = True
+        return opening + self._emit(events)
+
+    def fail(self, error_type: str, message: str) -> list[dict]:
+        """A terminal `error` event; nothing is closed (Claude Code discards the partial message)."""
+        if self.done:
+            return []
+        self.done = True
+        return self._emit([{"type": "error", "error": {"type": error_type, "message": message}}])
+
+    # --- chunk handling ----------------------------------------------------------------------------------
+
+    def _fail_from_backend(self, chunk: dict) -> list[dict]:
+        mapped = error_in_body(chunk)
+        self.problems.append(f"backend error mid-stream: {mapped.message}")
+        return self.fail(mapped.error_type, mapped.message)
+
+    def _feed_choice(self, choice: dict) -> list[dict]:
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        events: list[dict] = []
+        for key in ("reasoning_content", "reasoning"):
+            if isinstance(delta.get(key), str) and delta[key]:
+                events += self._reasoning(delta[key])
+                break
+        if isinstance(delta.get("refusal"), str) and delta["refusal"]:  # OpenAI's refusal channel
+            self._refused = True
+            events += self._text(delta["refusal"])
+        if isinstance(delta.get("content"), str) and delta["content"]:
+            thinking, text = self._think.feed(delta["content"])
+            events += self._reasoning(thinking) + self._text(text)
+        calls = delta.get("tool_calls")
+        if not isinstance(calls, list) and isinstance(delta.get("function_call"), dict):
+            calls = [{"index": 0, "function": delta["function_call"]}]  # legacy single function_call
+        for call in calls if isinstance(calls, list) else []:
+            events += self._tool_delta(call)
+        if isinstance(choice.get("finish_reason"), str):
+            self._finish_reason = choice["finish_reason"]
+            self._stop_candidates += [choice.get("stop_reason"), choice.get("stopping_word")]
+        return events
+
+    def _reasoning(self, text: str) -> list[dict]:
+        if not text:
+            return []
+        events: list[dict] = []
+        if self._open != "thinking":
+            events += self._close_open()
+            events += self._start_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking")
+            self._thinking_text = []
+        self._thinking_text.append(text)
+        self._drop_leading_space = True  # the answer after reasoning starts at its first non-space
+        self.output_text_chars += len(text)
+        return events + [self._delta({"type": "thinking_delta", "thinking": text})]
+
+    def _text(self, text: str) -> list[dict]:
+        if not text:
+            return []
+        events: list[dict] = []
+        if self._open != "text":
+            if not text.strip():  # whitespace alone does not open a block (it may only separate others)
+                self._pending_space += text
+                return []
+            text = ("" if self._drop_leading_space else self._pending_space) + text
+            if self._drop_leading_space:
+                text = text.lstrip()
+            self._pending_space, self._drop_leading_space = "", False
+            events += self._close_open()
+            events += self._start_block({"type": "text", "text": ""}, "text")
+        longest = max((len(s) for s in self.ctx.stop_sequences), default=0)
+        self._text_tail = (self._text_tail + text)[-longest:] if longest else ""
+        self.output_text_chars += len(text)
+        return events + [self._delta({"type": "text_delta", "text": text})]
+
+    def _tool_delta(self, fragment: object) -> list[dict]:
+        if not isinstance(fragment, dict):
+            return []
+        index = fragment.get("index") if isinstance(fragment.get("index"), int) else None
+        call_id = fragment.get("id") if isinstance(fragment.get("id"), str) and fragment["id"] else None
+        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
+        call = self._by_index.get(index)
+        if index is None and call is None and self._calls and not call_id:
+            call = self._calls[-1]
+        if call is None or (call_id and call.backend_id and call_id != call.backend_id):
+            call = ToolCallBuffer(index)  # a new id on a known index is a new call (Ollama-style servers)
+            self._calls.append(call)
+            self._by_index[index] = call
+        if call_id and call.backend_id is None and not call.started:
+            call.backend_id = call_id
+        name = function.get("name")
+        if isinstance(name, str) and name and call.openai_name is None:
+            call.openai_name = name  # set once: servers that repeat the name must not double it
+        arguments = function.get("arguments")
+        if isinstance(arguments, dict):
+            arguments = compact_json(arguments)
+        if isinstance(arguments, str):
+            call.append(arguments, self.problems)
+        return self._pump()
+
+    # --- blocks ------------------------------------------------------------------------------------------
+
+    def _emit(self, events: list[dict]) -> list[dict]:
+        for event in events:
+            self._checker.check(event)
+        return events
+
+    def _start_block(self, content_block: dict, kind: str | ToolCallBuffer) -> list[dict]:
+        self._index += 1
+        self._open = kind
+        return [{"type": "content_block_start", "index": self._index, "content_block": content_block}]
+
+    def _delta(self, delta: dict) -> dict:
+        return {"type": "content_block_delta", "index": self._index, "delta": delta}
+
+    def _close_open(self) -> list[dict]:
+        open_block = self._open
+        if open_block is None:
+            return []
+        events: list[dict] = []
+        if open_block == "thinking":
+            signature = fabricate_signature("".join(self._thinking_text))
+            events.append(self._delta({"type": "signature_delta", "signature": signature}))
+        elif isinstance(open_block, ToolCallBuffer):
+            schema = self.ctx.tool_schemas.get(open_block.name or "")
+            events += self._json_delta(open_block.finish(schema, self.problems))
+        self._open = None
+        return events + [{"type": "content_block_stop", "index": self._index}]
+
+    def _ready(self, call: ToolCallBuffer) -> bool:
+        return call.openai_name is not None and bool(call.backend_id or call.raw or self._finishing)
+
+    def _pump(self) -> list[dict]:
+        """Forward the open call's new arguments; start the next waiting call when that is allowed."""
+        events: list[dict] = []
+        while True:
+            waiting = next((c for c in self._calls if not c.started), None)
+            if isinstance(self._open, ToolCallBuffer):
+                events += self._forward(self._open)
+                if waiting is None or not self._ready(waiting) or not self._open.checker.complete:
+                    return events
+            elif waiting is None or not self._ready(waiting):
+                return events
+            events += self._close_open()
+            events += self._start_call(waiting)
+
+    def _start_call(self, call: ToolCallBuffer) -> list[dict]:
+        call.started = True
+        call.name = self.ctx.tool_names.get(call.openai_name or "", call.openai_name)
+        call.id = sanitize_tool_id(call.backend_id) if call.backend_id else new_tool_id()
+        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        return self._start_block(block, call) + self._forward(call)
+
+    def _forward(self, call: ToolCallBuffer) -> list[dict]:
+        return self._json_delta(call.take())
+
+    def _json_delta(self, text: str) -> list[dict]:
+        if not text:
+            return []
+        self.output_text_chars += len(text)
+        return [self._delta({"type": "input_json_delta", "partial_json": text})]

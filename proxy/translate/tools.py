@@ -1,0 +1,172 @@
+"""Tool definitions, names, ids and arguments: the parts of tool calling both directions share.
+
+OpenAI servers demand function names matching `^[a-zA-Z0-9_-]{1,64}$` and many reject tool-call ids with
+other characters, while Claude Code may send longer names and servers may answer with ids such as
+`functions.Read:0`. Every mapping here is deterministic, so the same history always translates to the same
+prompt (prefix caches stay warm) and a name always maps back to the tool Claude Code offered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+
+import json_repair
+
+OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+_INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
+
+# Keys of an Anthropic custom tool that have no OpenAI counterpart; consumed and reported in `dropped`.
+CONSUMED_TOOL_KEYS = (
+    "cache_control",
+    "defer_loading",
+    "eager_input_streaming",
+    "input_examples",
+    "strict",
+    "allowed_callers",
+)
+# Schema keys that trip backends: llama.cpp's json-schema-to-grammar converter rejects `$schema`.
+DROPPED_SCHEMA_KEYS = frozenset({"$schema"})
+# JSON-Schema keywords whose value is a map from arbitrary property names to sub-schemas.
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+def _short_hash(text: str, length: int = 8) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def openai_tool_name(name: str) -> str:
+    """An OpenAI-legal function name for an Anthropic tool name; identity when already legal."""
+    if OPENAI_NAME_RE.match(name):
+        return name
+    cleaned = _INVALID_CHARS.sub("_", name)[:55] or "tool"
+    return f"{cleaned}_{_short_hash(name)}"
+
+
+def sanitize_tool_id(tool_id: str) -> str:
+    """A tool-call id matching `^[a-zA-Z0-9_-]+$`; identity when already legal, stable otherwise."""
+    if TOOL_ID_RE.match(tool_id):
+        return tool_id
+    cleaned = _INVALID_CHARS.sub("_", tool_id)[:48]
+    return f"{cleaned}_{_short_hash(tool_id)}" if cleaned else f"toolu_{_short_hash(tool_id, 24)}"
+
+
+def new_tool_id() -> str:
+    """A fresh Anthropic-style tool_use id for a backend call that came without one."""
+    return "toolu_" + secrets.token_hex(12)
+
+
+def strip_schema(schema: object) -> object:
+    """A copy of a JSON Schema without the keys backends choke on (property names are left alone)."""
+    if isinstance(schema, list):
+        return [strip_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict = {}
+    for key, value in schema.items():
+        if key in DROPPED_SCHEMA_KEYS:
+            continue
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: strip_schema(sub) for name, sub in value.items()}
+        else:
+            out[key] = strip_schema(value)
+    return out
+
+
+@dataclass
+class TranslatedTools:
+    functions: list[dict] = field(default_factory=list)
+    tool_names: dict[str, str] = field(default_factory=dict)  # OpenAI name -> Anthropic name
+    tool_schemas: dict[str, dict] = field(default_factory=dict)  # Anthropic name -> input_schema
+
+
+def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
+    """Anthropic tools -> OpenAI functions. Server/versioned tools without an input_schema are dropped."""
+    out = TranslatedTools()
+    for tool in tools:
+        name = tool["name"]
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            dropped.append(f"tool:{tool.get('type') or name}")
+            continue
+        for key in CONSUMED_TOOL_KEYS:
+            if key in tool:
+                dropped.append(key)
+        parameters = strip_schema(schema)
+        if "$schema" in schema:
+            dropped.append("$schema")
+        if not isinstance(parameters, dict) or "type" not in parameters:
+            parameters = {"type": "object", **(parameters if isinstance(parameters, dict) else {})}
+        function: dict = {"name": openai_tool_name(name), "parameters": parameters}
+        if isinstance(tool.get("description"), str):
+            function["description"] = tool["description"]
+        out.functions.append({"type": "function", "function": function})
+        out.tool_names[function["name"]] = name
+        out.tool_schemas[name] = schema
+    return out
+
+
+def required_properties(schema: dict | None) -> list[str]:
+    if not isinstance(schema, dict):
+        return []
+    required = schema.get("required")
+    return [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
+
+
+def compact_json(value: object) -> str:
+    """Deterministic compact JSON (same input, same bytes) for arguments sent to the backend."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class ParsedArguments:
+    """The outcome of reading a backend's tool-call arguments: `input` is None when unusable."""
+
+    input: dict | None
+    problem: str | None = None
+
+
+def parse_tool_arguments(raw: object, name: str, schema: dict | None) -> ParsedArguments:
+    """Backend `arguments` -> a tool input object, repairing broken JSON only when that is safe.
+
+    Safe means: json_repair yields an object that still has every property the tool's schema requires.
+    Anything else is unusable, and the caller reports it instead of passing on a guessed input.
+    """
+    if isinstance(raw, dict):
+        return ParsedArguments(raw)
+    text = raw if isinstance(raw, str) else ""
+    if not text.strip():
+        missing = required_properties(schema)
+        problem = f"tool {name}: empty arguments but the schema requires {missing}" if missing else None
+        return ParsedArguments({}, problem)
+    try:
+        value = json.loads(text)
+        if isinstance(value, str):  # double-encoded arguments ("{\"a\":1}") are a known server quirk
+            value = json.loads(value)
+            if isinstance(value, dict):
+                return ParsedArguments(value, f"tool {name}: arguments were double-encoded JSON")
+        if isinstance(value, dict):
+            return ParsedArguments(value)
+    except ValueError:
+        pass
+    repaired = json_repair.loads(text)
+    missing = [
+        key for key in required_properties(schema) if not (isinstance(repaired, dict) and key in repaired)
+    ]
+    if isinstance(repaired, dict) and repaired and not missing:
+        return ParsedArguments(repaired, f"tool {name}: repaired invalid JSON arguments")
+    return ParsedArguments(
+        None, f"tool {name}: arguments are not valid JSON and could not be repaired safely"
+    )
+
+
+def unusable_call_text(name: str, raw: object) -> str:
+    """The text block that replaces a tool call whose arguments could not be used."""
+    snippet = raw if isinstance(raw, str) else repr(raw)
+    if len(snippet) > 300:
+        snippet = snippet[:300] + "…"
+    return f"[ccbench: the model called tool {name!r} with invalid JSON arguments, so the call was dropped: {snippet}]"

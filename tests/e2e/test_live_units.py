@@ -1,0 +1,195 @@
+"""`ccbench live` pieces that need neither the Claude Code CLI nor a model: tasks, checks, transcript, accounting."""
+
+from __future__ import annotations
+
+import contextlib
+import stat
+from pathlib import Path
+
+import aiohttp
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.live import (
+    CLAUDE_BIN_ENV,
+    SeenRequest,
+    find_claude,
+    live_summary,
+    read_stream_json,
+    running_proxy,
+    script_responder,
+    task_result,
+)
+from harness.live_tasks import LiveError, OutcomeCheck, load_live_tasks, parse_check, prepare_workspace
+from harness.reference import ReferenceBackend
+from proxy.config import Config
+
+DATA = Path(__file__).with_name("data")
+LIVE_DIR = Path(__file__).resolve().parents[2] / "scenarios" / "live"
+TOOLS = [
+    {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+    for n in ("Read", "Edit", "Bash")
+]
+
+
+def test_repo_tasks_load_and_cover_the_required_kinds() -> None:
+    tasks = {t.id: t for t in load_live_tasks(LIVE_DIR)}
+    assert {"edit-file", "write-run-script", "recover-tool-error"} <= set(tasks)
+    for task in tasks.values():
+        assert task.script.prompt and task.script.turns
+        assert task.script.turns[-1][-1]["type"] == "text"  # every script ends the session with a text turn
+
+
+def test_unknown_task_id_is_named() -> None:
+    with pytest.raises(LiveError, match="unknown live task.*nope"):
+        load_live_tasks(LIVE_DIR, ["nope"])
+
+
+def test_check_parsing_rejects_bad_shapes() -> None:
+    with pytest.raises(LiveError, match="check must be"):
+        parse_check({"file": {}, "command": {}}, "t.yaml")
+    with pytest.raises(LiveError, match="unknown keys"):
+        parse_check({"file": {"path": "a", "startswith": "x"}}, "t.yaml")
+    with pytest.raises(LiveError, match="check.command.run is required"):
+        parse_check({"command": {"output_contains": "x"}}, "t.yaml")
+
+
+def test_outcome_checks_pass_and_fail_on_the_real_workspace(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("debug = false\n")
+    assert OutcomeCheck("file", path="a.txt", contains="debug = false").evaluate(tmp_path)[0]
+    assert not OutcomeCheck("file", path="a.txt", equals="debug = true\n").evaluate(tmp_path)[0]
+    assert not OutcomeCheck("file", path="missing.txt", contains="x").evaluate(tmp_path)[0]
+    assert OutcomeCheck("command", run="cat a.txt", output_contains="false").evaluate(tmp_path)[0]
+    ok, seen = OutcomeCheck("command", run="exit 3").evaluate(tmp_path)
+    assert not ok and "exited 3" in seen
+
+
+def test_workspace_files_are_created_and_the_task_starts_failing(tmp_path: Path) -> None:
+    """Each task's check must fail before Claude Code works on it (else success would prove nothing)."""
+    for task in load_live_tasks(LIVE_DIR):
+        workspace = tmp_path / task.id
+        workspace.mkdir()
+        prepare_workspace(task, workspace)
+        assert not task.check.evaluate(workspace)[0], task.id
+
+
+def test_stream_json_transcript_counts_turns_and_tool_errors() -> None:
+    transcript = read_stream_json((DATA / "claude_stream_json_tool_error.jsonl").read_text())
+    assert transcript.turns == 3
+    assert transcript.tool_calls == 2
+    assert transcript.tool_errors == 1  # Read of a missing file
+    assert transcript.result == "success" and transcript.is_error is False
+    assert transcript.final_text == "Created it."
+    assert read_stream_json("not json\n{}\n").turns == 0
+
+
+def test_task_result_counts_stream_errors_and_fallbacks_from_what_the_proxy_saw() -> None:
+    seen = [
+        SeenRequest("/v1/messages", True, True, 200, None),
+        SeenRequest("/v1/messages", True, True, 200, "overloaded_error"),  # error event mid-stream
+        SeenRequest("/v1/messages", False, True, 200, None),  # non-streaming fallback on the main path
+        SeenRequest("/v1/messages", False, False, 200, None),  # side request without tools: not a fallback
+        SeenRequest("/v1/messages", True, True, 529, "overloaded_error"),
+    ]
+    transcript = read_stream_json((DATA / "claude_stream_json_tool_error.jsonl").read_text())
+    result = task_result("t", (True, "ok"), transcript, seen, 0, 1.5, "")
+    assert (result.stream_errors, result.fallbacks, result.requests) == (2, 1, 5)
+    assert result.success and not result.timed_out and result.tool_errors == 1
+    timed_out = task_result("t", (False, "no file"), transcript, [], None, 300.0, "boom")
+    assert timed_out.timed_out and timed_out.stderr_tail == "boom"
+
+
+def test_summary_fractions_and_empty_run() -> None:
+    transcript = read_stream_json("")
+    results = [task_result(str(i), (i % 2 == 0, ""), transcript, [], 0, 1.0, "") for i in range(4)]
+    summary = live_summary(results)
+    assert summary["tasks"] == 4 and summary["task_success"] == 0.5
+    assert live_summary([])["task_success"] is None
+
+
+def test_script_responder_plays_turns_by_conversation_position() -> None:
+    task = next(t for t in load_live_tasks(LIVE_DIR) if t.id == "edit-file")
+    respond = script_responder(task.script, "/tmp/ws")
+    first = respond("", {"tools": TOOLS, "messages": [{"role": "user", "content": "go"}]})
+    read = next(b for b in first if b["type"] == "tool_use")
+    assert read["name"] == "Read" and read["input"]["file_path"] == "/tmp/ws/hello.py"
+    assert read["id"].startswith("toolu_")
+    second = respond(
+        "", {"tools": TOOLS, "messages": [{"role": "user"}, {"role": "assistant"}, {"role": "tool"}]}
+    )
+    assert second[0]["name"] == "Edit"
+    assert respond("", {"messages": [{"role": "user", "content": "title?"}]}) == [
+        {"type": "text", "text": "OK"}
+    ]
+    past_end = respond("", {"tools": TOOLS, "messages": [{"role": "assistant"}] * 10})
+    assert past_end[0]["type"] == "text"
+
+
+def test_script_responder_uses_the_offered_function_name() -> None:
+    task = next(t for t in load_live_tasks(LIVE_DIR) if t.id == "edit-file")
+    renamed = [{"type": "function", "function": {"name": "mcp_read"}}]
+    blocks = script_responder(task.script, "/w")("", {"tools": renamed, "messages": []})
+    assert next(b for b in blocks if b["type"] == "tool_use")["name"] == "mcp_read"
+
+
+def test_find_claude_search_order(tmp_path: Path) -> None:
+    binary = tmp_path / "claude"
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(binary.stat().st_mode | stat.S_IEXEC)
+    assert find_claude(None, {CLAUDE_BIN_ENV: str(binary), "PATH": "", "HOME": str(tmp_path)}) == binary
+    assert find_claude(str(binary), {"PATH": "", "HOME": str(tmp_path)}) == binary
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "claude").symlink_to(binary)
+    assert find_claude(None, {"PATH": str(on_path), "HOME": str(tmp_path)}) == on_path / "claude"
+    with pytest.raises(LiveError, match="not an executable"):
+        find_claude(str(tmp_path / "missing"), {"PATH": ""})
+
+
+def test_live_without_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("harness.live.claude_search_paths", lambda env: [])
+    monkeypatch.delenv(CLAUDE_BIN_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = CliRunner().invoke(main, ["live"])
+    assert result.exit_code == 2
+    assert "npm install @anthropic-ai/claude-code" in result.output
+
+
+def test_live_resume_flags_say_not_yet_available(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["live", "--from-cassette", str(tmp_path / "c.yaml"), "--resume-at", "2"]
+    )
+    assert result.exit_code == 2
+    assert "not yet available" in result.output
+
+
+async def test_proxy_observer_sees_fallbacks_and_errors() -> None:
+    """The in-process proxy records what Claude Code sent: stream flag, main path, and failures."""
+
+    def respond(_key: str, body: dict) -> list[dict] | None:
+        return None if "fail" in str(body["messages"]) else [{"type": "text", "text": "hi"}]
+
+    tool = {"name": "Read", "description": "read", "input_schema": {"type": "object"}}
+    seen: list[SeenRequest] = []
+    async with contextlib.AsyncExitStack() as stack:
+        backend = await stack.enter_async_context(ReferenceBackend(responder=respond))
+        config = Config(upstream=backend.base_url, thinking="none")
+        proxy_url = await stack.enter_async_context(running_proxy(config, seen))
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        )
+        for stream, text, tools in (
+            (True, "a", [tool]),
+            (False, "b", [tool]),
+            (False, "c", []),
+            (True, "fail", [tool]),
+        ):
+            body = {"model": "m", "max_tokens": 16, "stream": stream, "tools": tools,
+                    "messages": [{"role": "user", "content": text}]}  # fmt: skip
+            async with session.post(f"{proxy_url}/v1/messages", json=body) as response:
+                await response.read()
+    assert [(s.stream, s.main) for s in seen] == [(True, True), (False, True), (False, False), (True, True)]
+    assert [s.status < 400 and s.error_type is None for s in seen] == [True, True, True, False]
+    result = task_result("t", (True, ""), read_stream_json(""), seen, 0, 1.0, "")
+    assert (result.fallbacks, result.stream_errors) == (1, 1)

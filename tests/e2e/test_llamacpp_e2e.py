@@ -1,0 +1,158 @@
+"""End to end against a real llama-server (SmolLM2-135M, started by `ccbench backend start llamacpp`).
+
+Proves three things a fake cannot: our proxy stays well-formed whatever a weak real model emits, the scores are
+reported honestly, and count_tokens uses llama.cpp's own tokenizer (our count equals the server's prompt count).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import pytest
+
+from harness.live import running_proxy
+from proxy.config import Config
+from tests.e2e.llamacpp_support import (
+    TOOL_NON_STREAM,
+    TOOL_STREAM,
+    count_kwargs,
+    require_llamacpp,
+    sdk_kwargs,
+)
+
+pytestmark = pytest.mark.e2e
+REPO = Path(__file__).resolve().parents[2]
+CLI = [sys.executable, "-c", "import sys; from harness.cli import main; sys.argv[0] = 'ccbench'; main()"]
+
+
+@pytest.fixture(scope="module")
+def llama_base_url() -> Iterator[str]:
+    """The real server, through the real CLI, on a free port; stopped with SIGTERM like a user's Ctrl-C."""
+    require_llamacpp()
+    process = subprocess.Popen(
+        [*CLI, "backend", "start", "llamacpp", "--port", "0", "--ready-timeout", "120"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    ready: list[str] = []
+
+    def wait_ready() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line.startswith("llama-server ready:"):
+                ready.append(line.split()[-1])
+                return
+
+    reader = threading.Thread(target=wait_ready, daemon=True)
+    reader.start()
+    reader.join(150)
+    try:
+        if not ready:
+            pytest.fail(f"llama-server did not become ready (exit code {process.poll()})")
+        yield ready[0]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def smoke_results(llama_base_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("smoke") / "r.json"
+    args = [
+        "run",
+        "--backend",
+        "llamacpp",
+        "--base-url",
+        llama_base_url,
+        "--suite",
+        "smoke",
+        "--concurrency",
+        "1",  # llama-server runs one slot (-np 1): more in flight only inflates TTFT with queueing
+        "--out",
+        str(out),
+    ]
+    done = subprocess.run([*CLI, *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
+def test_smoke_run_is_well_formed_whatever_the_model_says(smoke_results: dict) -> None:
+    summary = smoke_results["summary"]
+    assert summary["turns"] > 0
+    assert summary["schema_validity"] == 1.0
+    assert smoke_results["backend"]["preset"] == "llamacpp"
+
+
+def test_smoke_latency_figures_are_real(smoke_results: dict) -> None:
+    summary = smoke_results["summary"]
+    assert summary["latency_ms"]["p50"] > 0 and summary["latency_ms"]["p95"] >= summary["latency_ms"]["p50"]
+    turns = [
+        t for s in smoke_results["scenarios"] for t in s["turns"] if t.get("kind", "messages") == "messages"
+    ]
+    streamed = [t for t in turns if t["stream"] and t.get("ttft_ms") is not None]
+    assert streamed, "the smoke suite streams"
+    for turn in turns:
+        assert turn["latency_ms"] > 0
+        if turn.get("ttft_ms") is not None:
+            assert 0 < turn["ttft_ms"] <= turn["latency_ms"]
+
+
+def test_tool_call_success_is_reported_honestly(smoke_results: dict) -> None:
+    """The summary must be what the per-turn records say (low is fine for a 135M model; it must be true)."""
+    rate = smoke_results["summary"]["tool_call_success"]
+    scored = [
+        t["tool_call_success"]
+        for s in smoke_results["scenarios"]
+        for t in s["turns"]
+        if t.get("tool_call_success") is not None
+    ]
+    if not scored:
+        assert rate is None
+        return
+    assert rate is not None and 0.0 <= rate <= 1.0
+    assert rate == pytest.approx(sum(bool(x) for x in scored) / len(scored))
+
+
+async def test_count_tokens_equals_llama_cpp_prompt_count(llama_base_url: str) -> None:
+    """Our /count_tokens must equal the prompt tokens llama-server reports for the same request."""
+    seen: list = []
+    async with running_proxy(Config(upstream=llama_base_url, thinking="none"), seen) as proxy_url:
+        client = anthropic.AsyncAnthropic(
+            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
+        )
+        for request in (TOOL_STREAM, TOOL_NON_STREAM):
+            counted = await client.messages.count_tokens(**count_kwargs(request))
+            message = await client.messages.create(**sdk_kwargs(request))
+            usage = message.usage
+            served = usage.input_tokens + (usage.cache_read_input_tokens or 0)
+            assert counted.input_tokens == served, (counted.input_tokens, usage)
+            assert message.stop_reason in ("end_turn", "tool_use", "max_tokens")
+
+
+async def test_streams_from_a_real_model_parse_with_the_official_sdk(llama_base_url: str) -> None:
+    seen: list = []
+    async with running_proxy(Config(upstream=llama_base_url, thinking="none"), seen) as proxy_url:
+        client = anthropic.AsyncAnthropic(
+            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
+        )
+        async with client.messages.stream(**sdk_kwargs(TOOL_STREAM)) as stream:
+            message = await stream.get_final_message()
+    assert message.role == "assistant" and message.content
+    assert message.usage.output_tokens > 0
+    for block in message.content:
+        if block.type == "tool_use":
+            assert block.name == "get_weather" and isinstance(block.input, dict)
+    assert [s.stream for s in seen] == [True] and seen[0].status == 200 and seen[0].error_type is None

@@ -1,0 +1,156 @@
+"""`ccbench run` usage errors: exit 2 with a clear message (naming the URL/file/field), never a traceback."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from aiohttp import web
+from click.testing import CliRunner
+
+from harness.backends import BackendError, discover_model, resolve_target
+from harness.cli import main
+from harness.reference import serve_on_loopback
+
+PROJECT_SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+REQUEST = {"max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["run", *args])
+
+
+def assert_usage_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scenario_dir(tmp_path: Path, entries: list[dict]) -> Path:
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "mine.yaml").write_text(yaml.safe_dump(entries))
+    return folder
+
+
+def test_unknown_preset():
+    assert_usage_error(run("--backend", "gpt-42"), "gpt-42", "reference")
+
+
+def test_unknown_suite_and_scenario(tmp_path):
+    out = str(tmp_path / "r.json")
+    assert_usage_error(
+        run("--scenarios", str(PROJECT_SCENARIOS), "--suite", "nope", "--out", out),
+        "unknown suite 'nope'",
+        "smoke",
+    )
+    assert_usage_error(
+        run("--scenarios", str(PROJECT_SCENARIOS), "--scenario", "nope", "--out", out),
+        "unknown scenario 'nope'",
+    )
+    assert not Path(out).exists()
+
+
+def test_malformed_scenario_names_file_and_field(tmp_path):
+    folder = scenario_dir(
+        tmp_path, [{"id": "x", "suite": "s", "request": REQUEST, "expect": {"tool": ["Read"]}}]
+    )
+    assert_usage_error(run("--scenarios", str(folder)), "mine.yaml", "expect", "tool")
+
+
+def test_missing_cassette(tmp_path):
+    folder = scenario_dir(tmp_path, [{"id": "x", "suite": "s", "cassette": "cassettes/gone.yaml"}])
+    assert_usage_error(run("--scenarios", str(folder)), "cassette not found", "gone.yaml")
+
+
+def test_unreachable_backend_names_the_url(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    result = run(
+        "--backend",
+        "vllm",
+        "--base-url",
+        url,
+        "--suite",
+        "smoke",
+        "--timeout",
+        "5",
+        "--out",
+        str(tmp_path / "r.json"),
+    )
+    assert_usage_error(result, "not reachable", f"{url}/models", "--tool-call-parser")
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--backend", "openai"], "needs --base-url"),
+        (["--backend", "reference", "--base-url", "http://127.0.0.1:1/v1"], "reference backend"),
+        (["--backend", "vllm", "--base-url", "127.0.0.1:8000"], "http(s) URL"),
+        (["--concurrency", "0"], "--concurrency"),
+        (["--repeat", "0"], "--repeat"),
+    ],
+)
+def test_bad_options(args, fragment):
+    assert_usage_error(run(*args), fragment)
+
+
+def test_reports_need_the_report_module(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "harness.report", None)  # importing it now raises ImportError
+    result = run(
+        "--scenarios",
+        str(PROJECT_SCENARIOS),
+        "--scenario",
+        "smoke-single-tool",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--html",
+        str(tmp_path / "r.html"),
+    )
+    assert_usage_error(result, "harness.report")
+    assert not (tmp_path / "r.json").exists()  # checked before the run, not after
+
+
+def test_completed_run_exits_zero_whatever_the_scores(tmp_path):
+    """A scenario the reference cannot pass (pinned tool it never calls) still completes with exit 0."""
+    folder = scenario_dir(
+        tmp_path,
+        [{"id": "x", "suite": "s", "request": REQUEST, "reference": "hello", "expect": {"tools": ["Read"]}}],
+    )
+    out = tmp_path / "r.json"
+    result = run("--scenarios", str(folder), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    data = yaml.safe_load(out.read_text())
+    assert data["summary"]["tool_call_success"] == 0.0
+    assert data["scenarios"][0]["failure_class"] == "model_no_tool"
+
+
+async def test_backend_probe_errors_are_clear():
+    """A key the backend rejects, and a backend that lists no model, are usage errors naming the URL."""
+
+    async def locked(request: web.Request) -> web.Response:
+        return web.json_response({"error": "no"}, status=401)
+
+    async def empty(request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": []})
+
+    app = web.Application()
+    app.router.add_get("/locked/v1/models", locked)
+    app.router.add_get("/empty/v1/models", empty)
+    async with serve_on_loopback(app) as root:
+        with pytest.raises(BackendError, match="rejected the API key"):
+            await discover_model(resolve_target("openai", f"{root}/locked/v1", None))
+        with pytest.raises(BackendError, match=r"could not discover a model at .*/empty/v1/models"):
+            await discover_model(resolve_target("openai", f"{root}/empty/v1", None))
+        named = await discover_model(resolve_target("openai", f"{root}/empty/v1", "my-model"))
+        assert named.model == "my-model"  # --model wins over discovery

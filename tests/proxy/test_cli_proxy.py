@@ -1,0 +1,113 @@
+"""`ccbench proxy` as a real subprocess: banner, /health, one request, clean exit on SIGTERM, usage errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.proxy.fake_backend import FakeBackend
+
+CCBENCH = [sys.executable, "-c", "from harness.cli import main; main(prog_name='ccbench')"]
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+
+async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *CCBENCH,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+
+
+async def read_banner(process: asyncio.subprocess.Process) -> tuple[str, str]:
+    """The proxy's base URL and the banner text up to the backend line."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    url = None
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)).decode()
+        if not line:
+            stderr = (await process.stderr.read()).decode() if process.stderr else ""
+            pytest.fail(f"ccbench proxy exited before it was ready:\n{''.join(lines)}\n{stderr}")
+        lines.append(line)
+        url = url or (LISTENING.search(line).group(1) if LISTENING.search(line) else None)
+        if line.startswith("backend:"):
+            return url or "", "".join(lines)
+
+
+@pytest.fixture
+async def running(backend: FakeBackend) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, str]]:
+    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", env={"CCBENCH_API_KEY": ""})
+    try:
+        url, banner = await read_banner(process)
+        yield process, url, banner
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_serves_then_exits_cleanly_on_sigterm(running, backend: FakeBackend) -> None:
+    process, url, banner = running
+    assert f"export ANTHROPIC_BASE_URL={url}" in banner
+    assert "backend: " + backend.url + " (openai format): vllm" in banner
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        health = await http.get(url + "/health")
+        assert health.status == 200 and (await health.json())["status"] == "ok"
+        body = {"model": "claude-opus-5-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+        response = await http.post(url + "/v1/messages?beta=true", json=body, headers={"x-api-key": "sk-x"})
+        assert response.status == 200
+        assert (await response.json())["content"] == [{"type": "text", "text": "Hello from the fake."}]
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
+    stderr = (await process.stderr.read()).decode()
+    assert "POST /v1/messages claude-opus-5-5 -> fake-model 200" in stderr  # one line per request
+    assert "sk-x" not in stderr and "Traceback" not in stderr
+
+
+async def test_sigint_also_exits_cleanly(running) -> None:
+    process, _, _ = running
+    process.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["--upstream-format", "grpc"], {}, "Invalid value for '--upstream-format'"),
+        (["--port", "eighty"], {}, "Invalid value for '--port'"),
+        ([], {"CCBENCH_THINKING": "loud"}, "thinking must be one of"),
+        (["--config", "/nonexistent/ccbench.yaml"], {}, "cannot read config file"),
+        (["--upstream", "localhost:8000"], {}, "upstream must be an http(s) URL"),
+    ],
+)
+async def test_usage_errors_exit_2_without_a_traceback(args: list[str], env: dict, fragment: str) -> None:
+    process = await spawn("proxy", *args, env=env)
+    _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    assert process.returncode == 2
+    assert fragment in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+
+
+async def test_port_in_use_is_a_usage_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = await spawn("proxy", "--port", str(port), "--upstream", "http://127.0.0.1:9/v1")
+        _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    assert process.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in stderr.decode() and "Traceback" not in stderr.decode()

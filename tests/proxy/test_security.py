@@ -1,0 +1,135 @@
+"""Security defaults: loopback bind, constant-time key check, no secret in any log, capped request bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+
+import pytest
+from click.testing import CliRunner
+
+import proxy.app
+from harness.commands.proxy import command as proxy_command
+from proxy.config import Config
+from tests.proxy.fake_backend import Reply, messages_body
+
+INBOUND_KEY = "sk-inbound-8f3a9c1e77d2"
+UPSTREAM_KEY = "sk-upstream-4b6d0e2a91fc"
+WRONG_KEY = "sk-wrong-c0ffee5ecret11"
+TIMEOUT = 15
+
+
+def test_config_binds_loopback_by_default():
+    assert Config().host == "127.0.0.1"
+
+
+def test_cli_binds_loopback_by_default(monkeypatch):
+    seen: list[Config] = []
+
+    async def fake_serve(config: Config) -> None:
+        seen.append(config)
+
+    monkeypatch.delenv("CCBENCH_HOST", raising=False)
+    monkeypatch.setattr(proxy.app, "serve", fake_serve)
+    result = CliRunner().invoke(proxy_command, ["--upstream", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].host == "127.0.0.1"
+
+
+async def test_inbound_key_is_checked_in_constant_time(backend, start_proxy, monkeypatch):
+    calls: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        calls.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(proxy.app.hmac, "compare_digest", spy)
+    running = await start_proxy(upstream=backend.url, api_key=INBOUND_KEY)
+    statuses = {}
+    for name, headers in {
+        "missing": {},
+        "wrong x-api-key": {"x-api-key": WRONG_KEY},
+        "wrong bearer": {"Authorization": f"Bearer {WRONG_KEY}"},
+        "right x-api-key": {"x-api-key": INBOUND_KEY},
+        "right bearer": {"Authorization": f"Bearer {INBOUND_KEY}"},
+    }.items():
+        response = await running.post("/v1/messages", messages_body(), headers=headers)
+        body = await response.json()
+        statuses[name] = response.status
+        if response.status == 401:
+            assert body["error"]["type"] == "authentication_error"
+            assert response.headers["request-id"]
+    assert statuses == {
+        "missing": 401,
+        "wrong x-api-key": 401,
+        "wrong bearer": 401,
+        "right x-api-key": 200,
+        "right bearer": 200,
+    }
+    assert any(INBOUND_KEY.encode() in pair for pair in calls)  # the comparison went through compare_digest
+    assert any(WRONG_KEY.encode() in pair for pair in calls)
+
+
+async def test_no_secret_in_logs_during_a_full_cycle(backend, start_proxy, caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    running = await start_proxy(
+        upstream=backend.url, api_key=INBOUND_KEY, upstream_api_key=UPSTREAM_KEY, log_level="debug"
+    )
+    client = running.sdk(api_key=INBOUND_KEY)
+    args = {k: v for k, v in messages_body().items() if k != "stream"}
+    async with client.messages.stream(**args) as stream:
+        await asyncio.wait_for(stream.get_final_message(), TIMEOUT)
+    await asyncio.wait_for(client.messages.create(**args), TIMEOUT)
+    await asyncio.wait_for(
+        client.messages.count_tokens(model=args["model"], messages=args["messages"]), TIMEOUT
+    )
+    backend.push(Reply.error(429, retry_after=1))
+    response = await running.post(
+        "/v1/messages", messages_body(), headers={"Authorization": f"Bearer {INBOUND_KEY}"}
+    )
+    assert response.status == 429
+    response = await running.post("/v1/messages", messages_body(), headers={"x-api-key": WRONG_KEY})
+    assert response.status == 401
+
+    chat = [r for r in backend.requests if r.path.startswith("/v1/chat/completions")]
+    assert chat and all(r.headers.get("Authorization") == f"Bearer {UPSTREAM_KEY}" for r in chat)
+    assert not any(INBOUND_KEY in str(r.headers) for r in backend.requests)  # the client's key stays with us
+
+    captured = capsys.readouterr()
+    logs = caplog.text + captured.out + captured.err
+    assert logs  # the request log did write lines
+    for secret in (INBOUND_KEY, UPSTREAM_KEY, WRONG_KEY):
+        assert secret not in logs
+
+
+async def test_body_over_the_limit_is_413(backend, start_proxy):
+    running = await start_proxy(upstream=backend.url, max_body_bytes=10_000)
+    big = messages_body("x" * 20_000)
+    response = await running.post("/v1/messages", big)
+    body = await response.json()
+    assert response.status == 413
+    assert body["error"]["type"] == "request_too_large"
+    assert response.headers["request-id"]
+
+
+async def test_chunked_body_over_the_limit_is_413(backend, start_proxy):
+    running = await start_proxy(upstream=backend.url, max_body_bytes=10_000)
+
+    async def chunked():
+        yield b'{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "'
+        for _ in range(30):
+            yield b"x" * 1000
+        yield b'"}]}'
+
+    response = await running.http.post(running.url + "/v1/messages", data=chunked())
+    assert response.status == 413
+    assert (await response.json())["error"]["type"] == "request_too_large"
+
+
+@pytest.mark.parametrize("size", [1_000, 9_000])
+async def test_body_under_the_limit_is_accepted(backend, start_proxy, size):
+    running = await start_proxy(upstream=backend.url, max_body_bytes=10_000)
+    response = await running.post("/v1/messages", messages_body("x" * size))
+    assert response.status == 200

@@ -1,0 +1,223 @@
+"""Token estimate, max_tokens clamping, backend-tokenizer counting (the estimate as the fallback), and the same
+through the app: context fitting, "prompt is too long", and /v1/messages/count_tokens per backend kind."""
+
+from __future__ import annotations
+
+import anthropic
+import orjson
+import pytest
+
+from proxy.config import Config
+from proxy.errors import AnthropicError
+from proxy.tokens import (
+    CONTEXT_MARGIN,
+    MIN_OUTPUT_TOKENS,
+    count_prompt_tokens,
+    estimate_text_tokens,
+    estimate_tokens,
+    fit_max_tokens,
+)
+from proxy.translate.request import BackendProfile, translate_request
+from proxy.upstream import Upstream
+from tests.proxy.conftest import MESSAGE, REQUEST_ID, ProxyFactory, RunningProxy, envelope
+from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url
+
+BODY = {
+    "model": "m",
+    "messages": [
+        {"role": "system", "content": "You are a coding agent."},
+        {"role": "user", "content": "Read hello.py and fix the greeting."},
+    ],
+    "tools": [
+        {
+            "type": "function",
+            "function": {
+                "name": "Read",
+                "description": "Read a file",
+                "parameters": {"type": "object", "properties": {"file_path": {"type": "string"}}},
+            },
+        }
+    ],
+}
+
+
+def test_text_estimate_takes_the_larger_of_bytes_and_words() -> None:
+    assert estimate_text_tokens("") == 0
+    assert estimate_text_tokens("a" * 300) == 100  # one long "word": bytes / 3
+    assert estimate_text_tokens("a " * 100) == 130  # short words: words * 1.3
+    assert estimate_text_tokens("é" * 30) == 20  # UTF-8 bytes, not characters
+
+
+def test_estimate_grows_with_messages_tools_and_images() -> None:
+    base = estimate_tokens(BODY)
+    more_text = {**BODY, "messages": [*BODY["messages"], {"role": "assistant", "content": "x" * 3000}]}
+    assert estimate_tokens(more_text) >= base + 1000
+    no_tools = {**BODY, "tools": []}
+    assert estimate_tokens(no_tools) < base
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 100_000}}
+    with_image = {**BODY, "messages": [{"role": "user", "content": [image]}]}
+    assert estimate_tokens(with_image) < 5000  # base64 bytes are not counted as text
+
+
+def test_fit_clamps_to_the_room_left_in_the_context() -> None:
+    assert fit_max_tokens(32000, 1000, 8192, None) == 8192 - 1000 - CONTEXT_MARGIN
+    assert fit_max_tokens(100, 1000, 8192, None) == 100
+    assert fit_max_tokens(32000, 1000, None, None) == 32000
+    assert fit_max_tokens(32000, 1000, None, 2048) == 2048
+    assert fit_max_tokens(32000, 1000, 8192, 2048) == 2048
+
+
+def test_fit_refuses_a_prompt_that_leaves_no_useful_room_with_claude_codes_wording() -> None:
+    limit = 8192 - CONTEXT_MARGIN - MIN_OUTPUT_TOKENS
+    assert fit_max_tokens(32000, limit, 8192, None) == MIN_OUTPUT_TOKENS
+    with pytest.raises(AnthropicError) as info:
+        fit_max_tokens(32000, limit + 1, 8192, None)
+    assert (info.value.status, info.value.error_type) == (400, "invalid_request_error")
+    assert info.value.message == f"prompt is too long: {limit + 1} tokens > {limit} maximum"
+
+
+async def test_llamacpp_count_uses_apply_template_then_tokenize() -> None:
+    async with FakeBackend(llamacpp=True) as backend:
+        upstream = Upstream(Config(upstream=backend.url))
+        try:
+            count, source = await count_prompt_tokens(upstream, BODY, "llamacpp")
+        finally:
+            await upstream.close()
+    paths = [r.path for r in backend.requests]
+    assert paths == ["/apply-template", "/tokenize"]
+    assert backend.requests[0].body["tools"] == BODY["tools"]
+    prompt = "".join(f"<|{m['role']}|>{m['content']}\n" for m in BODY["messages"])  # the fake's template
+    assert backend.requests[1].body == {"content": prompt, "add_special": True}
+    assert (count, source) == (-(-len(prompt) // 4), "llamacpp")
+
+
+async def test_vllm_count_posts_messages_and_tools_to_tokenize() -> None:
+    async with FakeBackend() as backend:
+        upstream = Upstream(Config(upstream=backend.url))
+        try:
+            count, source = await count_prompt_tokens(upstream, BODY, "vllm")
+        finally:
+            await upstream.close()
+    sent = backend.requests[-1]
+    assert sent.path == "/tokenize"
+    assert sent.body["model"] == "m" and sent.body["messages"] == BODY["messages"]
+    assert sent.body["tools"] == BODY["tools"] and sent.body["add_generation_prompt"] is True
+    assert source == "vllm" and count > 0
+
+
+async def test_unknown_kind_or_failing_tokenizer_falls_back_to_the_estimate(caplog) -> None:
+    upstream = Upstream(Config(upstream=closed_port_url()))
+    try:
+        assert await count_prompt_tokens(upstream, BODY, "openai") == (estimate_tokens(BODY), "estimate")
+        assert await count_prompt_tokens(upstream, BODY, "llamacpp") == (estimate_tokens(BODY), "estimate")
+    finally:
+        await upstream.close()
+    assert "llamacpp tokenizer failed" in caplog.text
+
+
+# -- through the app: max_tokens clamping and "prompt is too long" ------------------------------------------
+async def test_max_tokens_is_clamped_to_the_context(start_proxy: ProxyFactory) -> None:
+    async with FakeBackend(max_model_len=4096) as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        await proxy.sdk().messages.create(**{**MESSAGE, "max_tokens": 32000})
+        sent = backend.requests[-1].body
+    assert sent["max_tokens"] == 4096 - estimate_tokens(sent) - CONTEXT_MARGIN
+
+
+async def test_small_max_tokens_and_configured_cap_are_kept(backend, start_proxy) -> None:
+    proxy = await start_proxy(upstream=backend.url, max_output_tokens=300)
+    await proxy.sdk().messages.create(**{**MESSAGE, "max_tokens": 32000})
+    assert backend.requests[-1].body["max_tokens"] == 300
+    await proxy.sdk().messages.create(**{**MESSAGE, "max_tokens": 50})
+    assert backend.requests[-1].body["max_tokens"] == 50
+
+
+async def test_prompt_too_long_is_refused_with_claude_codes_wording(start_proxy: ProxyFactory) -> None:
+    async with FakeBackend(max_model_len=1024) as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        long = {**MESSAGE, "messages": [{"role": "user", "content": "lorem ipsum " * 800}]}
+        message = await envelope(await proxy.post("/v1/messages", long), 400, "invalid_request_error")
+        with pytest.raises(anthropic.BadRequestError, match="prompt is too long"):  # a stream: same 400
+            async with proxy.sdk().messages.stream(**long) as stream:
+                await stream.get_final_message()
+        tokenize = [r for r in backend.requests if r.path == "/tokenize"]
+        assert [r for r in backend.requests if r.path.endswith("/chat/completions")] == []
+    counted = -(-len(orjson.dumps(tokenize[-1].body["messages"])) // 4)  # what the fake tokenizer answered
+    assert (
+        message
+        == f"prompt is too long: {counted} tokens > {1024 - CONTEXT_MARGIN - MIN_OUTPUT_TOKENS} maximum"
+    )
+
+
+async def test_near_limit_estimate_is_confirmed_by_the_tokenizer_before_refusing(start_proxy) -> None:
+    # "a " * 600 estimates at 1.3 tokens per word (> the 704-token limit) but the fake tokenizer counts
+    # about one token per 4 characters: the request must go through, clamped with the exact count.
+    async with FakeBackend(max_model_len=1024) as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        body = {**MESSAGE, "messages": [{"role": "user", "content": "a " * 600}]}
+        await proxy.sdk().messages.create(**body)
+        tokenized = [r for r in backend.requests if r.path == "/tokenize"][-1]
+        sent = backend.requests[-1].body
+    assert estimate_tokens(sent) > 1024 - CONTEXT_MARGIN - MIN_OUTPUT_TOKENS
+    assert tokenized.body["messages"] == sent["messages"]
+    assert 0 < sent["max_tokens"] < 1024 - CONTEXT_MARGIN
+
+
+async def test_backend_context_overflow_is_translated(proxy: RunningProxy, backend: FakeBackend) -> None:
+    backend.push(
+        Reply(
+            status=400,
+            body={
+                "error": {
+                    "code": 400,
+                    "message": "the request exceeds the available context size, try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": 40000,
+                    "n_ctx": 32768,
+                }
+            },
+        )
+    )
+    message = await envelope(await proxy.post("/v1/messages", MESSAGE), 400, "invalid_request_error")
+    assert message == "prompt is too long: 40000 tokens > 32768 maximum"
+
+
+# -- count_tokens ------------------------------------------------------------------------------------------------
+COUNT = {"model": "claude-opus-5-5", "messages": [{"role": "user", "content": "count me please"}]}
+
+
+async def test_count_tokens_with_llamacpp_tokenizer(start_proxy: ProxyFactory) -> None:
+    async with FakeBackend(llamacpp=True) as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        result = await proxy.sdk().messages.count_tokens(**COUNT)
+        template = [r for r in backend.requests if r.path == "/apply-template"][-1]
+        tokenize = [r for r in backend.requests if r.path == "/tokenize"][-1]
+    assert template.body["messages"] == [{"role": "user", "content": "count me please"}]
+    assert tokenize.body == {"content": "<|user|>count me please\n", "add_special": True}
+    assert result.input_tokens == -(-len("<|user|>count me please\n") // 4)
+
+
+async def test_count_tokens_with_vllm_tokenizer(proxy: RunningProxy, backend: FakeBackend) -> None:
+    response = await proxy.post("/v1/messages/count_tokens?beta=true", COUNT)
+    assert response.status == 200 and REQUEST_ID.match(response.headers["request-id"])
+    tokenize = [r for r in backend.requests if r.path == "/tokenize"][-1]
+    assert tokenize.body["messages"] == [{"role": "user", "content": "count me please"}]
+    assert await response.json() == {
+        "input_tokens": -(-len('[{"role":"user","content":"count me please"}]') // 4)
+    }
+
+
+async def test_count_tokens_estimate_for_plain_openai_servers(start_proxy: ProxyFactory) -> None:
+    async with FakeBackend(max_model_len=None) as backend:  # no max_model_len: a generic OpenAI server
+        proxy = await start_proxy(upstream=backend.url)
+        result = await (await proxy.post("/v1/messages/count_tokens", COUNT)).json()
+        assert not [r for r in backend.requests if r.path == "/tokenize"]
+    translated = translate_request(
+        {**COUNT, "max_tokens": 1}, "fake-model", BackendProfile(thinking_style="none")
+    )
+    assert result == {"input_tokens": estimate_tokens(translated.body)}
+
+
+async def test_count_tokens_validates_the_body(proxy: RunningProxy) -> None:
+    response = await proxy.post("/v1/messages/count_tokens", {"model": "m"})
+    assert "messages" in await envelope(response, 400, "invalid_request_error")

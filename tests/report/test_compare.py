@@ -1,0 +1,125 @@
+"""`ccbench compare` over three results files: terminal table, Markdown table and scenario matrix."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.report import write_markdown
+from harness.report_data import best_rows, load_results_file, parse_results
+from tests.report.factory import results, scenario, turn, write
+
+EVIL_MODEL = "evil|model <script>alert(1)</script>"
+
+
+def three_runs() -> list[dict]:
+    bad_args = turn(
+        1, passed=False, failure_class="model_bad_arguments", problems=["input.old_string: required"]
+    )
+    return [
+        results("qwen3-8b", "vllm"),
+        results(
+            EVIL_MODEL,
+            "llamacpp",
+            tool_call_success=0.5,
+            latency_p95=3000.0,
+            errors=1,
+            scenarios=[scenario("read-file"), scenario("edit-file", [turn(0), bad_args]), scenario("grep")],
+        ),
+        results(
+            "smollm2-360m",
+            "llamacpp",
+            tool_call_success=None,
+            ttft_p95=45.0,
+            output_tokens_per_s=95.0,
+            scenarios=[
+                scenario("read-file", [turn(0, passed=False)]),
+                scenario("edit-file"),
+                scenario("grep"),
+            ],
+        ),
+    ]
+
+
+@pytest.fixture
+def files(tmp_path):
+    return [str(write(tmp_path / f"run{i}.json", data)) for i, data in enumerate(three_runs())]
+
+
+def test_compare_three_files_terminal_table(files, tmp_path):
+    outcome = CliRunner().invoke(main, ["compare", *files])
+    assert outcome.exit_code == 0, outcome.output
+    for name in ("qwen3-8b", "smollm2-360m", "evil|model <script>alert(1)</script>"):
+        assert name in outcome.output  # rich markup is not interpreted: the name prints verbatim
+    assert "model_bad_arguments" in outcome.output and "model_no_tool" in outcome.output
+
+
+def test_compare_markdown_table_and_matrix(files, tmp_path):
+    out = tmp_path / "compare.md"
+    outcome = CliRunner().invoke(main, ["compare", *files, "--markdown", str(out)])
+    assert outcome.exit_code == 0, outcome.output
+    lines = out.read_text().splitlines()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in lines if line.startswith("| ")}
+    assert "**90.0 %**" in rows["qwen3-8b"]  # best tool-call success
+    smollm = rows["smollm2-360m"]
+    assert smollm.split(" | ")[3] == "—"  # null tool-call success is a dash, never 100 %
+    assert "**45 ms**" in smollm and "**95.0**" in smollm
+    assert "<script>" not in out.read_text()
+    assert r"evil\|model &lt;script&gt;" in out.read_text()
+    matrix = [line for line in lines if line.startswith("| `")]
+    assert [line.split(" | ")[0] for line in matrix] == ["| `read-file`", "| `edit-file`", "| `grep`"]
+    assert matrix[0].split(" | ")[1:] == ["✅", "✅", "❌ model_no_tool |"]
+    assert "❌ model_bad_arguments" in matrix[1]
+
+
+def test_write_markdown_accepts_results_dicts(tmp_path):
+    out = tmp_path / "single.md"
+    write_markdown(results(), out)
+    assert "| `read-file` | ✅ |" in out.read_text()
+
+
+def test_compare_usage_errors_exit_2(tmp_path, files):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema_version": 1, "summary": {}, "scenarios": "nope"}))
+    outcome = CliRunner().invoke(main, ["compare", files[0], str(bad)])
+    assert outcome.exit_code == 2
+    assert "'scenarios' must be a list" in outcome.output
+    assert CliRunner().invoke(main, ["compare"]).exit_code == 2
+    unwritable = CliRunner().invoke(
+        main, ["compare", files[0], "--html", str(tmp_path / "missing" / "r.html")]
+    )
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.output
+
+
+def test_contract_only_results_derive_pass_and_failure_class(tmp_path):
+    """A file with only DESIGN section 5 fields (no passed / failure_class) still compares."""
+    data = results()
+    for item in data["scenarios"]:
+        for key in ("passed", "pass_rate", "pass_hat_k", "failure_class"):
+            item.pop(key)
+        for t in item["turns"]:
+            for key in ("passed", "failure_class", "repeat", "kind", "error"):
+                t.pop(key)
+    data["scenarios"][1]["turns"][0].update(
+        tool_call_success=False, tool_calls=[{"name": "Bash", "input": {}, "valid": False}]
+    )
+    data["scenarios"][2]["turns"][0].update(schema_valid=False)
+    run = load_results_file(write(tmp_path / "old.json", data))
+    assert [s.passed for s in run.scenarios] == [True, False, False]
+    assert [s.failure_class for s in run.scenarios] == [None, "model_bad_arguments", "proxy_protocol"]
+    assert run.scenarios[0].pass_rate == 1.0
+
+
+def test_best_rows_direction_and_ties():
+    assert best_rows([0.5, 0.9, None], higher_is_better=True) == {1}
+    assert best_rows([300.0, 45.0, 45.0], higher_is_better=False) == {1, 2}
+    assert best_rows([1.0, 1.0], higher_is_better=True) == set()  # all equal: nothing to highlight
+    assert best_rows([None, 0.4], higher_is_better=True) == set()
+
+
+def test_null_rate_is_never_rendered_as_full():
+    run = parse_results(results(tool_call_success=None, spurious_tool_calls=None), "x")
+    assert run.metrics["tool_call_success"] is None

@@ -1,0 +1,126 @@
+"""Smoke test: the proxy benchmark runs end to end in --quick mode (no timing assertions: speed is the
+benchmark's business, not the test suite's)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    completed = subprocess.run(
+        [sys.executable, "bench/run_bench.py", "--quick", "--out", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "CCBENCH_LITELLM": ""},
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    printed = completed.stdout
+    assert "4 concurrent: proxy = " in printed and "× direct" in printed
+    assert "c=1 TTFT: " in printed and "ms vs direct" in printed
+
+    results = json.loads(out.read_text())
+    measured = {(level["target"], level["concurrency"]) for level in results["levels"]}
+    assert measured == {("direct", 1), ("direct", 4), ("ccbench", 1), ("ccbench", 4)}
+    for level in results["levels"]:
+        assert level["errors"] == 0, level
+        assert level["ok"] == level["requests"] >= 20
+        assert level["ttft_ms"]["p50"] is not None
+        assert level["ttft_ms"]["p50"] <= level["latency_ms"]["p50"]
+    proxy_levels = [level for level in results["levels"] if level["target"] == "ccbench"]
+    assert all(level["rss_kib"]["after"] > 0 for level in proxy_levels)
+    names = {check["name"]: check for check in results["checks"]}
+    assert names["throughput_ratio"]["value"] > 0
+    assert names["errors_256"]["passed"] is None and names["soak_rss_growth_pct"]["passed"] is None
+
+
+def test_fast_backend_streams_twenty_events_that_reassemble_into_one_tool_call() -> None:
+    from bench.fast_backend import encode_stream_response
+
+    raw = encode_stream_response()
+    head, _, chunked = raw.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    body, rest = b"", chunked
+    while True:  # undo the HTTP chunking
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            break
+        body, rest = body + rest[:size], rest[size + 2 :]
+    events = [event for event in body.split(b"\n\n") if event]
+    assert len(events) == 20 and events[-1] == b"data: [DONE]"
+    chunks = [json.loads(event.removeprefix(b"data: ")) for event in events[:-1]]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    arguments = "".join(
+        call["function"].get("arguments", "")
+        for c in chunks
+        if c["choices"]
+        for call in c["choices"][0]["delta"].get("tool_calls", [])
+    )
+    assert text and json.loads(arguments) == {"file_path": "/workspace/project/hello.py"}
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_fast_backend_parser_waits_for_whole_bodies_and_reads_chunked_ones() -> None:
+    from bench.fast_backend import parse_request
+
+    request = b'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 16\r\n\r\n{"stream": true}'
+    assert parse_request(bytearray(request[:-3])) is None
+    parsed, consumed = parse_request(bytearray(request + b"GET /v1/models HTTP/1.1\r\n\r\n"))
+    assert (parsed.method, parsed.path, parsed.body, consumed) == (
+        b"POST",
+        b"/v1/chat/completions",
+        b'{"stream": true}',
+        len(request),
+    )
+    chunked = b"POST /x/chat/completions?a=1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    assert parse_request(bytearray(chunked[:-2])) is None
+    parsed, consumed = parse_request(bytearray(chunked))
+    assert (parsed.path, parsed.body, consumed) == (b"/x/chat/completions", b"abcde", len(chunked))
+
+
+def test_profile_summary_counts_self_and_inclusive_shares() -> None:
+    from bench.profiling import summarize_collapsed
+
+    collapsed = (
+        "run (asyncio/base_events.py:10);handle (proxy/app.py:5);loads (orjson:0) 30\n"
+        "run (asyncio/base_events.py:10);handle (proxy/app.py:7) 10\n"
+        "run (asyncio/base_events.py:10);encode_event (proxy/sse.py:3) 60\n"
+    )
+    summary = summarize_collapsed(collapsed)
+    assert summary["samples"] == 100
+    assert summary["self"][0] == {"function": "sse.py:encode_event", "pct": 60.0}
+    inclusive = {row["function"]: row["pct"] for row in summary["inclusive"]}
+    assert inclusive["app.py:handle"] == 40.0 and inclusive["sse.py:encode_event"] == 60.0
+    assert "base_events.py:run" not in inclusive  # the entry chain is in every stack: not informative
+
+
+def test_a_proxy_that_cannot_start_is_a_clear_error_with_exit_code_2(tmp_path: Path) -> None:
+    broken = f"{sys.executable} -c 'import sys; print(\"no such backend\"); sys.exit(3)'"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "bench/run_bench.py",
+            "--quick",
+            "--proxy-command",
+            broken,
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "benchmark could not run: ccbench proxy exited with 3" in completed.stdout
+    assert "no such backend" in completed.stdout and "Traceback" not in completed.stdout + completed.stderr
+    assert not (tmp_path / "r.json").exists()
