@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import shutil
-import subprocess
+import signal
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -225,7 +225,7 @@ def read_stream_json(text: str) -> ClaudeTranscript:
     return out
 
 
-def claude_env(base_url: str, home: Path, model: str | None, environ: Mapping[str, str]) -> dict[str, str]:
+def claude_env(base_url: str, home: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """A clean environment: the proxy as the API, a throwaway HOME, nothing phoning home."""
     env = {k: environ[k] for k in ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR") if k in environ}
     env.update(
@@ -238,9 +238,13 @@ def claude_env(base_url: str, home: Path, model: str | None, environ: Mapping[st
     )
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env["IS_SANDBOX"] = "1"  # lets --dangerously-skip-permissions run as root
-    if model:
-        env["ANTHROPIC_MODEL"] = model
     return env
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """Claude Code runs in its own session; kill it with the shells and tools it started."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 async def run_claude(
@@ -264,10 +268,12 @@ async def run_claude(
         out, err = await asyncio.wait_for(process.communicate(), timeout)
         code: int | None = process.returncode
     except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
+        _kill_group(process)
         out, err = await process.communicate()
         code = None
+    finally:
+        if process.returncode is None:  # cancelled (Ctrl-C): leave no Claude Code or tool process behind
+            _kill_group(process)
     return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")[-2000:]
 
 
@@ -356,7 +362,7 @@ async def run_task(task: LiveTask, claude: Path, target: LiveTarget, timeout: fl
             config = Config(upstream=upstream, upstream_format=target.upstream_format, model=target.model,
                             thinking=target.thinking)  # fmt: skip
             async with running_proxy(config, seen) as proxy_url:
-                env = claude_env(proxy_url, home, None, os.environ)
+                env = claude_env(proxy_url, home, os.environ)
                 code, out, err = await run_claude(claude, task.script.prompt, workspace, env, timeout)
         wall = time.perf_counter() - started
         check = await asyncio.to_thread(task.check.evaluate, workspace)
@@ -394,11 +400,3 @@ def live_report(results: list[TaskResult], target: LiveTarget, claude_version: s
         "summary": live_summary(results),
         "tasks": [asdict(r) for r in results],
     }
-
-
-def claude_version(claude: Path) -> str | None:
-    try:
-        done = subprocess.run([str(claude), "--version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip().split(" ")[0] or None

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
@@ -66,6 +67,7 @@ class ProxyState:
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     _probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _reprobe: asyncio.Task | None = None
+    dropped_features: Counter[str] = field(default_factory=Counter)  # feature -> requests it was dropped from
 
     async def probe(self) -> BackendInfo:
         async with self._probe_lock:
@@ -185,6 +187,7 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     async with state.upstream.slot():
         completion = await state.upstream.post_json("/chat/completions", translated.body, headers)
     message = completion_to_message(completion, ctx)
+    entry.problems.extend(ctx.problems)
     usage = message.get("usage") or {}
     entry.input_tokens, entry.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
     return json_response(message)
@@ -196,6 +199,7 @@ async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> Transl
     entry.requested_model, entry.backend_model = requested, backend_model
     translated = translate_request(body, backend_model, backend_profile(state.config, await state.kind()))
     if translated.dropped:
+        state.dropped_features.update(translated.dropped)
         log.debug("%s: consumed or dropped %s", entry.request_id, ", ".join(translated.dropped))
     return translated
 
@@ -303,7 +307,9 @@ async def handle_health(request: web.Request) -> web.StreamResponse:
         backend.update(
             reachable=info.reachable, kind=info.kind, models=info.models, context_length=info.context_length
         )
-    return json_response({"status": "ok", "backend": backend})
+    return json_response(
+        {"status": "ok", "backend": backend, "dropped_features": dict(state.dropped_features)}
+    )
 
 
 async def handle_root(request: web.Request) -> web.StreamResponse:

@@ -311,6 +311,7 @@ def _record_usage(log: RequestLog, translator: StreamTranslator) -> None:
         log.input_tokens = usage["input_tokens"]
     if isinstance(usage.get("output_tokens"), int):
         log.output_tokens = usage["output_tokens"]
+    log.problems.extend(translator.problems)
 
 
 def _is_anthropic_error(raw: bytes) -> bool:

@@ -34,6 +34,7 @@ class RequestLog:
     input_tokens: int | None = None
     output_tokens: int | None = None
     method: str = "POST"
+    problems: list[str] = field(default_factory=list)  # repaired tool arguments, skipped chunks, ...
     started: float = field(default_factory=time.perf_counter)
     emitted: bool = False
 
@@ -53,10 +54,11 @@ class RequestLog:
             models = f" {self.requested_model or '-'} -> {self.backend_model or '-'}"
         error = f" {self.error_type}" if self.error_type else ""
         kind = " stream" if self.stream else ""
+        problems = f" problems={len(self.problems)}" if self.problems else ""
         return (
             f"{self.request_id} {self.method} {self.route}{models}{kind} {self.status}{error}"
             f" ttft={_ms(self.ttft_ms)}ms dur={_ms(self.duration_ms)}ms"
-            f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}"
+            f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}{problems}"
         )
 
     def emit(self, logger: logging.Logger) -> None:
@@ -64,5 +66,7 @@ class RequestLog:
         if self.emitted:
             return
         self.emitted = True
-        level = logging.WARNING if self.status >= 500 else logging.INFO
+        level = logging.WARNING if self.status >= 500 or self.problems else logging.INFO
         logger.log(level, "%s", self.line())
+        for problem in self.problems:  # may quote model output, so only at debug level
+            logger.debug("%s problem: %s", self.request_id, problem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,6 @@ from harness.live import (
     CLAUDE_INSTALL_HINT,
     LiveTarget,
     TaskResult,
-    claude_version,
     find_claude,
     live_report,
     run_task,
@@ -66,6 +66,14 @@ async def run_all(
             )
             results.append(result)
     return live_target, results
+
+
+def claude_version(claude: Path) -> str | None:
+    try:
+        done = subprocess.run([str(claude), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip().split(" ")[0] or None
 
 
 @click.command(name="live")

@@ -33,16 +33,18 @@ CLI = [sys.executable, "-c", "import sys; from harness.cli import main; sys.argv
 
 
 @pytest.fixture(scope="module")
-def llama_base_url() -> Iterator[str]:
+def llama_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real server, through the real CLI, on a free port; stopped with SIGTERM like a user's Ctrl-C."""
     require_llamacpp()
-    process = subprocess.Popen(
-        [*CLI, "backend", "start", "llamacpp", "--port", "0", "--ready-timeout", "120"],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    log = tmp_path_factory.mktemp("llama") / "stderr.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [*CLI, "backend", "start", "llamacpp", "--port", "0", "--ready-timeout", "120"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     ready: list[str] = []
 
     def wait_ready() -> None:
@@ -57,15 +59,14 @@ def llama_base_url() -> Iterator[str]:
     reader.join(150)
     try:
         if not ready:
-            pytest.fail(f"llama-server did not become ready (exit code {process.poll()})")
+            pytest.fail(f"llama-server not ready (exit code {process.poll()}):\n{log.read_text()[-3000:]}")
         yield ready[0]
-    finally:
         process.send_signal(signal.SIGTERM)
-        try:
-            assert process.wait(30) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
+        assert process.wait(30) == 0  # the CLI forwards SIGTERM, waits for llama-server, exits 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
 
 
 @pytest.fixture(scope="module")

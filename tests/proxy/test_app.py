@@ -16,7 +16,7 @@ from proxy.banner import banner_text
 from proxy.config import Config, RouteRule
 from proxy.upstream import BackendInfo
 from tests.proxy.conftest import MESSAGE, REQUEST_ID, ProxyFactory, RunningProxy, envelope
-from tests.proxy.fake_backend import FakeBackend, closed_port_url
+from tests.proxy.fake_backend import FakeBackend, Reply, chunk, closed_port_url, usage_chunk
 
 MODEL_INFO = {
     "type": "object",
@@ -260,6 +260,40 @@ async def test_one_log_line_per_request_with_models_status_timing_tokens(proxy: 
         lines[1].getMessage(),
     )
     assert " GET /v1/nope 404 not_found_error ttft=-ms " in lines[2].getMessage()
+
+
+async def test_repaired_tool_arguments_are_counted_in_the_log_line(
+    backend, proxy: RunningProxy, caplog
+) -> None:
+    """Broken tool-argument JSON from the backend is repaired and reported, never passed off silently."""
+    caplog.set_level(logging.DEBUG, logger="ccbench.proxy.requests")
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "Read", "arguments": '{"file_path": "a.py"'},
+    }
+    chunks = [chunk({"role": "assistant", "tool_calls": [call]}), chunk({}, "tool_calls"), usage_chunk()]
+    backend.push(Reply(chunks=chunks), Reply(chunks=chunks))
+    tools = [
+        {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}}
+    ]
+    message = await proxy.sdk().messages.create(**MESSAGE, tools=tools)
+    assert message.content[0].input == {"file_path": "a.py"}
+    async with proxy.sdk().messages.stream(**MESSAGE, tools=tools) as stream:
+        streamed = await stream.get_final_message()
+    assert streamed.content[0].input == {"file_path": "a.py"}
+    lines = [r.getMessage() for r in caplog.records if r.name == "ccbench.proxy.requests"]
+    assert sum(1 for line in lines if re.search(r" problems=[1-9]", line)) == 2
+    assert any(" problem: " in line for line in lines)
+
+
+async def test_health_counts_dropped_features(proxy: RunningProxy) -> None:
+    body = {**MESSAGE, "context_management": {"edits": []}}
+    await proxy.sdk().messages.create(**MESSAGE)
+    assert (await proxy.post("/v1/messages", body)).status == 200
+    health = await (await proxy.http.get(proxy.url + "/health")).json()
+    assert health["dropped_features"].get("context_management") == 1
 
 
 # -- banner ------------------------------------------------------------------------------------------------------

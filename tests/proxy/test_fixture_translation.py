@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pydantic
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
+from anthropic.types import Message, RawMessageStreamEvent
 
 from proxy.translate.request import BackendProfile, translate_request, validate_messages_request
 from proxy.translate.response import ResponseContext, completion_to_message
@@ -173,10 +175,17 @@ def test_translation_is_deterministic_and_prefix_stable():
     assert translated(REQUESTS[0]).body == translated(REQUESTS[0]).body
 
 
+EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
+
+
 def accumulate(events: list[dict]):
+    """Each event validated strictly against the SDK's types, then accumulated by the SDK's own code."""
     snapshot, bufs = None, {}
     for event in events:
-        snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+        if event["type"] == "ping":  # the SDK's SSE layer drops pings before this point
+            continue
+        parsed = EVENT.validate_python(event)
+        snapshot = accumulate_event(event=parsed, current_snapshot=snapshot, json_bufs=bufs)
     return snapshot
 
 
@@ -220,6 +229,7 @@ def test_scripted_turn_completes_back_losslessly(request_):
         "usage": {"prompt_tokens": 300, "completion_tokens": 7},
     }
     message = completion_to_message(completion, context_for(tr))
+    Message.model_validate(message)  # the SDK's own type accepts the non-streaming answer
     assert comparable(message["content"]) == comparable(turn)
     assert message["stop_reason"] == ("tool_use" if calls else "end_turn")
     assert message["usage"] == {

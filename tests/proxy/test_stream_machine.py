@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pydantic
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
+from anthropic.types import RawMessageStreamEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -63,11 +65,16 @@ def run(chunks, translator=None):
     return translator, events
 
 
+EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
+
+
 def accumulate(events):
+    """Every event validated against the SDK's types, then accumulated by the SDK's own code."""
     snapshot, bufs = None, {}
     for event in events:
-        if event["type"] != "error":
-            snapshot = accumulate_event(event=event, current_snapshot=snapshot, json_bufs=bufs)
+        if event["type"] not in ("error", "ping"):  # the SDK's SSE layer handles these itself
+            parsed = EVENT.validate_python(event)
+            snapshot = accumulate_event(event=parsed, current_snapshot=snapshot, json_bufs=bufs)
     return snapshot
 
 
@@ -105,6 +112,41 @@ def test_usage_only_chunk_after_finish_sets_real_usage():
         "cache_creation_input_tokens": 0,
     }
     assert t.usage["output_tokens"] == 9
+
+
+def test_real_llamacpp_final_chunks_with_a_warm_prefix_cache():
+    """The last two chunks llama-server (b0, SmolLM2) sent for a repeated prompt, verbatim but the model path."""
+    finish = {
+        "choices": [{"finish_reason": "stop", "index": 0, "delta": {}}],
+        "created": 1795610637,
+        "id": "chatcmpl-9D8E",
+        "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "system_fingerprint": "b0-unknown",
+        "object": "chat.completion.chunk",
+    }
+    usage = {
+        "choices": [],
+        "created": 1795610637,
+        "id": "chatcmpl-9D8E",
+        "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "system_fingerprint": "b0-unknown",
+        "object": "chat.completion.chunk",
+        "usage": {
+            "completion_tokens": 4,
+            "prompt_tokens": 117,
+            "total_tokens": 121,
+            "prompt_tokens_details": {"cached_tokens": 116},
+        },
+        "timings": {"cache_n": 116, "prompt_n": 1, "prompt_ms": 68.169, "predicted_n": 4},
+    }
+    t, events = run([chunk({"role": "assistant", "content": "You're"}), finish, usage], make([" "]))
+    assert events[-2]["usage"] == {
+        "input_tokens": 1,
+        "output_tokens": 4,
+        "cache_read_input_tokens": 116,
+        "cache_creation_input_tokens": 0,
+    }
+    assert t.stop_reason == "end_turn"  # llama.cpp strips the stop string and does not say which one matched
 
 
 def test_usage_on_every_chunk_keeps_the_last():
