@@ -29,7 +29,7 @@ import click
 import orjson
 from rich.console import Console
 
-from bench.fastloop import install_fast_loop
+from bench.fastloop import fast_loop_name
 from bench.load_client import ANTHROPIC, OPENAI, Target
 from bench.measure import LevelResult, LoadRunner, RssSampler
 from bench.profiling import start_py_spy, stop_py_spy, summarize_collapsed
@@ -159,7 +159,7 @@ def environment(client_processes: int) -> dict:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "client_processes": client_processes,
-        "client_loop": install_fast_loop(),
+        "client_loop": fast_loop_name(),
     }
 
 

@@ -41,6 +41,7 @@ CLAUDE_INSTALL_HINT = (
 FAKE_API_KEY = "sk-ant-local-fake"
 SIDE_REPLY = "OK"
 END_REPLY = "Done."
+CLIENT_CLOSED = "client_closed"
 
 
 # -- finding the CLI ---------------------------------------------------------------------------------------------
@@ -126,8 +127,8 @@ class SeenRequest:
     path: str
     stream: bool
     main: bool  # carries tools: the agent loop, not a side request
-    status: int
-    error_type: str | None
+    status: int  # 0 while in flight
+    error_type: str | None  # "client_closed" when Claude Code went away (e.g. stopped at --timeout)
 
 
 def observer_middleware(seen: list[SeenRequest]) -> Callable:
@@ -136,21 +137,22 @@ def observer_middleware(seen: list[SeenRequest]) -> Callable:
 
     @web.middleware
     async def observe(request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.method != "POST" or request.path != "/v1/messages":
+            return await handler(request)
         body: dict = {}
-        if request.method == "POST" and request.path == "/v1/messages":
-            with contextlib.suppress(orjson.JSONDecodeError, UnicodeDecodeError):
-                parsed = orjson.loads(await request.read())
-                body = parsed if isinstance(parsed, dict) else {}
-        response = await handler(request)
-        if request.path == "/v1/messages":
-            entry = request.get(REQUEST_LOG)
-            error_type = getattr(entry, "error_type", None)
-            status = getattr(entry, "status", response.status) if error_type else response.status
-            seen.append(
-                SeenRequest(
-                    request.path, bool(body.get("stream")), bool(body.get("tools")), status, error_type
-                )
-            )
+        with contextlib.suppress(orjson.JSONDecodeError, UnicodeDecodeError):
+            parsed = orjson.loads(await request.read())
+            body = parsed if isinstance(parsed, dict) else {}
+        record = SeenRequest(request.path, bool(body.get("stream")), bool(body.get("tools")), 0, None)
+        seen.append(record)  # now, so a request still in flight when Claude Code is stopped is counted
+        try:
+            response = await handler(request)
+        except asyncio.CancelledError:
+            record.status, record.error_type = 499, CLIENT_CLOSED
+            raise
+        entry = request.get(REQUEST_LOG)
+        record.error_type = getattr(entry, "error_type", None)
+        record.status = getattr(entry, "status", response.status) if record.error_type else response.status
         return response
 
     return observe
@@ -314,7 +316,11 @@ def task_result(
         turns=transcript.turns,
         tool_calls=transcript.tool_calls,
         tool_errors=transcript.tool_errors,
-        stream_errors=sum(1 for s in messages if s.stream and (s.status >= 400 or s.error_type)),
+        stream_errors=sum(
+            1
+            for s in messages
+            if s.stream and s.error_type != CLIENT_CLOSED and (s.status >= 400 or s.error_type)
+        ),
         fallbacks=sum(1 for s in messages if s.main and not s.stream),
         api_errors=transcript.api_errors,
         requests=len(messages),

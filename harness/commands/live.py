@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from harness.backends import PRESETS, BackendError, resolve_target
 from harness.live import (
     CLAUDE_INSTALL_HINT,
     LiveTarget,
@@ -21,13 +22,9 @@ from harness.live import (
 )
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
 
-PRESET_CHOICES = ["reference", "llamacpp", "vllm", "ollama", "lmstudio", "sglang", "openai", "anthropic"]
-
 
 def resolve_live_target(backend: str, base_url: str | None, model: str | None) -> LiveTarget:
     """Reuse `ccbench run`'s presets (default URLs, thinking style) for the proxy's upstream."""
-    from harness.backends import BackendError, resolve_target
-
     if backend == "llamacpp" and not base_url:
         return LiveTarget("llamacpp", None, model, "openai", "chat_template_kwargs")  # started for the run
     try:
@@ -79,7 +76,7 @@ def claude_version(claude: Path) -> str | None:
 @click.command(name="live")
 @click.option(
     "--backend",
-    type=click.Choice(PRESET_CHOICES),
+    type=click.Choice(list(PRESETS)),
     default="reference",
     show_default=True,
     help="reference plays each task's scripted turns; llamacpp without --base-url starts llama-server.",

@@ -74,8 +74,11 @@ async def test_probe_counts_a_server_without_models_route_as_reachable():
 
     from harness.reference import serve_on_loopback
 
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response({})
+
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", lambda request: web.json_response({}))
+    app.router.add_post("/v1/chat/completions", answer)
     async with serve_on_loopback(app) as url, upstream_for(url + "/v1") as upstream:
         info = await upstream.probe()
     assert (info.reachable, info.kind, info.models) == (True, "unknown", [])
