@@ -7,12 +7,13 @@ that the commands print as a usage error (exit 2), never a traceback.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from proxy.datafile import load_json_file
 
 SCHEMA_VERSION = 1
 
@@ -146,22 +147,8 @@ class RunView:
 
 def load_results_file(path: str | Path) -> RunView:
     """Read and check one results file; every problem becomes a ResultsError naming the file."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsError(f"{source}: no such file") from None
-    except IsADirectoryError:
-        raise ResultsError(f"{source}: is a directory, not a results file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{source}: cannot read: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsError(
-            f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    return parse_results(data, source)
+    data = load_json_file(path, "results file", ResultsError)
+    return parse_results(data, str(path))
 
 
 def to_run_views(results_or_list: Any, source: str = "ccbench run (in memory)") -> list[RunView]:

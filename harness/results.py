@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.cassette import write_atomic
 from harness.validation import schema_problems
 from proxy import __version__
+from proxy.datafile import load_json_file
 
 SCHEMA_VERSION = 1
 
@@ -50,12 +51,7 @@ def write_results(results: dict, path: Path | str) -> Path:
 def load_results(path: Path | str) -> dict:
     """Read a results file; a wrong schema_version or a broken contract is a ResultsFileError."""
     source = Path(path)
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ResultsFileError(f"cannot read results file {source}: {exc.strerror}") from exc
-    except ValueError as exc:
-        raise ResultsFileError(f"{source} is not JSON: {exc}") from exc
+    data = load_json_file(source, "results file", ResultsFileError)
     if not isinstance(data, dict):
         raise ResultsFileError(f"{source} is not a ccbench results file (not a JSON object)")
     version = data.get("schema_version")

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.validation import schema_problems_at
+from proxy.datafile import load_yaml_file
 
 DEFAULT_CLASSES = ("main", "subagent")
 
@@ -282,12 +281,7 @@ def load_scenario_file(path: Path) -> list[Scenario]:
     The entries are checked against harness/schemas/scenario_file.json; every problem names the file and
     the field (e.g. `scenarios[3].expect.stream`).
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario file {path}: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"scenario file {path} is not valid YAML: {exc}") from exc
+    data = load_yaml_file(path, "scenario file", ScenarioError)
     defaults: dict = {}
     if isinstance(data, dict):
         defaults = {k: v for k, v in data.items() if k != "scenarios"}

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from harness.cassette import request_class
+from proxy.datafile import load_yaml_file
 from proxy.errors import error_body, new_request_id
 from proxy.sse import encode_event
 
@@ -81,12 +81,7 @@ def _check_turns(turns: Any, where: str) -> list[list[dict]]:
 def load_script(path: Path | str) -> SessionScript:
     """Read a session script (YAML or JSON)."""
     source = Path(path)
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScriptError(f"cannot read session script {source}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ScriptError(f"session script {source} is not valid YAML/JSON: {exc}") from exc
+    data = load_yaml_file(source, "session script", ScriptError)
     if not isinstance(data, dict):
         raise ScriptError(f"session script {source}: top level must be a mapping")
     if "turns" not in data:

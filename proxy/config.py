@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from proxy.datafile import load_yaml_file
 
 TIERS = ("haiku", "sonnet", "opus")
 THINKING_STYLES = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
@@ -175,12 +175,7 @@ def load_config(
     cfg = Config()
     if path is not None:
         file = Path(path)
-        try:
-            data = yaml.safe_load(file.read_text()) or {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {file} is not valid YAML: {exc}") from exc
+        data = load_yaml_file(file, "config file", ConfigError) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config file {file} must hold a mapping")
         _apply_mapping(cfg, data, str(file))

@@ -127,15 +127,15 @@ async def read_json_object(request: web.Request) -> tuple[bytes, dict]:
         raise too_large(limit)
     raw = await request.read()
     try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        message = f"request body is not valid UTF-8 (bad byte at offset {exc.start})"
-        raise AnthropicError.invalid_request(message) from None
-    if not raw.strip():
-        raise AnthropicError.invalid_request("request body is empty: expected a JSON object")
-    try:
-        body = orjson.loads(raw)
+        body = orjson.loads(raw)  # validates UTF-8 too; the slower checks below only explain a failure
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            message = f"request body is not valid UTF-8 (bad byte at offset {bad.start})"
+            raise AnthropicError.invalid_request(message) from None
+        if not raw.strip():
+            raise AnthropicError.invalid_request("request body is empty: expected a JSON object") from None
         raise AnthropicError.invalid_request(f"request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise AnthropicError.invalid_request(f"request body must be a JSON object, not {type(body).__name__}")

@@ -91,7 +91,9 @@ def test_task_result_counts_stream_errors_and_fallbacks_from_what_the_proxy_saw(
         SeenRequest("/v1/messages", False, True, 200, None),  # non-streaming fallback on the main path
         SeenRequest("/v1/messages", False, False, 200, None),  # side request without tools: not a fallback
         SeenRequest("/v1/messages", True, True, 529, "overloaded_error"),
-        SeenRequest("/v1/messages", True, True, 499, "client_closed"),  # Claude Code stopped: not a stream error
+        SeenRequest(
+            "/v1/messages", True, True, 499, "client_closed"
+        ),  # Claude Code stopped: not a stream error
     ]
     transcript = read_stream_json((DATA / "claude_stream_json_tool_error.jsonl").read_text())
     result = task_result("t", (True, "ok"), transcript, seen, 0, 1.5, "")

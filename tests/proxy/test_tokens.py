@@ -6,7 +6,10 @@ from __future__ import annotations
 import anthropic
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from proxy import tokens
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.tokens import (
@@ -221,3 +224,42 @@ async def test_count_tokens_estimate_for_plain_openai_servers(start_proxy: Proxy
 async def test_count_tokens_validates_the_body(proxy: RunningProxy) -> None:
     response = await proxy.post("/v1/messages/count_tokens", {"model": "m"})
     assert "messages" in await envelope(response, 400, "invalid_request_error")
+
+
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60) | st.text(
+    alphabet=" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u3000ab", max_size=60
+)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _walked_estimate(body: dict) -> int:
+    """The estimate by walking every string (the slow path the byte-size shortcut must never undercut)."""
+    total = tokens.PROMPT_OVERHEAD
+    for message in body.get("messages") or []:
+        texts: list[str] = []
+        images: list[int] = []
+        tokens._strings(message, texts, images)
+        total += tokens.MESSAGE_OVERHEAD + tokens.estimate_text_tokens("\n".join(texts))
+        total += tokens.IMAGE_TOKENS * len(images)
+    for tool in body.get("tools") or []:
+        texts = []
+        tokens._strings(tool, texts, [])
+        total += tokens.TOOL_OVERHEAD + tokens.estimate_text_tokens(" ".join(texts))
+    return total
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "messages": st.lists(st.dictionaries(_TEXT, _JSON, max_size=4), max_size=4),
+            "tools": st.lists(st.dictionaries(_TEXT, _JSON, max_size=3), max_size=3),
+        }
+    )
+)
+def test_byte_size_shortcut_never_lowers_the_estimate(body: dict) -> None:
+    assert tokens.estimate_tokens(body) >= _walked_estimate(body)
