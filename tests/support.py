@@ -1,4 +1,7 @@
-"""Shared test data: the real Claude Code 2.1.328 requests captured in tests/data (API key redacted)."""
+"""Shared test data: the real Claude Code 2.1.328 requests captured in scenarios/data (API key redacted).
+
+The same files back the `claude-code` suite's captured scenarios, so tests and runs read one copy.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_DIR = Path(__file__).parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "scenarios" / "data"
 CLAUDE_CODE_DIR = DATA_DIR / "claude-code-2.1.328"
 
 

@@ -8,13 +8,13 @@ through StreamTranslator / completion_to_message and the official SDK's accumula
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pydantic
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import Message, RawMessageStreamEvent
 
+from harness.llamacpp import chat_template_path
 from proxy.translate.request import BackendProfile, translate_request, validate_messages_request
 from proxy.translate.response import ResponseContext, completion_to_message
 from proxy.translate.stream import StreamTranslator
@@ -22,7 +22,7 @@ from proxy.translate.tools import compact_json, openai_tool_name
 from tests.support import captured_requests, scripted_turns
 
 REQUESTS = captured_requests()
-CHATML_TOOLS = Path(__file__).resolve().parents[2] / "proxy" / "chatml-tools.jinja"
+CHATML_TOOLS = chat_template_path()
 # What strict templates (Qwen, Llama, SmolLM2, Mistral) enforce, written the way HF chat templates are.
 STRICT_TEMPLATE = """
 {%- for m in messages -%}
