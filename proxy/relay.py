@@ -26,12 +26,11 @@ from aiohttp import web
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.sse import SSEDecoder, encode_event, encode_events
-from proxy.translate.response import backend_error_to_anthropic
+from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 from proxy.upstream import (
     STREAM_CUT,
     PendingCall,
     Upstream,
-    error_from_payload,
     forwarded_headers,
     malformed_response,
 )
@@ -170,7 +169,7 @@ async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) ->
     if not isinstance(payload, dict):
         raise malformed_response()
     if payload.get("error") and not payload.get("choices"):
-        raise error_from_payload(payload)
+        raise error_in_body(payload)
     return completion_as_chunk(payload)
 
 

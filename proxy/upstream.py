@@ -20,7 +20,7 @@ from yarl import URL
 
 from proxy.config import Config
 from proxy.errors import AnthropicError
-from proxy.translate.response import backend_error_to_anthropic
+from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 
 OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
 PROBE_TIMEOUT = 5.0  # seconds per start-up probe request: a probe must never delay start-up for long
@@ -46,15 +46,6 @@ def server_root(upstream: str) -> str:
     """The server root of an OpenAI base URL: `http://h:8000/v1` -> `http://h:8000` (llama.cpp /props lives there)."""
     base = upstream.rstrip("/")
     return base[: -len("/v1")] if base.endswith("/v1") else base
-
-
-def error_from_payload(payload: dict) -> AnthropicError:
-    """An `{"error": ...}` body that came with HTTP 200: mapped as if its `code` (when an HTTP status) or 500 had
-    been the status, so that e.g. llama.cpp's context overflow still reads "prompt is too long"."""
-    error = payload.get("error")
-    code = error.get("code") if isinstance(error, dict) else None
-    status = code if isinstance(code, int) and 400 <= code < 600 else 500
-    return backend_error_to_anthropic(status, orjson.dumps(payload), {})
 
 
 def malformed_response() -> AnthropicError:
@@ -225,7 +216,7 @@ class Upstream:
         if not isinstance(data, dict):
             raise malformed_response()
         if data.get("error") and not data.get("choices"):
-            raise error_from_payload(data)
+            raise error_in_body(data)
         return data
 
     async def get_json(self, path: str, *, timeout: float = PROBE_TIMEOUT) -> Any:
