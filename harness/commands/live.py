@@ -110,19 +110,22 @@ def claude_version(claude: Path) -> str | None:
     "--from-cassette",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Not yet available: resume a recorded cassette at --resume-at with the live model.",
+    help="Fork a recorded session: run its task, replaying the cassette's first --resume-at main turns.",
 )
 @click.option(
-    "--resume-at", type=int, default=None, help="Turn to resume at (with --from-cassette; not yet available)."
+    "--resume-at",
+    type=int,
+    default=None,
+    help="With --from-cassette: main-agent turns to replay before the live backend takes over (0..recorded).",
 )
 def command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],
             tasks_dir: Path | None, out: Path | None, claude_path: str | None, timeout: float,
             from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
     """Run the real Claude Code CLI through an in-process proxy on task scenarios; exit 0 whatever the scores."""
     if from_cassette is not None or resume_at is not None:
-        raise click.UsageError(
-            "--from-cassette/--resume-at are not yet available in this version of ccbench live"
-        )
+        run_fork_command(backend, base_url, model, scenario_ids, tasks_dir, out, claude_path, timeout,
+                         from_cassette, resume_at)  # fmt: skip
+        return
     try:
         claude = find_claude(claude_path)
         if claude is None:
@@ -147,6 +150,57 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
         f"tasks={summary['tasks']} task_success={summary['task_success']:.2f} stream_errors={summary['stream_errors']} "
         f"fallbacks={summary['fallbacks']} tool_errors={summary['tool_errors']} wall={summary['wall_s']:.1f}s"
     )
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def run_fork_command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],
+                     tasks_dir: Path | None, out: Path | None, claude_path: str | None, timeout: float,
+                     from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
+    """`--from-cassette FILE --resume-at N`: one forked session (see harness/live_fork.py)."""
+    from harness.live_fork import ForkResult, fork_report, load_fork, run_fork
+
+    if from_cassette is None or resume_at is None:
+        raise click.UsageError("--from-cassette FILE and --resume-at N go together")
+    if scenario_ids or tasks_dir is not None:
+        raise click.UsageError("--from-cassette runs the cassette's task; drop --scenario/--tasks-dir")
+    if backend == "anthropic":
+        raise click.UsageError("--from-cassette needs an OpenAI-format backend (not --backend anthropic)")
+    try:
+        session = load_fork(from_cassette, resume_at)
+        claude = find_claude(claude_path)
+        if claude is None:
+            raise LiveError(CLAUDE_INSTALL_HINT)
+    except LiveError as exc:
+        raise click.UsageError(str(exc)) from None
+    target = resolve_live_target(backend, base_url, model)
+
+    async def fork() -> tuple[LiveTarget, ForkResult]:
+        async with started_backend(target) as live_target:
+            return live_target, await run_fork(
+                session, from_cassette, resume_at, claude, live_target, timeout
+            )
+
+    try:
+        live_target, result = asyncio.run(fork())
+    except LiveError as exc:
+        raise click.UsageError(str(exc)) from None
+    except Exception as exc:  # a backend that cannot start: report, not a traceback
+        from harness.llamacpp import BackendSetupError, BackendStartError
+
+        if isinstance(exc, BackendSetupError):
+            raise click.UsageError(str(exc)) from None
+        if isinstance(exc, BackendStartError):
+            raise click.ClickException(exc.report()) from None
+        raise
+    mark = "ok  " if result.success else "FAIL"
+    click.echo(
+        f"{mark} {result.id:24} turns={result.turns} replayed={result.replayed_turns} live={result.live_turns} "
+        f"tool_errors={result.tool_errors} stream_errors={result.stream_errors} fallbacks={result.fallbacks} "
+        f"{result.wall_s:.1f}s  {result.check}"
+    )
+    report = fork_report(result, live_target, claude_version(claude))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

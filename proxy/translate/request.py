@@ -16,7 +16,7 @@ from proxy.translate.content import (
     user_parts,
 )
 from proxy.translate.tools import compact_json, openai_tool_name, sanitize_tool_id, translate_tools
-from proxy.translate.validate import validate_messages_request
+from proxy.translate.validate import MESSAGE_ROLES, validate_messages_request
 
 __all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate_messages_request"]
 
@@ -104,6 +104,9 @@ def _normalise_turns(messages: list[dict], dropped: list[str]) -> list[_Turn]:
     pending: list[dict] = []  # system text waiting for the next user turn
     for message in messages:
         role = message["role"]
+        if role not in MESSAGE_ROLES:  # a role from a newer client: its content is context from the user side
+            dropped.append(f"role:{role}")
+            role = "user"
         if role == "system":
             dropped.append("role:system")
             block = _reminder(message, dropped)

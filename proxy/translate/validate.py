@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from proxy.errors import AnthropicError
 
-MESSAGE_ROLES = ("user", "assistant", "system")
+MESSAGE_ROLES = ("user", "assistant", "system")  # others (Claude Code has sent "ctx", "msg") count as user
 TOOL_CHOICE_TYPES = ("auto", "any", "tool", "none")
 
 
@@ -57,8 +57,10 @@ def _validate_messages(messages: object) -> None:
         if not isinstance(message, dict):
             raise _fail(path, "message must be an object")
         role = message.get("role")
-        if role not in MESSAGE_ROLES:
-            raise _fail(f"{path}.role", f"must be one of {', '.join(MESSAGE_ROLES)}, got {role!r}")
+        if not isinstance(role, str) or not role:
+            raise _fail(
+                f"{path}.role", f"must be a role name such as {', '.join(MESSAGE_ROLES)}, got {role!r}"
+            )
         content = message.get("content")
         if isinstance(content, list):
             for j, block in enumerate(content):

@@ -121,7 +121,7 @@ async def test_single_model_and_unknown_model(proxy: RunningProxy) -> None:
         (b'{"model": "m", "max_tokens": 5}', "messages"),
         (b'{"model": "m", "max_tokens": "many", "messages": []}', "max_tokens"),
         (
-            b'{"model": "m", "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]}',
+            b'{"model": "m", "max_tokens": 5, "messages": [{"role": null, "content": "x"}]}',
             "messages.0.role",
         ),
     ],

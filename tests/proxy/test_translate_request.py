@@ -68,7 +68,7 @@ def tool_result(id_, content="ok", **extra):
         ({"model": "m", "max_tokens": "9", "messages": []}, "max_tokens"),
         ({"model": "m", "max_tokens": True, "messages": []}, "max_tokens"),
         (body(["hi"]), "messages.0"),
-        (body([{"role": "robot", "content": "x"}]), "messages.0.role"),
+        (body([{"role": 7, "content": "x"}]), "messages.0.role"),
         (body([{"role": "user", "content": 7}]), "messages.0.content"),
         (body([user([{"text": "no type"}])]), "messages.0.content.0.type"),
         (body([assistant([{"type": "tool_use", "name": "Read", "input": {}}])]), "messages.0.content.0.id"),
@@ -593,3 +593,23 @@ def test_any_conversation_translates_to_a_strict_template_shape(messages, with_s
             assert message.get("content") or pending or message.get("reasoning_content")
     assert not pending
     json.dumps(out.body)
+
+
+def test_roles_from_newer_clients_count_as_user_context() -> None:
+    """Claude Code has sent roles such as "ctx" and "msg" inside `messages`: never a 400, their text reaches
+    the model as user-side context, in place."""
+    request = body(
+        [
+            user("first"),
+            {"role": "ctx", "content": "workspace notes"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "msg", "content": [{"type": "text", "text": "second"}]},
+        ]
+    )
+    validate_messages_request(request)
+    translated = translate_request(request, "backend", BackendProfile())
+    roles = [m["role"] for m in translated.body["messages"]]
+    assert roles == ["user", "assistant", "user"]
+    assert "workspace notes" in str(translated.body["messages"][0]["content"])
+    assert "second" in str(translated.body["messages"][2]["content"])
+    assert {"role:ctx", "role:msg"} <= set(translated.dropped)
