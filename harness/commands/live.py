@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from harness.backends import PRESETS, BackendError, resolve_target
+from harness.backends import PRESETS, BackendError, Target, discover_model, resolve_target
 from harness.live import (
     CLAUDE_INSTALL_HINT,
     LiveTarget,
@@ -178,13 +178,15 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
 
     async def fork() -> tuple[LiveTarget, ForkResult]:
         async with started_backend(target) as live_target:
-            return live_target, await run_fork(
-                session, from_cassette, resume_at, claude, live_target, timeout
-            )
+            if live_target.preset != "reference":  # fail fast, naming the URL, before Claude Code starts
+                probe = Target(PRESETS[live_target.preset], str(live_target.base_url), "probe")
+                await discover_model(probe)
+            result = await run_fork(session, from_cassette, resume_at, claude, live_target, timeout)
+            return live_target, result
 
     try:
         live_target, result = asyncio.run(fork())
-    except LiveError as exc:
+    except (LiveError, BackendError) as exc:
         raise click.UsageError(str(exc)) from None
     except Exception as exc:  # a backend that cannot start: report, not a traceback
         from harness.llamacpp import BackendSetupError, BackendStartError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -318,3 +319,17 @@ async def test_fork_at_turn_1_onto_a_live_backend(fake_live: FakeLive) -> None:
     assert len(assistants) == 1 and assistants[0]["tool_calls"][0]["function"]["name"] == "Read"
     tool_results = [m for m in messages if m["role"] == "tool"]
     assert len(tool_results) == 1 and "print('hi')" in json.dumps(tool_results[0]["content"])
+
+
+def test_cli_unreachable_live_backend_exits_2_before_claude_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ran: list[object] = []
+    monkeypatch.setattr("harness.commands.live.find_claude", lambda _explicit=None: Path("/bin/true"))
+    monkeypatch.setattr("harness.live_fork.run_claude", lambda *a: ran.append(a))
+    args = ["--from-cassette", str(READ_EDIT), "--resume-at", "1", "--backend", "openai"]
+    done = CliRunner().invoke(main, ["live", *args, "--base-url", f"http://127.0.0.1:{port}/v1"])
+    assert done.exit_code == 2, done.output
+    assert f"backend not reachable at http://127.0.0.1:{port}/v1/models" in done.output
+    assert ran == []

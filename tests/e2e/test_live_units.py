@@ -159,14 +159,6 @@ def test_live_without_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, t
     assert "npm install @anthropic-ai/claude-code" in result.output
 
 
-def test_live_resume_flags_say_not_yet_available(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        main, ["live", "--from-cassette", str(tmp_path / "c.yaml"), "--resume-at", "2"]
-    )
-    assert result.exit_code == 2
-    assert "not yet available" in result.output
-
-
 async def test_proxy_observer_sees_fallbacks_and_errors() -> None:
     """The in-process proxy records what Claude Code sent: stream flag, main path, and failures."""
 
