@@ -35,7 +35,9 @@ def captured_requests() -> list[CapturedRequest]:
             if line.strip():
                 obj = json.loads(line)
                 out.append(
-                    CapturedRequest(path.stem, obj["seq"], obj["method"], obj["path"], obj["headers"], obj["body"])
+                    CapturedRequest(
+                        path.stem, obj["seq"], obj["method"], obj["path"], obj["headers"], obj["body"]
+                    )
                 )
     return out
 
