@@ -71,6 +71,26 @@ def _search_result_text(block: dict) -> str:
     return "\n".join(lines)
 
 
+def context_block_text(block: dict) -> str | None:
+    """Text for blocks that carry conversation context in a form no OpenAI server knows: a compaction summary
+    (Claude Code's context compaction), and tool additions/removals announced in a mid-conversation system
+    message. None for other blocks (and for a compaction that holds only encrypted content)."""
+    kind = block.get("type")
+    if kind == "compaction":
+        content = block.get("content")
+        return content if isinstance(content, str) and content else None
+    if kind in ("tool_addition", "tool_removal"):
+        tool = block.get("tool") if isinstance(block.get("tool"), dict) else {}
+        name = tool.get("name") or tool.get("tool_name")
+        if isinstance(name, str) and name:
+            return (
+                f"Tool now available: {name}"
+                if kind == "tool_addition"
+                else f"Tool no longer available: {name}"
+            )
+    return None
+
+
 def user_parts(block: object, dropped: list[str]) -> list[dict]:
     """One user-side content block -> OpenAI content parts (empty list = nothing to send)."""
     if not isinstance(block, dict):
@@ -91,6 +111,9 @@ def user_parts(block: object, dropped: list[str]) -> list[dict]:
         return [text_part(_search_result_text(block))]
     if kind == "tool_reference" and isinstance(block.get("tool_name") or block.get("name"), str):
         return [text_part(f"Tool loaded: {block.get('tool_name') or block.get('name')}")]
+    context = context_block_text(block)
+    if context is not None:
+        return [text_part(context)]
     dropped.append(str(kind))
     return []
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from proxy.translate.content import (
     compact_user_content,
+    context_block_text,
     system_text,
     text_part,
     tool_result_content,
@@ -151,6 +152,8 @@ def _assistant_message(blocks: list[dict], profile: BackendProfile, dropped: lis
         elif kind == "thinking" and profile.send_reasoning_back:
             if block.get("thinking"):
                 reasoning.append(block["thinking"])
+        elif (context := context_block_text(block)) is not None:
+            texts.append(context)
         else:
             dropped.append(str(kind))
     message: dict = {"role": "assistant", "content": "\n\n".join(texts) if texts else (None if calls else "")}

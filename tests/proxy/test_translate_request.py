@@ -613,3 +613,35 @@ def test_roles_from_newer_clients_count_as_user_context() -> None:
     assert "workspace notes" in str(translated.body["messages"][0]["content"])
     assert "second" in str(translated.body["messages"][2]["content"])
     assert {"role:ctx", "role:msg"} <= set(translated.dropped)
+
+
+def test_compaction_summaries_and_tool_announcements_reach_the_model_as_text() -> None:
+    """Context that only Anthropic's beta blocks carry must not vanish: a compaction summary stands in for the
+    whole earlier conversation, and tool additions tell the model which tools it may now call."""
+    request = body(
+        [
+            user("start"),
+            assistant(
+                [
+                    {"type": "compaction", "content": "Summary: hello.py was edited."},
+                    {"type": "text", "text": "ok"},
+                ]
+            ),
+            user("next"),
+            {
+                "role": "system",
+                "content": [
+                    {"type": "tool_addition", "tool": {"type": "tool_reference", "name": "WebFetch"}}
+                ],
+            },
+            assistant(
+                [{"type": "compaction", "encrypted_content": "opaque"}, {"type": "text", "text": "done"}]
+            ),
+        ]
+    )
+    translated = translate_request(validate_messages_request(request), "backend", BackendProfile())
+    messages = translated.body["messages"]
+    assert messages[1] == {"role": "assistant", "content": "Summary: hello.py was edited.\n\nok"}
+    assert "Tool now available: WebFetch" in messages[2]["content"]
+    assert messages[3]["content"] == "done"  # an encrypted-only compaction has nothing readable to pass on
+    assert "compaction" in translated.dropped
