@@ -168,7 +168,11 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     context = await state.context_length()
     prompt_tokens = await _prompt_tokens(state, translated.body, context)
     key = "max_completion_tokens" if "max_completion_tokens" in translated.body else "max_tokens"
-    requested = int(translated.body.get(key) or body.get("max_tokens") or 4096)
+    requested = translated.body.get(key)
+    if not isinstance(requested, int):
+        requested = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 4096
+    # max_tokens 0 (Anthropic's cache pre-warm) still costs one token here: OpenAI servers reject 0
+    requested = max(requested, 1)
     translated.body[key] = fit_max_tokens(requested, prompt_tokens, context, config.max_output_tokens)
     ctx = ResponseContext(
         requested_model=translated.requested_model,

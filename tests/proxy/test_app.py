@@ -372,3 +372,9 @@ async def test_a_hanging_re_probe_does_not_stall_requests(monkeypatch) -> None:
     assert upstream.calls == 2
     await state.close()  # cancels the hanging re-probe
     assert upstream.closed and state._reprobe is not None and state._reprobe.cancelled()
+
+
+async def test_max_tokens_zero_prewarm_asks_the_backend_for_one_token(backend, proxy: RunningProxy) -> None:
+    response = await proxy.post("/v1/messages", {**MESSAGE, "max_tokens": 0})
+    assert response.status == 200
+    assert backend.requests[-1].body["max_tokens"] == 1
