@@ -12,9 +12,11 @@ import hashlib
 import json
 import re
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import json_repair
+import orjson
 
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -84,8 +86,37 @@ class TranslatedTools:
     tool_schemas: dict[str, dict] = field(default_factory=dict)  # Anthropic name -> input_schema
 
 
+_MEMO_SIZE = 32
+_memo: OrderedDict[bytes, tuple[TranslatedTools, tuple[str, ...]]] = OrderedDict()
+
+
 def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
-    """Anthropic tools -> OpenAI functions. Server/versioned tools without an input_schema are dropped."""
+    """Anthropic tools -> OpenAI functions. Server/versioned tools without an input_schema are dropped.
+
+    Memoised on the tools' exact JSON: Claude Code sends the same dozen schemas on every turn, and
+    translating them is a tenth of the proxy's CPU per request. Callers get fresh containers; the function
+    dicts inside are shared and must be treated as read-only (they are only serialised)."""
+    try:
+        key = orjson.dumps(tools)
+    except (TypeError, orjson.JSONEncodeError):
+        return _translate_tools(tools, dropped)
+    hit = _memo.get(key)
+    if hit is None:
+        notes: list[str] = []
+        hit = (_translate_tools(tools, notes), tuple(notes))
+        _memo[key] = hit
+        if len(_memo) > _MEMO_SIZE:
+            _memo.popitem(last=False)
+    else:
+        _memo.move_to_end(key)
+    translated, notes = hit
+    dropped.extend(notes)
+    return TranslatedTools(
+        list(translated.functions), dict(translated.tool_names), dict(translated.tool_schemas)
+    )
+
+
+def _translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     out = TranslatedTools()
     for tool in tools:
         name = tool["name"]

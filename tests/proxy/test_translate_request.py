@@ -645,3 +645,18 @@ def test_compaction_summaries_and_tool_announcements_reach_the_model_as_text() -
     assert "Tool now available: WebFetch" in messages[2]["content"]
     assert messages[3]["content"] == "done"  # an encrypted-only compaction has nothing readable to pass on
     assert "compaction" in translated.dropped
+
+
+def test_tool_translation_is_memoised_without_sharing_mutable_state() -> None:
+    """The same tools on every turn translate once; each request still gets its own name maps."""
+    tools = [{"name": "Read", "input_schema": {"$schema": "x", "type": "object", "properties": {}}}]
+    first = translate_request(body([user("a")], tools=tools), "backend", BackendProfile())
+    first.tool_names["junk"] = "junk"
+    second = translate_request(body([user("b")], tools=tools), "backend", BackendProfile())
+    assert second.body["tools"] == first.body["tools"]
+    assert "junk" not in second.tool_names and second.tool_names == {"Read": "Read"}
+    assert "$schema" in second.dropped  # what was consumed is still reported on a memo hit
+    changed = translate_request(
+        body([user("c")], tools=[{**tools[0], "description": "new"}]), "backend", BackendProfile()
+    )
+    assert changed.body["tools"][0]["function"]["description"] == "new"
