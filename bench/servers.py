@@ -70,15 +70,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (`ccbench proxy --workers N` forks its workers), parent first."""
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        tree.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return tree
+
+
 def rss_kib(pid: int) -> int | None:
-    """Resident set size of a process in KiB (VmRSS), None when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    """Resident set size in KiB (VmRSS) of a process and its descendants, None when it is gone."""
+    total = None
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total = (total or 0) + int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,18 @@ class CpuTimes:
 
 
 def cpu_times(pid: int) -> CpuTimes | None:
+    """CPU time and run-queue wait of a process and its descendants, summed (None when it is gone)."""
+    parts = [part for part in map(_own_cpu_times, process_tree(pid)) if part is not None]
+    if not parts:
+        return None
+    waits = [part.runqueue_wait_s for part in parts]
+    return CpuTimes(
+        sum(part.on_cpu_s for part in parts),
+        None if None in waits else sum(w for w in waits if w is not None),
+    )
+
+
+def _own_cpu_times(pid: int) -> CpuTimes | None:
     """CPU time and run-queue wait of all of a process's threads (/proc/PID/task/*/schedstat), None when gone.
 
     CPU per request barely moves when other processes share the cores, unlike req/s; the run-queue wait says

@@ -10,7 +10,9 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -163,8 +165,9 @@ def _upstream_context(config: Config) -> Callable[[web.Application], AsyncIterat
     return context
 
 
-async def serve(config: Config) -> None:
-    """Run until SIGINT/SIGTERM, after printing the Claude Code set-up lines; in-flight requests get to finish."""
+async def serve(config: Config, sock: socket.socket | None = None, show_banner: bool = True) -> None:
+    """Run until SIGINT/SIGTERM, after printing the Claude Code set-up lines; in-flight requests get to finish.
+    With `sock`, serve on that already-bound socket (a worker of `run`)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (
@@ -177,13 +180,65 @@ async def serve(config: Config) -> None:
     try:
         await runner.setup()
         if not stop.is_set():
-            await web.TCPSite(runner, config.host, config.port).start()
+            site = (
+                web.SockSite(runner, sock)
+                if sock is not None
+                else web.TCPSite(runner, config.host, config.port)
+            )
+            await site.start()
             port = runner.addresses[0][1] if runner.addresses else config.port
-            sys.stdout.write(banner_text(config, app[STATE].info, config.host, port))
-            sys.stdout.flush()
+            if show_banner:
+                sys.stdout.write(banner_text(config, app[STATE].info, config.host, port))
+                sys.stdout.flush()
             await stop.wait()
         log.info("shutting down")
     finally:
         await runner.cleanup()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+def run(config: Config) -> int:
+    """Serve in this process, or fork `config.workers` processes listening on one port with SO_REUSEPORT (the
+    kernel spreads new connections evenly over their sockets), so that the proxy can use more than one core.
+    Returns the exit status: 0 when every process stopped cleanly."""
+    if config.workers <= 1:
+        asyncio.run(serve(config))
+        return 0
+    first = socket.create_server((config.host, config.port), backlog=1024, reuse_port=True)  # OSError: caller
+    port = first.getsockname()[1]  # the real port, also when asked for port 0
+    children: list[int] = []
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGINT, forward)  # before forking: a signal can never find the parent unprepared
+    signal.signal(signal.SIGTERM, forward)
+    for number in range(config.workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: its own event loop on the shared socket; only the first prints the banner
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            status = 0
+            try:
+                if number == 0:
+                    sock = first
+                else:  # a socket of its own: one left open here but never accepted on would hang clients
+                    first.close()
+                    sock = socket.create_server((config.host, port), backlog=1024, reuse_port=True)
+                sock.setblocking(False)
+                asyncio.run(serve(config, sock=sock, show_banner=number == 0))
+            except BaseException:
+                log.exception("worker %d failed", number)
+                status = 1
+            finally:
+                os._exit(status)
+        children.append(pid)
+    first.close()
+    failed = 0
+    for child in children:
+        _, status = os.waitpid(child, 0)
+        failed += os.waitstatus_to_exitcode(status) != 0
+    return 1 if failed else 0

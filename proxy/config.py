@@ -54,6 +54,7 @@ class Config:
     send_reasoning_back: bool = False  # history thinking -> assistant reasoning_content
     forward_headers: list[str] = field(default_factory=lambda: ["x-ccbench-turn"])
     probe_backend: bool = True  # read model list and context length at start-up
+    workers: int = 1  # processes sharing the listening socket (one event loop each uses one core)
     log_level: str = "info"
 
     def resolve_model(self, requested: str | None, fallback: str | None = None) -> str:
@@ -97,6 +98,8 @@ class Config:
         for name in ("connect_timeout", "read_timeout", "ping_interval"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be greater than 0 seconds")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")
         for name in ("max_concurrency", "max_queue", "max_body_bytes"):
             if getattr(self, name) < (0 if name == "max_queue" else 1):
                 raise ConfigError(f"{name} must be positive")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections import Counter
@@ -312,7 +313,12 @@ async def handle_health(request: web.Request) -> web.StreamResponse:
             reachable=info.reachable, kind=info.kind, models=info.models, context_length=info.context_length
         )
     return json_response(
-        {"status": "ok", "backend": backend, "dropped_features": dict(state.dropped_features)}
+        {
+            "status": "ok",
+            "pid": os.getpid(),  # which worker answered (ccbench proxy --workers N)
+            "backend": backend,
+            "dropped_features": dict(state.dropped_features),
+        }
     )
 
 

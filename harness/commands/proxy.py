@@ -6,7 +6,6 @@ environment, which wins over the file (see proxy/config.py). Bad values are usag
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import sys
@@ -59,6 +58,11 @@ def _configure_logging(level: str) -> None:
     type=click.Choice(THINKING_STYLES),
     help="How Anthropic thinking/effort reach the backend (default auto: by backend kind).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes sharing the port, one core each (default 1); limits such as --max-concurrency are per process.",
+)
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
 def command(config_file: str | None, **options: object) -> None:
     """Serve the Anthropic Messages API for Claude Code in front of a local model server.
@@ -84,13 +88,14 @@ def command(config_file: str | None, **options: object) -> None:
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     _configure_logging(config.log_level)
-    from proxy.app import serve  # imported late: `ccbench proxy --help` stays fast
+    from proxy.app import run  # imported late: `ccbench proxy --help` stays fast
 
     try:
-        asyncio.run(serve(config))
+        status = run(config)
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise click.UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
         raise
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed (during the start-up probe)
         sys.exit(130)
+    sys.exit(status)

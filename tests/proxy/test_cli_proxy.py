@@ -111,3 +111,29 @@ async def test_port_in_use_is_a_usage_error() -> None:
         _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
     assert process.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in stderr.decode() and "Traceback" not in stderr.decode()
+
+
+async def test_workers_share_the_port_and_all_stop_on_sigterm(backend: FakeBackend) -> None:
+    """--workers 2: two processes answer on one port (the kernel spreads connections), and SIGTERM to the
+    parent stops every worker cleanly (exit 0, no orphan left behind)."""
+    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", "--workers", "2")
+    try:
+        url, _ = await read_banner(process)
+        pids: set[int] = set()
+        body = {"model": "claude-opus-5-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+        for _ in range(40):  # a new connection each time, so that both workers get some
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+                pids.add((await (await http.get(url + "/health")).json())["pid"])
+                assert (await http.post(url + "/v1/messages", json=body)).status == 200
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2 and process.pid not in pids
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
+        for pid in pids:
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
