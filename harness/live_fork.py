@@ -50,6 +50,7 @@ from harness.redact import HOME_ALIAS, WORKSPACE_ALIAS
 from harness.reference import (
     REFERENCE_MODEL,
     TURN_HEADER,
+    LoopbackBackend,
     Responder,
     build_completion,
     completion_chunks,
@@ -199,8 +200,10 @@ HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "con
 NOT_FORWARDED = HOP_HEADERS | {AGENT_HEADER}  # the live backend gets what the proxy alone would have sent
 
 
-class ForkBackend:
+class ForkBackend(LoopbackBackend):
     """OpenAI-format server: the recorded prefix (main turns < resume_at), then the live backend verbatim."""
+
+    runner_options = {"handler_cancellation": True, "shutdown_timeout": 1}
 
     def __init__(
         self,
@@ -214,6 +217,7 @@ class ForkBackend:
         request_timeout: float | None = None,
         mark_subagents: bool = False,
     ) -> None:
+        super().__init__()
         self.session = session
         self.resume_at = resume_at
         self.live_base_url = live_base_url.rstrip("/")
@@ -223,10 +227,8 @@ class ForkBackend:
         self.mark_subagents = mark_subagents  # tell a reference live backend (x-ccbench-turn: subagent)
         self.requests: list[ForkRequest] = []
         self.handed_over = False  # a main request reached turn resume_at: everything goes live from here
-        self.base_url = ""
         self._ids = itertools.count(1)
         self._client: aiohttp.ClientSession | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
 
     # routing
     def route(self, body: dict, subagent: bool = False) -> tuple[str, int, list[dict] | None]:
@@ -277,28 +279,10 @@ class ForkBackend:
         app.router.add_route("*", "/{tail:.*}", self._passthrough)
         return app
 
-    async def start(self) -> str:
-        self._stack = contextlib.AsyncExitStack()
+    async def _open(self, stack: contextlib.AsyncExitStack) -> None:
+        """The client session that talks to the live backend."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.request_timeout)
-        self._client = await self._stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
-        runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True, shutdown_timeout=1)
-        await runner.setup()
-        self._stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        return self.base_url
-
-    async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-            self._stack = None
-
-    async def __aenter__(self) -> ForkBackend:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        self._client = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

@@ -173,9 +173,9 @@ def completion_chunks(c: Completion, model: str, completion_id: str, include_usa
 
 
 @contextlib.asynccontextmanager
-async def serve_on_loopback(app: web.Application) -> AsyncIterator[str]:
+async def serve_on_loopback(app: web.Application, **runner_options: object) -> AsyncIterator[str]:
     """Serve an aiohttp app on 127.0.0.1, a free port, for the duration; yields its root URL."""
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, **runner_options)
     await runner.setup()
     try:
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -189,7 +189,45 @@ def _openai_error(status: int, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class ReferenceBackend:
+class LoopbackBackend:
+    """An OpenAI-format backend of ours, served on 127.0.0.1 (a free port) while it is open.
+
+    Subclasses build `app()` and may open more resources in `_open` (closed with it)."""
+
+    runner_options: dict = {}
+
+    def __init__(self) -> None:
+        self._stack: contextlib.AsyncExitStack | None = None
+        self.base_url = ""
+
+    def app(self) -> web.Application:
+        raise NotImplementedError
+
+    async def _open(self, stack: contextlib.AsyncExitStack) -> None:
+        """Resources the backend needs besides its server (none by default)."""
+
+    async def start(self) -> str:
+        """Listen on 127.0.0.1 (a free port) and return the OpenAI base URL (ending in /v1)."""
+        self._stack = contextlib.AsyncExitStack()
+        await self._open(self._stack)
+        root = await self._stack.enter_async_context(serve_on_loopback(self.app(), **self.runner_options))
+        self.base_url = f"{root}/v1"
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    async def __aenter__(self):
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class ReferenceBackend(LoopbackBackend):
     """The aiohttp server; `answers` maps turn keys to content blocks, or pass a `responder` callable."""
 
     def __init__(
@@ -199,13 +237,12 @@ class ReferenceBackend:
         responder: Responder | None = None,
         model: str = REFERENCE_MODEL,
     ) -> None:
+        super().__init__()
         self.answers = dict(answers or {})
         self.responder = responder
         self.model = model
         self.requests: list[dict] = []  # every chat request received (for tests and debugging)
-        self._stack: contextlib.AsyncExitStack | None = None
         self._ids = itertools.count(1)
-        self.base_url = ""
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -213,25 +250,6 @@ class ReferenceBackend:
         app.router.add_get("/health", self._health)
         app.router.add_post("/v1/chat/completions", self._chat)
         return app
-
-    async def start(self) -> str:
-        """Listen on 127.0.0.1 (a free port) and return the OpenAI base URL (ending in /v1)."""
-        self._stack = contextlib.AsyncExitStack()
-        root = await self._stack.enter_async_context(serve_on_loopback(self.app()))
-        self.base_url = f"{root}/v1"
-        return self.base_url
-
-    async def close(self) -> None:
-        if self._stack is not None:
-            await self._stack.aclose()
-            self._stack = None
-
-    async def __aenter__(self) -> ReferenceBackend:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response(

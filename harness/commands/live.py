@@ -137,12 +137,7 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
     try:
         live_target, results = asyncio.run(run_all(tasks, claude, target, timeout))
     except Exception as exc:  # a backend that cannot start: report, not a traceback
-        from harness.llamacpp import BackendSetupError, BackendStartError
-
-        if isinstance(exc, BackendSetupError):
-            raise click.UsageError(str(exc)) from None
-        if isinstance(exc, BackendStartError):
-            raise click.ClickException(exc.report()) from None
+        _report_backend_failure(exc)
         raise
     report = live_report(results, live_target, claude_version(claude))
     summary = report["summary"]
@@ -189,12 +184,7 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
     except (LiveError, BackendError) as exc:
         raise click.UsageError(str(exc)) from None
     except Exception as exc:  # a backend that cannot start: report, not a traceback
-        from harness.llamacpp import BackendSetupError, BackendStartError
-
-        if isinstance(exc, BackendSetupError):
-            raise click.UsageError(str(exc)) from None
-        if isinstance(exc, BackendStartError):
-            raise click.ClickException(exc.report()) from None
+        _report_backend_failure(exc)
         raise
     mark = "ok  " if result.success else "FAIL"
     click.echo(
@@ -206,3 +196,13 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _report_backend_failure(exc: Exception) -> None:
+    """A local backend that could not be set up or started becomes a clean CLI error (else: re-raise)."""
+    from harness.llamacpp import BackendSetupError, BackendStartError
+
+    if isinstance(exc, BackendSetupError):
+        raise click.UsageError(str(exc)) from None
+    if isinstance(exc, BackendStartError):
+        raise click.ClickException(exc.report()) from None
