@@ -160,6 +160,7 @@ def build_command(
     command = [
         str(binary),
         "-m", str(model_path),
+        "--alias", model_path.stem,  # the model name clients see (default: the .gguf's full path)
         "--host", options.host,
         "--port", str(port),
         "--jinja",

@@ -62,6 +62,7 @@ def test_default_command_has_tool_template_and_stretched_context() -> None:
     assert args_after(command, "--yarn-orig-ctx") == "8192"
     assert args_after(command, "--port") == "9000"
     assert args_after(command, "--host") == "127.0.0.1"
+    assert args_after(command, "--alias") == "m"  # results and reports name the model, not its path
 
 
 def test_rope_scale_follows_ctx_and_needs_a_known_training_context() -> None:
