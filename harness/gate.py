@@ -13,10 +13,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.report_data import ResultsError, RunView, format_value, scenario_ids
 from harness.stats import NoiseBand, noise_band
+from proxy.datafile import load_yaml_file
 
 EPSILON = 1e-9  # float tolerance so 0.85 - 0.80 is not "more than 0.05"
 
@@ -31,6 +30,7 @@ class GateThresholds:
 
     min_schema_validity: float = 1.0  # candidate schema validity must be at least this
     max_tool_drop: float = 0.05  # tool-call success may drop at most this many points (fraction)
+    max_spurious_growth: float = 0.05  # spurious tool calls on text turns may grow at most this (fraction)
     max_latency_growth: float = 0.20  # p95 TTFT / latency may grow at most this fraction...
     latency_floor_ms: float = 50.0  # ...and growth under this many milliseconds never fails
     max_error_growth: float = 0.0  # errors per run may grow at most this much
@@ -97,14 +97,7 @@ class GateResult:
 
 def load_gate_config(path: str | Path) -> dict[str, Any]:
     """Read gate.yaml into threshold overrides; dashes or underscores in keys, unknown keys rejected."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GateConfigError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GateConfigError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise GateConfigError(f"{path}: not valid YAML: {exc}") from None
+    data = load_yaml_file(path, "gate config", GateConfigError)
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -170,6 +163,7 @@ def evaluate_gate(baseline: RunView, candidate: RunView, thresholds: GateThresho
     checks = [
         _schema_check(baseline, candidate, thresholds),
         _tool_check(baseline, candidate, thresholds),
+        _spurious_check(baseline, candidate, thresholds),
         _latency_check("ttft_p95", "TTFT p95", baseline, candidate, thresholds),
         _latency_check("latency_p95", "Latency p95", baseline, candidate, thresholds),
         _error_check(baseline, candidate, thresholds),
@@ -250,6 +244,30 @@ def _tool_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
         b,
         c,
         _points(c - b),
+        threshold,
+        verdict,
+        reason,
+        band,
+    )
+
+
+def _spurious_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
+    """A model that starts calling tools where a plain answer was wanted breaks Claude Code sessions too."""
+    b, c = base.metrics["spurious_tool_calls"], cand.metrics["spurious_tool_calls"]
+    threshold = f"growth ≤ {t.max_spurious_growth * 100:.1f} pts"
+    if b is None or c is None:
+        return _skipped("spurious_tool_calls", "Spurious tool calls", "rate", b, c, threshold)
+    growth = c - b
+    breached = growth > t.max_spurious_growth + EPSILON
+    reason = f"grew {growth * 100:.1f} pts" if growth > 0 else "no growth"
+    verdict, reason, band = _judge("spurious_tool_calls", breached, reason, base, cand, t)
+    return Check(
+        "spurious_tool_calls",
+        "Spurious tool calls",
+        "rate",
+        b,
+        c,
+        _points(growth),
         threshold,
         verdict,
         reason,

@@ -21,6 +21,11 @@ THRESHOLD_OPTIONS: tuple[tuple[str, click.ParamType, str], ...] = (
         "Tool-call success may drop at most this fraction (0.05 = 5 points).",
     ),
     (
+        "max_spurious_growth",
+        click.FloatRange(min=0),
+        "Spurious tool calls (on text turns) may grow at most this fraction (0.05 = 5 points).",
+    ),
+    (
         "max_latency_growth",
         click.FloatRange(min=0),
         "p95 TTFT and p95 latency may grow at most this fraction.",

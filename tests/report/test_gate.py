@@ -51,6 +51,7 @@ def test_better_candidate_passes(tmp_path):
 WORSE_ON_EACH_METRIC = {
     "schema_validity": {"schema_validity": 0.95},
     "tool_call_success": {"tool_call_success": 0.70},
+    "spurious_tool_calls": {"spurious_tool_calls": 0.30},
     "ttft_p95": {"ttft_p95": 600.0},
     "latency_p95": {"latency_p95": 2000.0},
     "errors": {"errors": 2},
