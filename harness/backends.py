@@ -126,3 +126,25 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
     if not models:
         raise BackendError(f"could not discover a model at {target.models_url} (HTTP {status}); pass --model")
     return Target(target.preset, target.base_url, models[0])
+
+
+DEFAULT_CONCURRENCY = 4
+
+
+async def backend_parallelism(target: Target, timeout: float = 5.0) -> int:
+    """How many requests the backend serves at once: llama.cpp's `total_slots` (from /props at the server
+    root), else DEFAULT_CONCURRENCY. Sending more than that only measures the backend's queue: the extra
+    requests wait for a slot, and their TTFT and latency would count the wait as the model's."""
+    from proxy.upstream import server_root
+
+    url = server_root(target.base_url) + "/props"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.get(url) as resp,
+        ):
+            data = await resp.json(content_type=None) if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return DEFAULT_CONCURRENCY
+    slots = data.get("total_slots") if isinstance(data, dict) else None
+    return slots if isinstance(slots, int) and slots > 0 else DEFAULT_CONCURRENCY

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from harness.backends import BackendError, Target, discover_model
+from harness.backends import DEFAULT_CONCURRENCY, BackendError, Target, backend_parallelism, discover_model
 from harness.reference import REFERENCE_MODEL, TURN_HEADER, ReferenceBackend, serve_on_loopback
 from harness.scenarios import Scenario, Turn
 from harness.scoring import (
@@ -49,9 +49,14 @@ ProgressHook = Callable[[], None]
 class RunOptions:
     target: Target
     api_key: str | None = None
-    concurrency: int = 4
+    concurrency: int | None = None  # None: the backend's parallel slots when it reports them, else 4
     repeats: int = 1
     timeout: float = 600.0
+
+    @property
+    def in_flight(self) -> int:
+        """Requests in flight at once (before the backend was asked: the default)."""
+        return max(1, self.concurrency or DEFAULT_CONCURRENCY)
 
 
 @dataclass
@@ -103,7 +108,7 @@ async def in_process_proxy(target: Target, api_key: str | None, options: RunOpti
         "model": target.model,
         "thinking": target.preset.thinking,
         "read_timeout": options.timeout,
-        "max_concurrency": max(1, options.concurrency),
+        "max_concurrency": options.in_flight,
     }
     try:
         config = load_config(overrides=overrides, environ={})  # the run's options alone decide, not CCBENCH_*
@@ -198,7 +203,7 @@ async def send_count_tokens(
 
 async def execute(jobs: list[Job], root: str, model: str, options: RunOptions, tick: ProgressHook) -> None:
     """Run every job against `root` (proxy or anthropic backend) with at most `concurrency` in flight."""
-    semaphore = asyncio.Semaphore(max(1, options.concurrency))
+    semaphore = asyncio.Semaphore(options.in_flight)
     timeout = aiohttp.ClientTimeout(total=options.timeout)
     auth = options.api_key if options.target.preset.format == "anthropic" and options.api_key else "ccbench"
     base_headers = {"anthropic-version": "2023-06-01", "x-api-key": auth, "content-type": "application/json"}
@@ -219,7 +224,7 @@ async def execute(jobs: list[Job], root: str, model: str, options: RunOptions, t
                 job.count_problems = list(job.check.problems)
         tick()
 
-    connector = aiohttp.TCPConnector(limit=max(1, options.concurrency))
+    connector = aiohttp.TCPConnector(limit=options.in_flight)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         await asyncio.gather(*(one(session, job) for job in jobs))
 
@@ -272,6 +277,8 @@ async def run_scenarios(
             await stack.enter_async_context(backend)
             target = Target(target.preset, backend.base_url, target.model or REFERENCE_MODEL)
         target = await discover_model(target, options.api_key, timeout=min(10.0, options.timeout))
+        if options.concurrency is None:
+            options.concurrency = await backend_parallelism(target, timeout=min(10.0, options.timeout))
         if target.preset.format == "anthropic":
             root = target.base_url
         else:

@@ -88,10 +88,10 @@ def _report_module(html: Path | None, junit: Path | None):
 @click.option("--scenario", "scenario_ids", multiple=True, help="Run this scenario id (repeatable).")
 @click.option(
     "--concurrency",
-    default=4,
-    show_default=True,
+    default=None,
     type=click.IntRange(1, 256),
-    help="Requests in flight at once.",
+    help="Requests in flight at once [default: the backend's parallel slots when it reports them "
+    "(llama.cpp), else 4].",
 )
 @click.option(
     "--repeat",
@@ -132,7 +132,7 @@ def command(
     model: str | None,
     suites: tuple[str, ...],
     scenario_ids: tuple[str, ...],
-    concurrency: int,
+    concurrency: int | None,
     repeats: int,
     out: Path,
     html: Path | None,

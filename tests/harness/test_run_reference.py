@@ -189,3 +189,14 @@ async def test_proxy_models_list_and_errors_match_the_schemas():
                     resp.status >= 400
                 )  # the reference has no answer for that turn: an error, in the envelope
                 assert schema_problems("error", await resp.json()) == []
+
+
+async def test_concurrency_follows_the_backends_parallel_slots() -> None:
+    """More requests than llama.cpp has slots would only time its queue: by default a run sends as many at
+    once as the backend serves (total_slots), and 4 when it does not say."""
+    from harness.backends import DEFAULT_CONCURRENCY, backend_parallelism
+    from tests.proxy.fake_backend import FakeBackend
+
+    async with FakeBackend(llamacpp=True, total_slots=1) as single, FakeBackend() as unknown:
+        assert await backend_parallelism(resolve_target("llamacpp", single.url, "m")) == 1
+        assert await backend_parallelism(resolve_target("vllm", unknown.url, "m")) == DEFAULT_CONCURRENCY
