@@ -229,50 +229,38 @@ def _schema_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
 
 
 def _tool_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
-    b, c = base.metrics["tool_call_success"], cand.metrics["tool_call_success"]
-    threshold = f"drop ≤ {t.max_tool_drop * 100:.1f} pts"
-    if b is None or c is None:
-        return _skipped("tool_call_success", "Tool-call success", "rate", b, c, threshold)
-    drop = b - c
-    breached = drop > t.max_tool_drop + EPSILON
-    reason = f"dropped {drop * 100:.1f} pts" if drop > 0 else "no drop"
-    verdict, reason, band = _judge("tool_call_success", breached, reason, base, cand, t)
-    return Check(
-        "tool_call_success",
-        "Tool-call success",
-        "rate",
-        b,
-        c,
-        _points(c - b),
-        threshold,
-        verdict,
-        reason,
-        band,
+    return _rate_check(
+        "tool_call_success", "Tool-call success", base, cand, t, t.max_tool_drop, "drop", "dropped"
     )
 
 
 def _spurious_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
     """A model that starts calling tools where a plain answer was wanted breaks Claude Code sessions too."""
-    b, c = base.metrics["spurious_tool_calls"], cand.metrics["spurious_tool_calls"]
-    threshold = f"growth ≤ {t.max_spurious_growth * 100:.1f} pts"
-    if b is None or c is None:
-        return _skipped("spurious_tool_calls", "Spurious tool calls", "rate", b, c, threshold)
-    growth = c - b
-    breached = growth > t.max_spurious_growth + EPSILON
-    reason = f"grew {growth * 100:.1f} pts" if growth > 0 else "no growth"
-    verdict, reason, band = _judge("spurious_tool_calls", breached, reason, base, cand, t)
-    return Check(
-        "spurious_tool_calls",
-        "Spurious tool calls",
-        "rate",
-        b,
-        c,
-        _points(growth),
-        threshold,
-        verdict,
-        reason,
-        band,
+    return _rate_check(
+        "spurious_tool_calls", "Spurious tool calls", base, cand, t, t.max_spurious_growth, "growth", "grew"
     )
+
+
+def _rate_check(
+    key: str,
+    label: str,
+    base: RunView,
+    cand: RunView,
+    t: GateThresholds,
+    allowed: float,
+    noun: str,
+    verb: str,
+) -> Check:
+    """A rate that may move the wrong way by at most `allowed` points: down for "drop", up for "growth"."""
+    b, c = base.metrics[key], cand.metrics[key]
+    threshold = f"{noun} ≤ {allowed * 100:.1f} pts"
+    if b is None or c is None:
+        return _skipped(key, label, "rate", b, c, threshold)
+    worse = b - c if noun == "drop" else c - b
+    breached = worse > allowed + EPSILON
+    reason = f"{verb} {worse * 100:.1f} pts" if worse > 0 else f"no {noun}"
+    verdict, reason, band = _judge(key, breached, reason, base, cand, t)
+    return Check(key, label, "rate", b, c, _points(c - b), threshold, verdict, reason, band)
 
 
 def _latency_check(key: str, label: str, base: RunView, cand: RunView, t: GateThresholds) -> Check:
