@@ -164,17 +164,48 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     raw, body = await read_json_object(request)
     if config.upstream_format == "anthropic":
         return await _passthrough(request, raw, body)
-    body = validate_messages_request(body)
+    call = await _backend_call(state, validate_messages_request(body), entry)
+    # The parsed request (thousands of objects for a 50 KB Claude Code turn) is not needed while the answer
+    # streams, which can take minutes: freeing it now keeps memory per open stream small and the heap warm.
+    del body
+    entry.stream = call.stream
+    if call.stream:  # relay_stream forwards config.forward_headers itself and takes the slot
+        payload = orjson.dumps(call.openai_body)
+        call.openai_body = {}
+        return await relay_stream(
+            request, state.upstream, payload, StreamTranslator(call.ctx), config, entry, {}
+        )
+    headers = forwarded_headers(request.headers, config)
+    async with state.upstream.slot():
+        completion = await state.upstream.post_json("/chat/completions", call.openai_body, headers)
+    message = completion_to_message(completion, call.ctx)
+    entry.problems.extend(call.ctx.problems)
+    usage = message.get("usage") or {}
+    entry.input_tokens, entry.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    return json_response(message)
+
+
+@dataclass
+class BackendCall:
+    """What a /v1/messages request becomes: the OpenAI body, and what translating the answer back needs."""
+
+    openai_body: dict
+    ctx: ResponseContext
+    stream: bool
+
+
+async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> BackendCall:
+    """Translate, fit max_tokens into the backend's context (estimating the prompt), build the response context."""
     translated = await _translate(state, body, entry)
     context = await state.context_length()
-    prompt_tokens = await _prompt_tokens(state, translated.body, context)
+    prompt_tokens = await _prompt_tokens(state, translated, context)
     key = "max_completion_tokens" if "max_completion_tokens" in translated.body else "max_tokens"
     requested = translated.body.get(key)
     if not isinstance(requested, int):
         requested = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 4096
     # max_tokens 0 (Anthropic's cache pre-warm) still costs one token here: OpenAI servers reject 0
     requested = max(requested, 1)
-    translated.body[key] = fit_max_tokens(requested, prompt_tokens, context, config.max_output_tokens)
+    translated.body[key] = fit_max_tokens(requested, prompt_tokens, context, state.config.max_output_tokens)
     ctx = ResponseContext(
         requested_model=translated.requested_model,
         tool_names=translated.tool_names,
@@ -183,19 +214,7 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
         message_id="msg_" + secrets.token_hex(12),
         input_tokens=prompt_tokens,
     )
-    entry.stream = translated.stream
-    if translated.stream:  # relay_stream forwards config.forward_headers itself and takes the slot
-        return await relay_stream(
-            request, state.upstream, translated.body, StreamTranslator(ctx), config, entry, {}
-        )
-    headers = forwarded_headers(request.headers, config)
-    async with state.upstream.slot():
-        completion = await state.upstream.post_json("/chat/completions", translated.body, headers)
-    message = completion_to_message(completion, ctx)
-    entry.problems.extend(ctx.problems)
-    usage = message.get("usage") or {}
-    entry.input_tokens, entry.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
-    return json_response(message)
+    return BackendCall(translated.body, ctx, translated.stream)
 
 
 async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> TranslatedRequest:
@@ -209,9 +228,10 @@ async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> Transl
     return translated
 
 
-async def _prompt_tokens(state: ProxyState, openai_body: dict, context: int | None) -> int:
+async def _prompt_tokens(state: ProxyState, translated: TranslatedRequest, context: int | None) -> int:
     """The fast estimate, confirmed by the backend tokenizer when it says the prompt is near the limit."""
-    estimate = estimate_tokens(openai_body)
+    openai_body = translated.body
+    estimate = estimate_tokens(openai_body, translated.tool_tokens)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
         return estimate
     count, source = await count_prompt_tokens(state.upstream, openai_body, await state.kind())

@@ -32,10 +32,10 @@ class SSEDecoder:
     def __init__(self) -> None:
         self._buffer = b""
         self._event: str | None = None
-        self._data: list[str] = []
+        self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        buf = self._buffer + chunk
+        buf = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buf:
             held = b""
             if buf.endswith(b"\r"):  # may be the first half of a \r\n split across reads
@@ -47,34 +47,37 @@ class SSEDecoder:
         self._buffer = rest + held
         events: list[ServerSentEvent] = []
         for line in lines:
-            self._handle_line(line.decode("utf-8", "replace"), events)
+            self._handle_line(line, events)
         return events
 
     def flush(self) -> list[ServerSentEvent]:
         """End of stream: a last event without its blank line still counts (many servers omit it)."""
         events: list[ServerSentEvent] = []
         if self._buffer:
-            self._handle_line(self._buffer.rstrip(b"\r").decode("utf-8", "replace"), events)
+            self._handle_line(self._buffer.rstrip(b"\r"), events)
             self._buffer = b""
-        self._handle_line("", events)
+        self._handle_line(b"", events)
         return events
 
     @property
     def pending_bytes(self) -> int:
         return len(self._buffer) + sum(len(d) for d in self._data)
 
-    def _handle_line(self, line: str, events: list[ServerSentEvent]) -> None:
-        if line == "":
+    def _handle_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
+        """One line, kept as bytes: only an event's data and name are decoded, once, when it completes."""
+        if not line:
             if self._data:
-                events.append(ServerSentEvent(self._event, "\n".join(self._data)))
+                data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
+                events.append(ServerSentEvent(self._event, data.decode("utf-8", "replace")))
             self._event, self._data = None, []
             return
-        if line.startswith(":"):
+        if line.startswith(b"data:"):  # nearly every line of a stream: no partition needed
+            self._data.append(line[6:] if line[5:6] == b" " else line[5:])
             return
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
+        if line.startswith(b":"):
+            return
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
             value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
+        if name == b"event":
+            self._event = value.decode("utf-8", "replace")

@@ -87,14 +87,21 @@ def _part_tokens(part: Any, separator: str) -> int:
     return estimate_text_tokens(separator.join(texts)) + IMAGE_TOKENS * len(images)
 
 
-def estimate_tokens(openai_body: dict) -> int:
-    """Conservative token count of an OpenAI chat request's prompt (messages + tools), template overhead included."""
+def estimate_tool_tokens(functions: list[dict]) -> int:
+    """The tools' share of `estimate_tokens` (memoised with the tool translation: Claude Code resends the same
+    30 KB of schemas every turn)."""
+    return sum(TOOL_OVERHEAD + _part_tokens(tool, " ") for tool in functions)
+
+
+def estimate_tokens(openai_body: dict, tool_tokens: int | None = None) -> int:
+    """Conservative token count of an OpenAI chat request's prompt (messages + tools), template overhead included.
+    `tool_tokens`: `estimate_tool_tokens(openai_body["tools"])` when the caller already has it."""
     total = PROMPT_OVERHEAD
     for message in openai_body.get("messages") or []:
         total += MESSAGE_OVERHEAD + _part_tokens(message, "\n")
-    for tool in openai_body.get("tools") or []:
-        total += TOOL_OVERHEAD + _part_tokens(tool, " ")
-    return total
+    if tool_tokens is None:
+        tool_tokens = estimate_tool_tokens(openai_body.get("tools") or [])
+    return total + tool_tokens
 
 
 def max_prompt_tokens(context_length: int, requested: int) -> int:

@@ -7,6 +7,7 @@ relay, into an `error` event instead of a stream Claude Code would silently misr
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 DELTA_FOR_BLOCK = {
     "text": ("text_delta", "citations_delta"),
@@ -28,6 +29,16 @@ class EventChecker:
         self.stop_reason_seen = False
         self.next_index = 0
         self.open_block: dict | None = None  # {"index", "type", "json", "signatures", "deltas"}
+        # built once: check() runs for every event of every stream
+        self._handlers: dict[object, Callable[[dict], None]] = {
+            "message_start": self._on_message_start,
+            "ping": self._on_ping,
+            "content_block_start": self._on_content_block_start,
+            "content_block_delta": self._on_content_block_delta,
+            "content_block_stop": self._on_content_block_stop,
+            "message_delta": self._on_message_delta,
+            "message_stop": self._on_message_stop,
+        }
 
     def _fail(self, message: str) -> None:
         raise StreamInvariantError(message)
@@ -45,7 +56,7 @@ class EventChecker:
             self._check_message_start(event)
             self.started = True
             return
-        handler = getattr(self, f"_on_{kind}", None)
+        handler = self._handlers.get(kind)
         if handler is None:
             self._fail(f"unexpected event type {kind}")
         handler(event)
@@ -81,6 +92,7 @@ class EventChecker:
             "index": self.next_index,
             "type": block_type,
             "json": [],
+            "json_started": False,  # the first non-empty input_json_delta was checked
             "signatures": 0,
             "deltas": 0,
         }
@@ -97,10 +109,12 @@ class EventChecker:
         if delta_type == "signature_delta":
             block["signatures"] += 1
         elif delta_type == "input_json_delta":
-            block["json"].append(delta.get("partial_json", ""))
-            so_far = "".join(block["json"])
-            if so_far and not so_far.startswith("{"):
-                self._fail(f"tool_use input must start with '{{', got {so_far[:20]!r}")
+            partial = delta.get("partial_json", "")
+            block["json"].append(partial)
+            if partial and not block["json_started"]:  # only the first non-empty text can break this
+                block["json_started"] = True
+                if not partial.startswith("{"):  # the fragments before it are all empty
+                    self._fail(f"tool_use input must start with '{{', got {partial[:20]!r}")
         elif delta_type in ("text_delta", "thinking_delta"):
             text = delta.get("text" if delta_type == "text_delta" else "thinking")
             if not isinstance(text, str) or not text:

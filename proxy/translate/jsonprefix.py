@@ -20,6 +20,8 @@ _HEX = set("0123456789abcdefABCDEF")
 _ESCAPES = set('"\\/bfnrtu')
 _CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
 _WHITESPACE = " \t\n\r"
+# A run of string characters that need no automaton step: no quote, backslash or control character.
+_PLAIN_RUN = re.compile(r'[^"\\\x00-\x1f]+')
 
 # States: what the automaton expects next.
 START, VALUE, VALUE_OR_END, KEY, KEY_OR_END, COLON, COMMA_OR_END, DONE = range(8)
@@ -79,7 +81,7 @@ class JsonObjectPrefix:
         self.in_key = False  # the open string is an object key
         self.escape = ""  # pending escape sequence inside a string ("\\", "\\u12", …)
         self.token = ""  # number or literal being read
-        self.string = ""  # the raw (escaped) text of the open string so far
+        self._parts: list[str] = []  # the raw (escaped) text of the open string so far, in pieces
         self.frames: list[_Frame] = []  # path information for each open container
         self.broken = False  # a character could not be accepted; nothing more is accepted
 
@@ -88,11 +90,20 @@ class JsonObjectPrefix:
         return self.state == DONE
 
     @property
+    def string(self) -> str:
+        """The raw (escaped) text of the open string so far; joined on demand, not per character."""
+        parts = self._parts
+        if len(parts) > 1:
+            parts[:] = ["".join(parts)]
+        return parts[0] if parts else ""
+
+    @property
     def pending_escape(self) -> str:
         """The characters of an escape sequence that is not complete yet (empty when none)."""
         return self.escape if self.state == STRING else ""
 
     def clone(self) -> JsonObjectPrefix:
+        _ = self.string  # one piece to copy instead of thousands
         return copy.deepcopy(self)
 
     def feed(self, text: str) -> tuple[str, str]:
@@ -100,25 +111,37 @@ class JsonObjectPrefix:
         if self.broken:
             return "", text
         out: list[str] = []
-        for i, char in enumerate(text):
-            accepted = self._step(char)
+        i, end = 0, len(text)
+        while i < end:
+            i = self._plain_run(text, i, out)
+            if i == end:
+                break
+            accepted = self._step(text[i])
             if accepted is None:
                 self.broken = True
                 return "".join(out), text[i:]
             out.append(accepted)
+            i += 1
         return "".join(out), ""
 
     def feed_lenient(self, text: str) -> str:
         """Accept what can be accepted, skipping characters that cannot (used only to close a broken call)."""
         self.broken = False
         out: list[str] = []
-        for char in text:
-            snapshot = self.clone()
-            accepted = self._step(char)
+        i, end = 0, len(text)
+        while i < end:
+            i = self._plain_run(text, i, out)
+            if i == end:
+                break
+            # A rejected step changes at most `state` and `token` (a finished number, then a bad
+            # character): restoring those two is enough, and avoids deep-copying per character.
+            state, token = self.state, self.token
+            accepted = self._step(text[i])
             if accepted is None:
-                self.__dict__.update(snapshot.__dict__)
+                self.state, self.token = state, token
             else:
                 out.append(accepted)
+            i += 1
         return "".join(out)
 
     def closing_suffix(self) -> str:
@@ -207,6 +230,19 @@ class JsonObjectPrefix:
 
     # --- the automaton -------------------------------------------------------------------------------
 
+    def _plain_run(self, text: str, i: int, out: list[str]) -> int:
+        """Accept, in one step, the ordinary characters inside an open string from `i` on (they are
+        accepted unchanged whatever follows); returns where the per-character automaton resumes."""
+        if self.state != STRING or self.escape:
+            return i
+        match = _PLAIN_RUN.match(text, i)
+        if match is None:
+            return i
+        run = match.group()
+        self._parts.append(run)
+        out.append(run)
+        return match.end()
+
     def _step(self, char: str) -> str | None:
         state = self.state
         if state == STRING:
@@ -239,7 +275,7 @@ class JsonObjectPrefix:
             return None
         if state in (KEY, KEY_OR_END):
             if char == '"':
-                self.state, self.in_key, self.string = STRING, True, ""
+                self.state, self.in_key, self._parts = STRING, True, []
                 return char
             if char == "}" and state == KEY_OR_END:
                 return self._close()
@@ -272,7 +308,7 @@ class JsonObjectPrefix:
         if self.frames[-1].kind == "[":
             self.frames[-1].count += 1
         if char == '"':
-            self.state, self.in_key, self.string = STRING, False, ""
+            self.state, self.in_key, self._parts = STRING, False, []
         elif char == "{":
             self.frames.append(_Frame("{"))
             self.state = KEY_OR_END
@@ -288,7 +324,7 @@ class JsonObjectPrefix:
     def _string_char(self, char: str) -> str | None:
         accepted = self._string_step(char)
         if accepted is not None and self.state == STRING:
-            self.string += accepted
+            self._parts.append(accepted)
         return accepted
 
     def _string_step(self, char: str) -> str | None:

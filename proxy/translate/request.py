@@ -72,6 +72,7 @@ class TranslatedRequest:
     tool_schemas: dict[str, dict]  # Anthropic tool name -> input_schema
     stop_sequences: list[str]
     dropped: list[str]  # features consumed or dropped, deduplicated names
+    tool_tokens: int = 0  # the tools' share of the prompt estimate (tokens.estimate_tool_tokens)
 
 
 @dataclass
@@ -372,6 +373,7 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
         tool_schemas=tools.tool_schemas,
         stop_sequences=stops,
         dropped=_dedupe(dropped),
+        tool_tokens=tools.prompt_tokens if tools.functions else 0,
     )
 
 

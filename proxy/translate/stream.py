@@ -45,6 +45,7 @@ class StreamTranslator:
         self._stop_candidates: list[object] = []
         self._last_usage: dict | None = None
         self._text_tail = ""
+        self._longest_stop = max((len(s) for s in ctx.stop_sequences), default=0)
         self._pending_space = ""
         self._drop_leading_space = False
         self._think = ThinkTagSplitter()
@@ -89,16 +90,22 @@ class StreamTranslator:
             return opening
         if "error" in chunk and not chunk.get("choices"):
             return opening + self._fail_from_backend(chunk)
-        if isinstance(chunk.get("usage"), dict):
-            self._last_usage = chunk["usage"]
-        timings = chunk.get("timings") if isinstance(chunk.get("timings"), dict) else {}
-        for word in (chunk.get("stopping_word"), timings.get("stopping_word")):
-            if isinstance(word, str) and word:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self._last_usage = usage
+        timings = chunk.get("timings")
+        for word in (
+            chunk.get("stopping_word"),
+            timings.get("stopping_word") if isinstance(timings, dict) else None,
+        ):
+            if word and isinstance(word, str):
                 self._stop_candidates.append(word)
         events: list[dict] = []
-        for choice in chunk.get("choices") or []:
-            if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
-                events += self._feed_choice(choice)
+        choices = chunk.get("choices")
+        if choices and isinstance(choices, list):
+            for choice in choices:
+                if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
+                    events += self._feed_choice(choice)
         return opening + self._emit(events)
 
     def finish(self) -> list[dict]:
@@ -151,25 +158,35 @@ class StreamTranslator:
         return self.fail(mapped.error_type, mapped.message)
 
     def _feed_choice(self, choice: dict) -> list[dict]:
-        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        """One choice's delta; runs for every chunk, so each field is looked up once."""
+        delta = choice.get("delta")
         events: list[dict] = []
-        for key in ("reasoning_content", "reasoning"):
-            if isinstance(delta.get(key), str) and delta[key]:
-                events += self._reasoning(delta[key])
-                break
-        if isinstance(delta.get("refusal"), str) and delta["refusal"]:  # OpenAI's refusal channel
-            self._refused = True
-            events += self._text(delta["refusal"])
-        if isinstance(delta.get("content"), str) and delta["content"]:
-            thinking, text = self._think.feed(delta["content"])
-            events += self._reasoning(thinking) + self._text(text)
-        calls = delta.get("tool_calls")
-        if not isinstance(calls, list) and isinstance(delta.get("function_call"), dict):
-            calls = [{"index": 0, "function": delta["function_call"]}]  # legacy single function_call
-        for call in calls if isinstance(calls, list) else []:
-            events += self._tool_delta(call)
-        if isinstance(choice.get("finish_reason"), str):
-            self._finish_reason = choice["finish_reason"]
+        if delta and isinstance(delta, dict):
+            reasoning = delta.get("reasoning_content")
+            if not (reasoning and isinstance(reasoning, str)):
+                reasoning = delta.get("reasoning")
+            if reasoning and isinstance(reasoning, str):
+                events += self._reasoning(reasoning)
+            refusal = delta.get("refusal")
+            if refusal and isinstance(refusal, str):  # OpenAI's refusal channel
+                self._refused = True
+                events += self._text(refusal)
+            content = delta.get("content")
+            if content and isinstance(content, str):
+                thinking, text = self._think.feed(content)
+                if thinking:
+                    events += self._reasoning(thinking)
+                if text:
+                    events += self._text(text)
+            calls = delta.get("tool_calls")
+            if not isinstance(calls, list) and isinstance(delta.get("function_call"), dict):
+                calls = [{"index": 0, "function": delta["function_call"]}]  # legacy single function_call
+            if calls and isinstance(calls, list):
+                for call in calls:
+                    events += self._tool_delta(call)
+        finish_reason = choice.get("finish_reason")
+        if finish_reason and isinstance(finish_reason, str):
+            self._finish_reason = finish_reason
             self._stop_candidates += [choice.get("stop_reason"), choice.get("stopping_word")]
         return events
 
@@ -200,7 +217,7 @@ class StreamTranslator:
             self._pending_space, self._drop_leading_space = "", False
             events += self._close_open()
             events += self._start_block({"type": "text", "text": ""}, "text")
-        longest = max((len(s) for s in self.ctx.stop_sequences), default=0)
+        longest = self._longest_stop
         self._text_tail = (self._text_tail + text)[-longest:] if longest else ""
         self.output_text_chars += len(text)
         return events + [self._delta({"type": "text_delta", "text": text})]
@@ -260,7 +277,7 @@ class StreamTranslator:
         return events + [{"type": "content_block_stop", "index": self._index}]
 
     def _ready(self, call: ToolCallBuffer) -> bool:
-        return call.openai_name is not None and bool(call.backend_id or call.raw or self._finishing)
+        return call.openai_name is not None and bool(call.backend_id or call.raw_len or self._finishing)
 
     def _pump(self) -> list[dict]:
         """Forward the open call's new arguments; start the next waiting call when that is allowed."""

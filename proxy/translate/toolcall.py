@@ -31,42 +31,74 @@ def _parses_to(text: str, target: object) -> bool:
         return False
 
 
+def _joined(parts: list[str]) -> str:
+    """The pieces as one string, kept as a single piece so the next join only covers newer pieces."""
+    if len(parts) > 1:
+        parts[:] = ["".join(parts)]
+    return parts[0] if parts else ""
+
+
 @dataclass
 class ToolCallBuffer:
-    """A backend tool call being assembled. `raw` is what the backend sent, `emitted` what went out."""
+    """A backend tool call being assembled. `raw` is what the backend sent, `emitted` what went out.
+
+    Both are kept as lists of pieces with running lengths and joined only on demand: a long call
+    arrives in thousands of fragments, and growing one string per fragment would be quadratic.
+    """
 
     openai_index: int | None
     backend_id: str | None = None
     openai_name: str | None = None
-    raw: str = ""
-    fed: int = 0  # characters of `raw` already given to the checker
-    emitted: str = ""
+    raw_parts: list[str] = field(default_factory=list, repr=False)
+    raw_len: int = 0
+    unfed: list[str] = field(default_factory=list, repr=False)  # raw pieces not given to the checker
+    emitted_parts: list[str] = field(default_factory=list, repr=False)
+    emitted_len: int = 0
     held: str = ""  # accepted text not sent yet (an escape sequence still being completed)
-    rejected: str = ""  # raw text after the first character that broke validity
+    rejected_parts: list[str] = field(default_factory=list, repr=False)  # raw text after the break
     checker: JsonObjectPrefix = field(default_factory=JsonObjectPrefix)
     id: str | None = None  # the Anthropic id and name, set when the block starts
     name: str | None = None
     started: bool = False
     closed: bool = False
 
+    @property
+    def raw(self) -> str:
+        """Everything the backend sent for this call (joined on demand)."""
+        return _joined(self.raw_parts)
+
+    @property
+    def emitted(self) -> str:
+        """Everything handed out as `input_json_delta` so far (joined on demand)."""
+        return _joined(self.emitted_parts)
+
+    @property
+    def rejected(self) -> str:
+        """The raw text after the first character that broke validity (joined on demand)."""
+        return _joined(self.rejected_parts)
+
     def append(self, arguments: str, problems: list[str]) -> None:
-        if is_snapshot(self.raw, arguments):
-            arguments = arguments[len(self.raw) :]
+        # is_snapshot needs the joined text only for a fragment longer than everything so far
+        if self.raw_len and len(arguments) > self.raw_len and is_snapshot(self.raw, arguments):
+            arguments = arguments[self.raw_len :]
         if not arguments:
             return
         if self.closed:
             problems.append(f"tool {self.name}: arguments arrived after its block closed; ignored")
         else:
-            self.raw += arguments
+            self.raw_parts.append(arguments)
+            self.unfed.append(arguments)
+            self.raw_len += len(arguments)
 
     def take(self) -> str:
         """The newly accepted argument text, holding back an unfinished escape like `\\u00`."""
-        new = self.raw[self.fed :]
-        self.fed = len(self.raw)
+        new = "".join(self.unfed)
+        self.unfed.clear()
         accepted, rejected = self.checker.feed(new)
-        self.rejected += rejected
+        if rejected:
+            self.rejected_parts.append(rejected)
         ready = self.held + accepted
-        if not self.emitted:  # the SDKs parse every partial: the JSON text must start at its `{`
+        if not self.emitted_len:  # the SDKs parse every partial: the JSON text must start at its `{`
             ready = ready.lstrip()
         keep = len(self.checker.pending_escape)
         self.held = ready[len(ready) - keep :] if keep else ""
@@ -84,13 +116,17 @@ class ToolCallBuffer:
         elif not self.checker.complete:
             text += self._out(held + self.checker.closing_suffix())
             problems.append(f"tool {self.name}: arguments were cut off; closed the JSON")
-        missing = [key for key in required_properties(schema) if key not in json.loads(self.emitted)]
+        required = required_properties(schema)
+        sent = json.loads(self.emitted) if required else {}  # parsed once, not once per key
+        missing = [key for key in required if key not in sent]
         if missing:
             problems.append(f"tool {self.name}: input lacks required properties {missing}")
         return text
 
     def _out(self, text: str) -> str:
-        self.emitted += text
+        if text:
+            self.emitted_parts.append(text)
+            self.emitted_len += len(text)
         return text
 
     def _repair(self, held: str, schema: dict | None, problems: list[str]) -> str:

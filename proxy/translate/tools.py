@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import json_repair
 import orjson
 
+from proxy.tokens import estimate_tool_tokens
+
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 _INVALID_CHARS = re.compile(r"[^a-zA-Z0-9_-]")
@@ -84,6 +86,7 @@ class TranslatedTools:
     functions: list[dict] = field(default_factory=list)
     tool_names: dict[str, str] = field(default_factory=dict)  # OpenAI name -> Anthropic name
     tool_schemas: dict[str, dict] = field(default_factory=dict)  # Anthropic name -> input_schema
+    prompt_tokens: int = 0  # estimate_tool_tokens(functions), computed once per memoised translation
 
 
 _MEMO_SIZE = 32
@@ -99,11 +102,15 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     try:
         key = orjson.dumps(tools)
     except (TypeError, orjson.JSONEncodeError):
-        return _translate_tools(tools, dropped)
+        uncached = _translate_tools(tools, dropped)
+        uncached.prompt_tokens = estimate_tool_tokens(uncached.functions)
+        return uncached
     hit = _memo.get(key)
     if hit is None:
         notes: list[str] = []
-        hit = (_translate_tools(tools, notes), tuple(notes))
+        translated = _translate_tools(tools, notes)
+        translated.prompt_tokens = estimate_tool_tokens(translated.functions)
+        hit = (translated, tuple(notes))
         _memo[key] = hit
         if len(_memo) > _MEMO_SIZE:
             _memo.popitem(last=False)
@@ -112,7 +119,10 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     translated, notes = hit
     dropped.extend(notes)
     return TranslatedTools(
-        list(translated.functions), dict(translated.tool_names), dict(translated.tool_schemas)
+        list(translated.functions),
+        dict(translated.tool_names),
+        dict(translated.tool_schemas),
+        translated.prompt_tokens,
     )
 
 

@@ -3,6 +3,8 @@ through the app: context fitting, "prompt is too long", and /v1/messages/count_t
 
 from __future__ import annotations
 
+import copy
+
 import anthropic
 import orjson
 import pytest
@@ -21,9 +23,11 @@ from proxy.tokens import (
     fit_max_tokens,
 )
 from proxy.translate.request import BackendProfile, translate_request
+from proxy.translate.validate import validate_messages_request
 from proxy.upstream import Upstream
 from tests.proxy.conftest import MESSAGE, REQUEST_ID, ProxyFactory, RunningProxy, envelope
 from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url
+from tests.support import captured_requests
 
 BODY = {
     "model": "m",
@@ -263,3 +267,15 @@ def _walked_estimate(body: dict) -> int:
 )
 def test_byte_size_shortcut_never_lowers_the_estimate(body: dict) -> None:
     assert tokens.estimate_tokens(body) >= _walked_estimate(body)
+
+
+@pytest.mark.parametrize("captured", captured_requests(), ids=lambda c: c.id)
+def test_memoised_tool_share_equals_the_full_estimate_on_real_requests(captured) -> None:
+    """The handler passes the tools' share computed once per memoised tool translation; it must be exactly what
+    estimating the translated body from scratch gives, on the first translation and on a memo hit alike."""
+    for _ in range(2):  # the second translation is served from the memo
+        translated = translate_request(
+            validate_messages_request(copy.deepcopy(captured.body)), "m", BackendProfile()
+        )
+        assert translated.tool_tokens == tokens.estimate_tool_tokens(translated.body.get("tools") or [])
+        assert estimate_tokens(translated.body, translated.tool_tokens) == estimate_tokens(translated.body)
