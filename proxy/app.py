@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -198,10 +199,26 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
             loop.remove_signal_handler(sig)
 
 
+GC_THRESHOLDS = (20_000, 50, 100)  # CPython's defaults are (700, 10, 10)
+
+
+def tune_gc() -> None:
+    """Make the cyclic garbage collector run rarely, for the serving process only.
+
+    One Claude Code turn allocates thousands of objects (its 50 KB body parsed and translated), so with the
+    default thresholds the collector runs several times per request and every so often walks the whole heap; at
+    16 streams that showed as a p99 latency of 26-29 ms against 14-18 ms with these thresholds (bench/). Objects
+    alive at start-up (modules, the app) are frozen out of collections altogether. Almost nothing the proxy
+    allocates forms reference cycles, so memory stays flat (the benchmark's soak checks it)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run(config: Config) -> int:
     """Serve in this process, or fork `config.workers` processes listening on one port with SO_REUSEPORT (the
     kernel spreads new connections evenly over their sockets), so that the proxy can use more than one core.
     Returns the exit status: 0 when every process stopped cleanly."""
+    tune_gc()
     if config.workers <= 1:
         asyncio.run(serve(config))
         return 0

@@ -28,6 +28,7 @@ from proxy.tokens import (
     count_prompt_tokens,
     estimate_tokens,
     fit_max_tokens,
+    fit_without_estimate,
     max_prompt_tokens,
 )
 from proxy.translate.request import (
@@ -170,10 +171,9 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     del body
     entry.stream = call.stream
     if call.stream:  # relay_stream forwards config.forward_headers itself and takes the slot
-        payload = orjson.dumps(call.openai_body)
-        call.openai_body = {}
+        call.openai_body = {}  # from here on only the payload is needed
         return await relay_stream(
-            request, state.upstream, payload, StreamTranslator(call.ctx), config, entry, {}
+            request, state.upstream, call.payload, StreamTranslator(call.ctx), config, entry, {}
         )
     headers = forwarded_headers(request.headers, config)
     async with state.upstream.slot():
@@ -190,22 +190,36 @@ class BackendCall:
     """What a /v1/messages request becomes: the OpenAI body, and what translating the answer back needs."""
 
     openai_body: dict
+    payload: bytes  # openai_body as JSON, what is sent
     ctx: ResponseContext
     stream: bool
 
 
 async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> BackendCall:
-    """Translate, fit max_tokens into the backend's context (estimating the prompt), build the response context."""
+    """Translate, fit max_tokens into the backend's context, build the response context.
+
+    The prompt is only estimated (and near the limit counted by the backend) when a bound from the JSON's size
+    cannot rule out that the estimate matters; otherwise message_start gets a provisional count."""
     translated = await _translate(state, body, entry)
+    openai_body, cap = translated.body, state.config.max_output_tokens
     context = await state.context_length()
-    prompt_tokens = await _prompt_tokens(state, translated, context)
-    key = "max_completion_tokens" if "max_completion_tokens" in translated.body else "max_tokens"
-    requested = translated.body.get(key)
+    key = "max_completion_tokens" if "max_completion_tokens" in openai_body else "max_tokens"
+    requested = openai_body.get(key)
     if not isinstance(requested, int):
         requested = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 4096
     # max_tokens 0 (Anthropic's cache pre-warm) still costs one token here: OpenAI servers reject 0
     requested = max(requested, 1)
-    translated.body[key] = fit_max_tokens(requested, prompt_tokens, context, state.config.max_output_tokens)
+    payload = orjson.dumps(openai_body)
+    parts = len(openai_body.get("messages") or []) + len(openai_body.get("tools") or [])
+    fitted = fit_without_estimate(payload, parts, requested, context, cap)
+    if fitted is None:
+        prompt_tokens = await _prompt_tokens(state, translated, context)
+        max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
+    else:
+        max_tokens, prompt_tokens = fitted
+    if openai_body.get(key) != max_tokens:
+        openai_body[key] = max_tokens
+        payload = orjson.dumps(openai_body)
     ctx = ResponseContext(
         requested_model=translated.requested_model,
         tool_names=translated.tool_names,
@@ -214,7 +228,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         message_id="msg_" + secrets.token_hex(12),
         input_tokens=prompt_tokens,
     )
-    return BackendCall(translated.body, ctx, translated.stream)
+    return BackendCall(openai_body, payload, ctx, translated.stream)
 
 
 async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> TranslatedRequest:

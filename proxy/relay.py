@@ -217,7 +217,6 @@ class _BackendStream:
         self.decoder = SSEDecoder()
         self.bad_in_a_row = 0
         self.done = False  # `data: [DONE]` arrived
-        self.finish_seen = False  # some choice carried a finish_reason
 
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
@@ -234,7 +233,7 @@ class _BackendStream:
             if not _parses(event.data):
                 return out + self.translator.fail("api_error", STREAM_CUT)
             out += self._event(event.data)
-        if not (self.done or self.finish_seen):
+        if not (self.done or self.translator.finish_reason):
             return out + self.translator.fail("api_error", STREAM_CUT)
         return out + self.translator.finish()
 
@@ -255,11 +254,6 @@ class _BackendStream:
                 )
             return []
         self.bad_in_a_row = 0
-        if not self.finish_seen:
-            choices = chunk.get("choices")
-            self.finish_seen = isinstance(choices, list) and any(
-                isinstance(c, dict) and c.get("finish_reason") for c in choices
-            )
         return self.translator.feed(chunk)  # a mid-stream {"error": ...} chunk ends in an error event there
 
 

@@ -10,14 +10,28 @@ from dataclasses import dataclass
 
 import orjson
 
+_EVENT_PREFIX: dict[str, bytes] = {}  # "content_block_delta" -> b"event: content_block_delta\ndata: "
+
+
+def _prefix(event_type: str) -> bytes:
+    prefix = _EVENT_PREFIX.get(event_type)
+    if prefix is None:
+        prefix = b"event: " + event_type.encode() + b"\ndata: "
+        if len(_EVENT_PREFIX) < 64:  # the Anthropic event types are a handful; never grow without bound
+            _EVENT_PREFIX[event_type] = prefix
+    return prefix
+
 
 def encode_event(event: dict) -> bytes:
     """One Anthropic SSE frame: `event: <type>` then a single-line JSON `data:` line."""
-    return b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return _prefix(event["type"]) + orjson.dumps(event) + b"\n\n"
 
 
 def encode_events(events: list[dict]) -> bytes:
-    return b"".join(encode_event(e) for e in events)
+    parts: list[bytes] = []
+    for event in events:
+        parts += (_prefix(event["type"]), orjson.dumps(event), b"\n\n")
+    return b"".join(parts)
 
 
 @dataclass(slots=True)

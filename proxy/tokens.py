@@ -104,6 +104,27 @@ def estimate_tokens(openai_body: dict, tool_tokens: int | None = None) -> int:
     return total + tool_tokens
 
 
+# Per byte of a part's JSON, the most `_part_tokens` can count: bytes / 3, or 1.3 per word when every other byte
+# starts a word.
+_BOUND_PER_BYTE = max(1 / BYTES_PER_TOKEN, TOKENS_PER_WORD / 2)
+
+
+def estimate_bound(serialized_size: int, parts: int) -> int:
+    """An upper bound on `estimate_tokens` of a body without images, from the size of its JSON alone.
+
+    Each part's estimate is at most 0.65 tokens per byte of its JSON plus 2 (a word needs a character and a
+    separator; every string brings two quotes), the parts' JSON are disjoint pieces of the body's, and each part
+    adds at most TOOL_OVERHEAD. Lets the handler skip the estimate when it cannot change max_tokens or the
+    verdict on the prompt's size (tests/proxy/test_tokens.py holds it above the estimate)."""
+    return PROMPT_OVERHEAD + (TOOL_OVERHEAD + 2) * parts + math.ceil(serialized_size * _BOUND_PER_BYTE)
+
+
+def provisional_tokens(serialized_size: int) -> int:
+    """The count message_start reports when the estimate was skipped: JSON bytes / 3 (what the per-part byte
+    rule gives on Claude Code's traffic); the backend's real prompt count follows in message_delta."""
+    return PROMPT_OVERHEAD + math.ceil(serialized_size / BYTES_PER_TOKEN)
+
+
 def max_prompt_tokens(context_length: int, requested: int) -> int:
     """The largest prompt that still leaves the margin and a useful answer inside the context."""
     return context_length - CONTEXT_MARGIN - min(requested, MIN_OUTPUT_TOKENS)
@@ -121,6 +142,26 @@ def fit_max_tokens(requested: int, prompt_tokens: int, context_length: int | Non
     if prompt_tokens > limit:
         raise AnthropicError.invalid_request(prompt_too_long_message(prompt_tokens, max(limit, 0)))
     return max(1, min(allowed, context_length - prompt_tokens - CONTEXT_MARGIN))
+
+
+def fit_without_estimate(
+    payload: bytes, parts: int, requested: int, context_length: int | None, cap: int | None
+) -> tuple[int, int] | None:
+    """(max_tokens, provisional prompt count) when `estimate_bound` proves that the estimate could change neither
+    max_tokens nor the verdict on the prompt's size, else None (then estimate, and maybe confirm, as usual).
+    `payload` is the OpenAI body's JSON, `parts` its number of messages plus tools."""
+    if b'"image_url"' in payload:  # images count a fixed 1,600 tokens whatever their size
+        return None
+    allowed = requested if cap is None else min(requested, cap)
+    if context_length is not None:
+        bound = estimate_bound(len(payload), parts)
+        if bound > CONFIRM_FRACTION * max_prompt_tokens(context_length, 1):
+            return None
+        if bound > max_prompt_tokens(context_length, requested):
+            return None
+        if allowed > context_length - bound - CONTEXT_MARGIN:
+            return None
+    return max(1, allowed), provisional_tokens(len(payload))
 
 
 TEMPLATE_KEYS = ("tools", "tool_choice", "chat_template_kwargs")  # what changes the rendered prompt

@@ -93,13 +93,8 @@ class StreamTranslator:
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._last_usage = usage
-        timings = chunk.get("timings")
-        for word in (
-            chunk.get("stopping_word"),
-            timings.get("stopping_word") if isinstance(timings, dict) else None,
-        ):
-            if word and isinstance(word, str):
-                self._stop_candidates.append(word)
+        if "stopping_word" in chunk or "timings" in chunk:  # llama.cpp's native fields
+            self._note_stopping_words(chunk)
         events: list[dict] = []
         choices = chunk.get("choices")
         if choices and isinstance(choices, list):
@@ -107,6 +102,11 @@ class StreamTranslator:
                 if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
                     events += self._feed_choice(choice)
         return opening + self._emit(events)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The backend's finish_reason, once a chunk carried one (a stream cut before it is incomplete)."""
+        return self._finish_reason
 
     def finish(self) -> list[dict]:
         """Upstream ended ([DONE] or EOF): close what is open, then message_delta and message_stop."""
@@ -151,6 +151,15 @@ class StreamTranslator:
         return self._emit([{"type": "error", "error": {"type": error_type, "message": message}}])
 
     # --- chunk handling ----------------------------------------------------------------------------------
+
+    def _note_stopping_words(self, chunk: dict) -> None:
+        timings = chunk.get("timings")
+        for word in (
+            chunk.get("stopping_word"),
+            timings.get("stopping_word") if isinstance(timings, dict) else None,
+        ):
+            if word and isinstance(word, str):
+                self._stop_candidates.append(word)
 
     def _fail_from_backend(self, chunk: dict) -> list[dict]:
         mapped = error_in_body(chunk)

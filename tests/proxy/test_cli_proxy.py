@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 
@@ -137,3 +138,18 @@ async def test_workers_share_the_port_and_all_stop_on_sigterm(backend: FakeBacke
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def test_serving_process_tunes_the_garbage_collector() -> None:
+    """`run` (the `ccbench proxy` process) freezes start-up objects and raises the thresholds; checked in a child
+    interpreter so this test process keeps its own collector settings."""
+    code = (
+        "import gc, proxy.app as a\n"
+        "before = gc.get_freeze_count()\n"
+        "a.tune_gc()\n"
+        "print(gc.get_threshold() == a.GC_THRESHOLDS, gc.get_freeze_count() > before)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]

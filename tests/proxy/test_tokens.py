@@ -279,3 +279,81 @@ def test_memoised_tool_share_equals_the_full_estimate_on_real_requests(captured)
         )
         assert translated.tool_tokens == tokens.estimate_tool_tokens(translated.body.get("tools") or [])
         assert estimate_tokens(translated.body, translated.tool_tokens) == estimate_tokens(translated.body)
+
+
+_WIRE_JSON = st.recursive(  # what orjson.loads can hand us: integers fit 64 bits (bigger ones become floats)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+_BODIES = st.fixed_dictionaries(
+    {
+        "messages": st.lists(st.dictionaries(_TEXT, _WIRE_JSON, max_size=4), max_size=4),
+        "tools": st.lists(st.dictionaries(_TEXT, _WIRE_JSON, max_size=3), max_size=3),
+    }
+)
+
+
+def _parts(body: dict) -> int:
+    return len(body["messages"]) + len(body["tools"])
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(_BODIES)
+def test_size_bound_is_never_below_the_estimate(body: dict) -> None:
+    payload = orjson.dumps(body)
+    if b'"image_url"' not in payload:
+        assert tokens.estimate_bound(len(payload), _parts(body)) >= tokens.estimate_tokens(body)
+
+
+def test_size_bound_holds_for_short_word_prose_where_words_dominate() -> None:
+    body = {"messages": [{"role": "user", "content": "a " * 5000}], "tools": []}
+    estimate = tokens.estimate_tokens(body)
+    assert estimate > len(orjson.dumps(body)) / tokens.BYTES_PER_TOKEN  # the word rule wins here
+    assert tokens.estimate_bound(len(orjson.dumps(body)), 1) >= estimate
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    _BODIES,
+    st.integers(1, 200_000),
+    st.none() | st.integers(64, 300_000),
+    st.none() | st.integers(1, 50_000),
+)
+def test_skipping_the_estimate_never_changes_max_tokens_or_the_verdict(
+    body: dict, requested: int, context: int | None, cap: int | None
+) -> None:
+    """Whenever the size bound lets the handler skip the estimate, the estimate would not have been confirmed
+    with the backend, would not have refused the prompt, and gives the same max_tokens."""
+    fitted = tokens.fit_without_estimate(orjson.dumps(body), _parts(body), requested, context, cap)
+    if fitted is None:
+        return
+    estimate = tokens.estimate_tokens(body)
+    if context is not None:
+        assert estimate <= tokens.CONFIRM_FRACTION * tokens.max_prompt_tokens(context, 1)
+    assert fitted[0] == fit_max_tokens(requested, estimate, context, cap)
+
+
+def test_claude_code_turns_on_a_large_context_skip_the_estimate_and_report_a_close_count() -> None:
+    for captured in captured_requests():
+        translated = translate_request(
+            validate_messages_request(copy.deepcopy(captured.body)), "m", BackendProfile()
+        )
+        payload = orjson.dumps(translated.body)
+        parts = len(translated.body["messages"]) + len(translated.body.get("tools") or [])
+        fitted = tokens.fit_without_estimate(payload, parts, 32000, 131072, None)
+        assert fitted is not None and fitted[0] == 32000
+        estimate = estimate_tokens(translated.body)
+        assert abs(fitted[1] - estimate) <= 0.02 * estimate
+        # on a 32k context the same turn needs the estimate: max_tokens must shrink
+        assert tokens.fit_without_estimate(payload, parts, 32000, 32768, None) is None
+
+
+def test_images_always_take_the_estimate() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    body = {"messages": [{"role": "user", "content": [image]}], "tools": []}
+    assert tokens.fit_without_estimate(orjson.dumps(body), 1, 100, None, None) is None
