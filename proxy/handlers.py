@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
+from proxy.bodyparse import parse_object
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.relay import relay_passthrough, relay_stream
@@ -129,7 +130,7 @@ async def read_json_object(request: web.Request) -> tuple[bytes, dict]:
         raise too_large(limit)
     raw = await request.read()
     try:
-        body = orjson.loads(raw)  # validates UTF-8 too; the slower checks below only explain a failure
+        body = parse_object(raw)  # validates UTF-8 too; the slower checks below only explain a failure
     except orjson.JSONDecodeError as exc:
         try:
             raw.decode("utf-8")

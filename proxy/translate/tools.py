@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import json_repair
 import orjson
 
+from proxy.bodyparse import is_shared
 from proxy.tokens import estimate_tool_tokens
 
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -96,27 +97,20 @@ _memo: OrderedDict[bytes, tuple[TranslatedTools, tuple[str, ...]]] = OrderedDict
 def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     """Anthropic tools -> OpenAI functions. Server/versioned tools without an input_schema are dropped.
 
-    Memoised on the tools' exact JSON: Claude Code sends the same dozen schemas on every turn, and
-    translating them is a tenth of the proxy's CPU per request. Callers get fresh containers; the function
-    dicts inside are shared and must be treated as read-only (they are only serialised)."""
-    try:
-        key = orjson.dumps(tools)
-    except (TypeError, orjson.JSONEncodeError):
-        uncached = _translate_tools(tools, dropped)
-        uncached.prompt_tokens = estimate_tool_tokens(uncached.functions)
-        return uncached
-    hit = _memo.get(key)
-    if hit is None:
-        notes: list[str] = []
-        translated = _translate_tools(tools, notes)
-        translated.prompt_tokens = estimate_tool_tokens(translated.functions)
-        hit = (translated, tuple(notes))
-        _memo[key] = hit
-        if len(_memo) > _MEMO_SIZE:
-            _memo.popitem(last=False)
+    Memoised: Claude Code sends the same dozen schemas on every turn, and translating them is a tenth of the
+    proxy's CPU per request. The list `proxy.bodyparse` shares between requests is recognised by identity (the
+    memo keeps it alive, so its id cannot be reused); any other list by its exact JSON. Callers get fresh
+    containers; the function dicts inside are shared and must be treated as read-only (they are only
+    serialised)."""
+    hit = _by_identity.get(id(tools)) if is_shared(tools) else None
+    if hit is not None and hit[0] is tools:
+        translated, notes = hit[1]
     else:
-        _memo.move_to_end(key)
-    translated, notes = hit
+        translated, notes = _translate_by_json(tools)
+        if is_shared(tools):
+            if len(_by_identity) >= _MEMO_SIZE:
+                _by_identity.clear()
+            _by_identity[id(tools)] = (tools, (translated, notes))
     dropped.extend(notes)
     return TranslatedTools(
         list(translated.functions),
@@ -124,6 +118,33 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
         dict(translated.tool_schemas),
         translated.prompt_tokens,
     )
+
+
+_Memoised = tuple[TranslatedTools, tuple[str, ...]]
+_by_identity: dict[int, tuple[list[dict], _Memoised]] = {}
+
+
+def _translate_by_json(tools: list[dict]) -> _Memoised:
+    try:
+        key = orjson.dumps(tools)
+    except (TypeError, orjson.JSONEncodeError):
+        return _translate_fresh(tools)
+    hit = _memo.get(key)
+    if hit is None:
+        hit = _translate_fresh(tools)
+        _memo[key] = hit
+        if len(_memo) > _MEMO_SIZE:
+            _memo.popitem(last=False)
+    else:
+        _memo.move_to_end(key)
+    return hit
+
+
+def _translate_fresh(tools: list[dict]) -> _Memoised:
+    notes: list[str] = []
+    translated = _translate_tools(tools, notes)
+    translated.prompt_tokens = estimate_tool_tokens(translated.functions)
+    return translated, tuple(notes)
 
 
 def _translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
