@@ -28,6 +28,10 @@ class Check:
         return {"name": self.name, "line": self.line, "value": self.value, "passed": self.passed}
 
 
+TARGET_ORDER = ["direct", "ccbench", "litellm", "direct-vllm", "ccbench-vllm"]
+DIRECT_FOR = {"ccbench": "direct", "litellm": "direct", "ccbench-vllm": "direct-vllm"}  # ratio denominators
+
+
 def find(levels: list[LevelResult], target: str, concurrency: int) -> LevelResult | None:
     return next((lv for lv in levels if lv.target == target and lv.concurrency == concurrency), None)
 
@@ -71,6 +75,13 @@ def throughput_checks(levels: list[LevelResult]) -> list[Check]:
             f"{c} concurrent: proxy = {shown} × LiteLLM (target ≥ {TARGET_LITELLM_RATIO:g}) {_mark(passed)}"
         )
         checks.append(Check("litellm_ratio", line, vs, passed))
+    behind_vllm = _ratio(find(levels, "ccbench-vllm", c), find(levels, "direct-vllm", c))
+    if behind_vllm is not None:
+        line = (
+            f"{c} concurrent, with vLLM's HTTP stack (FastAPI + uvicorn) as the backend: "
+            f"proxy = {behind_vllm:.2f} × direct"
+        )
+        checks.append(Check("vllm_stack_ratio", line, behind_vllm, None))
     return checks
 
 
@@ -167,10 +178,9 @@ def levels_table(levels: list[LevelResult]) -> Table:
         "wait ms/req",
     ):
         table.add_column(column, justify="left" if column == "target" else "right")
-    for level in sorted(
-        levels, key=lambda lv: (lv.concurrency, ["direct", "ccbench", "litellm"].index(lv.target))
-    ):
-        ratio = None if level.target == "direct" else _ratio(level, find(levels, "direct", level.concurrency))
+    for level in sorted(levels, key=lambda lv: (lv.concurrency, TARGET_ORDER.index(lv.target))):
+        denominator = DIRECT_FOR.get(level.target)
+        ratio = None if denominator is None else _ratio(level, find(levels, denominator, level.concurrency))
         table.add_row(
             level.target,
             str(level.concurrency),

@@ -41,6 +41,7 @@ from bench.servers import (
     start_ccbench_proxy,
     start_fast_backend,
     start_litellm,
+    start_vllm_stack_backend,
 )
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "claude_code_requests.jsonl"
@@ -176,6 +177,12 @@ class Settings:
     repeat: int
     launcher: list[str] | None
     profile: Path | None
+    vllm_stack: bool = False
+    workers: int = 1
+
+    @property
+    def proxy_args(self) -> list[str]:
+        return ["--workers", str(self.workers)] if self.workers > 1 else []
 
 
 @dataclass
@@ -190,7 +197,7 @@ class Outcome:
     def to_json(self, settings: Settings, checks: list[Check]) -> dict:
         return {
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": environment(settings.clients),
+            "environment": {**environment(settings.clients), "proxy_workers": settings.workers},
             "bodies": [
                 f"{row['scenario']}-{row['seq']} ({len(orjson.dumps(row['body']))} bytes)"
                 for row in self.rows
@@ -205,6 +212,22 @@ class Outcome:
         }
 
 
+def vllm_stack_targets(
+    stack: contextlib.ExitStack, settings: Settings, rows: list[dict], direct_body: tuple[bytes, ...]
+) -> list[tuple[Target, Server, int]]:
+    """The same answers from FastAPI + uvicorn (what vLLM and SGLang serve with), called directly and through
+    a second proxy: what the proxy costs in front of such a server rather than a raw socket."""
+    backend = start_vllm_stack_backend()
+    stack.callback(backend.stop)
+    proxy = start_ccbench_proxy(
+        backend.base_url, settings.max_concurrency, settings.proxy_args, settings.launcher
+    )
+    stack.callback(proxy.stop)
+    direct = Target("direct-vllm", f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
+    ours = messages_target("ccbench-vllm", f"{proxy.base_url}/v1/messages?beta=true", rows)
+    return [(direct, backend, settings.requests), (ours, proxy, settings.requests)]
+
+
 def execute(settings: Settings, console: Console) -> Outcome:
     """Start the servers, measure every target at every level, soak and profile; always stop the servers."""
     outcome = Outcome(rows=load_requests())
@@ -212,7 +235,9 @@ def execute(settings: Settings, console: Console) -> Outcome:
     with contextlib.ExitStack() as stack:
         backend = start_fast_backend()
         stack.callback(backend.stop)
-        proxy = start_ccbench_proxy(backend.base_url, settings.max_concurrency, [], settings.launcher)
+        proxy = start_ccbench_proxy(
+            backend.base_url, settings.max_concurrency, settings.proxy_args, settings.launcher
+        )
         stack.callback(proxy.stop)
         outcome.proxy_rss_kib_at_start = rss_kib(proxy.pid)
         direct = Target("direct", f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
@@ -229,6 +254,11 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 targets.append((lite_target, lite, settings.litellm_requests))
             except BenchSetupError as exc:
                 outcome.notes.append(f"LiteLLM skipped: {exc}")
+        if settings.vllm_stack:
+            try:
+                targets += vllm_stack_targets(stack, settings, outcome.rows, direct_body)
+            except BenchSetupError as exc:
+                outcome.notes.append(f"vLLM-stack backend skipped: {exc}")
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)
         console.print(
@@ -240,7 +270,9 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 f"  soak     c={settings.soak_concurrency:<4} {settings.soak} requests on a fresh proxy …"
             )
             proxy.stop()
-            proxy = start_ccbench_proxy(backend.base_url, settings.max_concurrency, [], settings.launcher)
+            proxy = start_ccbench_proxy(
+                backend.base_url, settings.max_concurrency, settings.proxy_args, settings.launcher
+            )
             stack.callback(proxy.stop)
             ours = messages_target("ccbench", f"{proxy.base_url}/v1/messages?beta=true", outcome.rows)
             outcome.soak = run_soak(runner, ours, proxy, settings.soak, settings.soak_concurrency)
@@ -314,6 +346,14 @@ def execute(settings: Settings, console: Console) -> Outcome:
     default=None,
     help="Command that replaces `ccbench` to start the proxy (shell words), e.g. to A/B a patched proxy.",
 )
+@click.option(
+    "--vllm-stack",
+    is_flag=True,
+    help="Also measure against FastAPI + uvicorn (vLLM's HTTP stack), directly and through a second proxy.",
+)
+@click.option(
+    "--workers", type=click.IntRange(1), default=1, show_default=True, help="Passed to ccbench proxy."
+)
 @click.option("--check", is_flag=True, help="Exit 1 when a measured target is missed.")
 @click.option(
     "--profile",
@@ -334,6 +374,8 @@ def main(
     max_concurrency: int,
     out: Path,
     proxy_command: str | None,
+    vllm_stack: bool,
+    workers: int,
     check: bool,
     profile: Path | None,
 ) -> None:
@@ -351,6 +393,8 @@ def main(
         repeat=repeat or (1 if quick else 3),
         launcher=shlex.split(proxy_command) if proxy_command else None,
         profile=profile,
+        vllm_stack=vllm_stack,
+        workers=workers,
     )
     console = Console()
     if not console.is_terminal:

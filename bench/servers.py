@@ -7,6 +7,7 @@ Each server is a real subprocess started the way a user starts it, so its event 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import secrets
 import shutil
@@ -168,19 +169,26 @@ def _wait_healthy(server: Server, path: str, timeout: float = START_TIMEOUT_S) -
     raise BenchSetupError(f"{problem}:\n{tail}")
 
 
-def start_fast_backend() -> Server:
-    """The zero-latency OpenAI backend (bench/fast_backend.py); it prints the port it bound."""
-    command = [sys.executable, "-u", "-m", "bench.fast_backend", "--port", "0"]
+def start_fast_backend(module: str = "bench.fast_backend", name: str = "fast backend") -> Server:
+    """A benchmark backend (bench/fast_backend.py unless told otherwise); it prints the port it bound."""
+    command = [sys.executable, "-u", "-m", module, "--port", "0"]
     env = {**os.environ, "PYTHONPATH": _with_repo_root(os.environ.get("PYTHONPATH"))}
     process, log_path = _spawn("backend", command, env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # "LISTENING <port>" or EOF when it failed
     if not line.startswith("LISTENING "):
         process.kill()
-        raise BenchSetupError(f"fast backend did not start: {line!r} {log_path.read_text(errors='replace')}")
-    server = Server("fast backend", process, f"http://127.0.0.1:{int(line.split()[1])}", log_path, [log_path])
+        raise BenchSetupError(f"{name} did not start: {line!r} {log_path.read_text(errors='replace')}")
+    server = Server(name, process, f"http://127.0.0.1:{int(line.split()[1])}", log_path, [log_path])
     _wait_healthy(server, "/health")
     return server
+
+
+def start_vllm_stack_backend() -> Server:
+    """The same answers behind FastAPI + uvicorn (bench/vllm_stack_backend.py); needs the `bench` extra."""
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        raise BenchSetupError("fastapi and uvicorn are not installed (pip install -e '.[bench]')")
+    return start_fast_backend("bench.vllm_stack_backend", "vLLM-stack backend")
 
 
 def ccbench_command() -> list[str]:
