@@ -19,6 +19,7 @@ from proxy.translate import jsonprefix, toolcall
 from proxy.translate.jsonprefix import JsonObjectPrefix
 from proxy.translate.response import ResponseContext
 from proxy.translate.stream import StreamTranslator
+from tests.proxy.strategies import json_values
 
 WRITE_SCHEMA = {
     "type": "object",
@@ -172,13 +173,6 @@ def _split(text: str, cuts: list[int]) -> list[str]:
     return [text[a:b] for a, b in zip(points, points[1:], strict=False)]
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 json_objects = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
 cut_points = st.lists(st.integers(min_value=0, max_value=400), max_size=12)
 

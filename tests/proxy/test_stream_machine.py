@@ -15,6 +15,7 @@ from proxy.translate.invariants import EventChecker, StreamInvariantError
 from proxy.translate.jsonprefix import STRING, JsonObjectPrefix
 from proxy.translate.response import ResponseContext
 from proxy.translate.stream import StreamTranslator
+from tests.proxy.strategies import json_values
 
 SCHEMA = {"type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"]}
 NOARGS = {"type": "object", "properties": {}}
@@ -557,13 +558,6 @@ def test_invariant_checker_rejects_bad_sequences(events):
 
 # --- JSON prefix checker --------------------------------------------------------------------------------
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
-    ),
-    max_leaves=12,
-)
 json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=5)
 
 
