@@ -186,6 +186,14 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     return json_response(message)
 
 
+def with_member(serialized_object: bytes, key: str, value: object) -> bytes:
+    """A serialised JSON object with one more member appended, without serialising the object again."""
+    member = orjson.dumps(key) + b":" + orjson.dumps(value)
+    if serialized_object == b"{}":
+        return b"{" + member + b"}"
+    return serialized_object[:-1] + b"," + member + b"}"
+
+
 @dataclass
 class BackendCall:
     """What a /v1/messages request becomes: the OpenAI body, and what translating the answer back needs."""
@@ -210,17 +218,17 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         requested = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 4096
     # max_tokens 0 (Anthropic's cache pre-warm) still costs one token here: OpenAI servers reject 0
     requested = max(requested, 1)
-    payload = orjson.dumps(openai_body)
+    # Serialised once, without max_tokens (which may still change), and completed with it below.
+    rest = orjson.dumps({k: v for k, v in openai_body.items() if k != key})
     parts = len(openai_body.get("messages") or []) + len(openai_body.get("tools") or [])
-    fitted = fit_without_estimate(payload, parts, requested, context, cap)
+    fitted = fit_without_estimate(rest, parts, requested, context, cap)
     if fitted is None:
         prompt_tokens = await _prompt_tokens(state, translated, context)
         max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
     else:
         max_tokens, prompt_tokens = fitted
-    if openai_body.get(key) != max_tokens:
-        openai_body[key] = max_tokens
-        payload = orjson.dumps(openai_body)
+    openai_body[key] = max_tokens
+    payload = with_member(rest, key, max_tokens)
     ctx = ResponseContext(
         requested_model=translated.requested_model,
         tool_names=translated.tool_names,

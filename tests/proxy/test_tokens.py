@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from proxy import tokens
 from proxy.config import Config
 from proxy.errors import AnthropicError
+from proxy.handlers import with_member
 from proxy.tokens import (
     CONTEXT_MARGIN,
     MIN_OUTPUT_TOKENS,
@@ -357,3 +358,12 @@ def test_images_always_take_the_estimate() -> None:
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     body = {"messages": [{"role": "user", "content": [image]}], "tools": []}
     assert tokens.fit_without_estimate(orjson.dumps(body), 1, 100, None, None) is None
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.dictionaries(_TEXT, _WIRE_JSON, max_size=5), _TEXT, st.integers(0, 10**9))
+def test_a_member_appended_to_serialized_json_parses_as_the_dict_with_it(
+    obj: dict, key: str, value: int
+) -> None:
+    obj.pop(key, None)
+    assert orjson.loads(with_member(orjson.dumps(obj), key, value)) == {**obj, key: value}
