@@ -10,7 +10,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from bench.load_client import Target, WorkerResult, worker_main
-from bench.servers import cpu_times, rss_kib
+from bench.servers import cpu_delta, cpu_times, rss_kib
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -135,13 +135,10 @@ class LoadRunner:
         level = summarize(target.name, concurrency, results)
         if server_pid:
             level.rss_kib = {"before": rss_before, "after": rss_kib(server_pid)}
-            cpu_after = cpu_times(server_pid)
-            if cpu_before is not None and cpu_after is not None:
+            used = cpu_delta(cpu_before or {}, cpu_times(server_pid))
+            if used is not None:
                 sent = level.requests + concurrency  # measured + warm-up
-                level.server_cpu_ms_per_request = round(
-                    (cpu_after.on_cpu_s - cpu_before.on_cpu_s) * 1000 / sent, 3
-                )
-                if cpu_after.runqueue_wait_s is not None and cpu_before.runqueue_wait_s is not None:
-                    waited = cpu_after.runqueue_wait_s - cpu_before.runqueue_wait_s
-                    level.server_wait_ms_per_request = round(waited * 1000 / sent, 3)
+                level.server_cpu_ms_per_request = round(used.on_cpu_s * 1000 / sent, 3)
+                if used.runqueue_wait_s is not None:
+                    level.server_wait_ms_per_request = round(used.runqueue_wait_s * 1000 / sent, 3)
         return level

@@ -104,16 +104,26 @@ class CpuTimes:
     runqueue_wait_s: float | None  # time they were runnable but waited for a core (None: no schedstat)
 
 
-def cpu_times(pid: int) -> CpuTimes | None:
-    """CPU time and run-queue wait of a process and its descendants, summed (None when it is gone)."""
-    parts = [part for part in map(_own_cpu_times, process_tree(pid)) if part is not None]
-    if not parts:
+def cpu_times(pid: int) -> dict[int, CpuTimes]:
+    """CPU time and run-queue wait of a process and each of its descendants, by pid (empty when it is gone)."""
+    return {member: part for member in process_tree(pid) if (part := _own_cpu_times(member)) is not None}
+
+
+def cpu_delta(before: dict[int, CpuTimes], after: dict[int, CpuTimes]) -> CpuTimes | None:
+    """What the process tree used between two readings. A process that exited meanwhile (LiteLLM recycles
+    its workers) is left out rather than subtracted; one born meanwhile counts whole."""
+    if not after:
         return None
-    waits = [part.runqueue_wait_s for part in parts]
-    return CpuTimes(
-        sum(part.on_cpu_s for part in parts),
-        None if None in waits else sum(w for w in waits if w is not None),
-    )
+    used = waited = 0.0
+    wait_known = True
+    for member, now in after.items():
+        then = before.get(member, CpuTimes(0.0, 0.0))
+        used += now.on_cpu_s - then.on_cpu_s
+        if now.runqueue_wait_s is None or then.runqueue_wait_s is None:
+            wait_known = False
+        else:
+            waited += now.runqueue_wait_s - then.runqueue_wait_s
+    return CpuTimes(used, waited if wait_known else None)
 
 
 def _own_cpu_times(pid: int) -> CpuTimes | None:

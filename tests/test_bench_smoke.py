@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     completed = subprocess.run(
-        [sys.executable, "bench/run_bench.py", "--quick", "--out", str(out)],
+        [sys.executable, "bench/run_bench.py", "--quick", "--vllm-stack", "--out", str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -29,16 +29,18 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
 
     results = json.loads(out.read_text())
     measured = {(level["target"], level["concurrency"]) for level in results["levels"]}
-    assert measured == {("direct", 1), ("direct", 4), ("ccbench", 1), ("ccbench", 4)}
+    targets = ("direct", "ccbench", "direct-vllm", "ccbench-vllm")  # raw backend, then FastAPI + uvicorn
+    assert measured == {(target, c) for target in targets for c in (1, 4)}
     for level in results["levels"]:
         assert level["errors"] == 0, level
         assert level["ok"] == level["requests"] >= 20
         assert level["ttft_ms"]["p50"] is not None
         assert level["ttft_ms"]["p50"] <= level["latency_ms"]["p50"]
-    proxy_levels = [level for level in results["levels"] if level["target"] == "ccbench"]
+    proxy_levels = [level for level in results["levels"] if level["target"].startswith("ccbench")]
     assert all(level["rss_kib"]["after"] > 0 for level in proxy_levels)
     names = {check["name"]: check for check in results["checks"]}
     assert names["throughput_ratio"]["value"] > 0
+    assert names["vllm_stack_ratio"]["value"] > 0 and "vLLM's HTTP stack" in printed
     assert names["errors_256"]["passed"] is None and names["soak_rss_growth_pct"]["passed"] is None
 
 
@@ -124,3 +126,15 @@ def test_a_proxy_that_cannot_start_is_a_clear_error_with_exit_code_2(tmp_path: P
     assert "benchmark could not run: ccbench proxy exited with 3" in completed.stdout
     assert "no such backend" in completed.stdout and "Traceback" not in completed.stdout + completed.stderr
     assert not (tmp_path / "r.json").exists()
+
+
+def test_cpu_of_a_process_tree_ignores_processes_that_exited_and_counts_new_ones() -> None:
+    from bench.servers import CpuTimes, cpu_delta
+
+    before = {1: CpuTimes(1.0, 0.5), 2: CpuTimes(2.0, 1.0)}
+    after = {1: CpuTimes(1.5, 0.6), 3: CpuTimes(0.2, 0.1)}  # worker 2 exited, worker 3 was started
+    used = cpu_delta(before, after)
+    assert used is not None
+    assert (round(used.on_cpu_s, 6), round(used.runqueue_wait_s or 0, 6)) == (0.7, 0.2)
+    assert cpu_delta(before, {}) is None
+    assert cpu_delta({}, {1: CpuTimes(1.0, None)}) == CpuTimes(1.0, None)
