@@ -102,6 +102,10 @@ def rss_kib(pid: int) -> int | None:
 class CpuTimes:
     on_cpu_s: float  # time the process's threads ran
     runqueue_wait_s: float | None  # time they were runnable but waited for a core (None: no schedstat)
+    threads: frozenset[int] = frozenset()  # the thread ids the two figures above were summed over
+    process_cpu_s: float | None = (
+        None  # utime + stime from /proc/PID/stat: exited threads included, 10 ms steps
+    )
 
 
 def cpu_times(pid: int) -> dict[int, CpuTimes]:
@@ -110,20 +114,36 @@ def cpu_times(pid: int) -> dict[int, CpuTimes]:
 
 
 def cpu_delta(before: dict[int, CpuTimes], after: dict[int, CpuTimes]) -> CpuTimes | None:
-    """What the process tree used between two readings. A process that exited meanwhile (LiteLLM recycles
-    its workers) is left out rather than subtracted; one born meanwhile counts whole."""
+    """What the process tree used between two readings, never less than zero.
+
+    Per-thread figures (nanoseconds) are used while a process kept all its threads; when some exited (LiteLLM's
+    thread pools) their time is gone from the per-thread sums, so that process's CPU comes from /proc/PID/stat
+    (which keeps it, in 10 ms steps) and the run-queue wait becomes unknown. A process that exited meanwhile is
+    left out; one born meanwhile counts whole."""
     if not after:
         return None
     used = waited = 0.0
     wait_known = True
     for member, now in after.items():
-        then = before.get(member, CpuTimes(0.0, 0.0))
-        used += now.on_cpu_s - then.on_cpu_s
-        if now.runqueue_wait_s is None or then.runqueue_wait_s is None:
-            wait_known = False
+        then = before.get(member, CpuTimes(0.0, 0.0, now.threads, 0.0))
+        if then.threads <= now.threads:
+            used += now.on_cpu_s - then.on_cpu_s
+            if now.runqueue_wait_s is None or then.runqueue_wait_s is None:
+                wait_known = False
+            else:
+                waited += now.runqueue_wait_s - then.runqueue_wait_s
         else:
-            waited += now.runqueue_wait_s - then.runqueue_wait_s
+            used += max(0.0, (now.process_cpu_s or 0.0) - (then.process_cpu_s or 0.0))
+            wait_known = False
     return CpuTimes(used, waited if wait_known else None)
+
+
+def _process_cpu_s(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _own_cpu_times(pid: int) -> CpuTimes | None:
@@ -131,18 +151,19 @@ def _own_cpu_times(pid: int) -> CpuTimes | None:
 
     CPU per request barely moves when other processes share the cores, unlike req/s; the run-queue wait says
     how long the process was ready to run but had no core, i.e. how much of its latency the machine caused."""
+    process_cpu = _process_cpu_s(pid)
     try:
         on_cpu = waited = 0
+        threads = []
         for task in Path(f"/proc/{pid}/task").iterdir():
             ran, wait, _slices = (task / "schedstat").read_text().split()
             on_cpu, waited = on_cpu + int(ran), waited + int(wait)
-        return CpuTimes(on_cpu / 1e9, waited / 1e9)
+            threads.append(int(task.name))
+        return CpuTimes(on_cpu / 1e9, waited / 1e9, frozenset(threads), process_cpu)
     except FileNotFoundError:  # a kernel without schedstat: CPU time from /proc/PID/stat, no wait
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
+        if process_cpu is None:
             return None
-        return CpuTimes((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), None)
+        return CpuTimes(process_cpu, None, frozenset(), process_cpu)
     except (OSError, ValueError):
         return None
 

@@ -138,3 +138,7 @@ def test_cpu_of_a_process_tree_ignores_processes_that_exited_and_counts_new_ones
     assert (round(used.on_cpu_s, 6), round(used.runqueue_wait_s or 0, 6)) == (0.7, 0.2)
     assert cpu_delta(before, {}) is None
     assert cpu_delta({}, {1: CpuTimes(1.0, None)}) == CpuTimes(1.0, None)
+    # a thread of process 1 exited: its time left the per-thread sum, so the process-wide figure is used
+    then = {1: CpuTimes(5.0, 1.0, frozenset({1, 11}), 5.0)}
+    now = {1: CpuTimes(4.0, 0.5, frozenset({1}), 6.5)}
+    assert cpu_delta(then, now) == CpuTimes(1.5, None)
