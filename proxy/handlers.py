@@ -22,7 +22,8 @@ from aiohttp import web
 from proxy.bodyparse import parse_object
 from proxy.config import Config
 from proxy.errors import AnthropicError
-from proxy.relay import relay_passthrough, relay_stream
+from proxy.passthrough import relay_passthrough
+from proxy.relay import relay_stream
 from proxy.requestlog import RequestLog
 from proxy.tokens import (
     CONFIRM_FRACTION,

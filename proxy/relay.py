@@ -1,4 +1,4 @@
-"""Streaming I/O around the pure StreamTranslator, and the byte pass-through for Anthropic-format backends.
+"""Streaming I/O around the pure StreamTranslator (Anthropic-format backends: see passthrough.py).
 
 The HTTP status can only be chosen once, so `relay_stream` waits a short grace period for the backend's headers:
 early failures (429, 529, context overflow) keep their real status. After that it commits 200 and keeps Claude Code
@@ -25,8 +25,8 @@ from aiohttp import web
 
 from proxy.config import Config
 from proxy.errors import AnthropicError
-from proxy.sse import SSEDecoder, encode_event, encode_events
-from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
+from proxy.sse import SSEDecoder, encode_events
+from proxy.translate.backend_errors import error_in_body
 from proxy.upstream import (
     STREAM_CUT,
     PendingCall,
@@ -49,8 +49,6 @@ MIN_TICK = 0.05  # floor for the tick, so that a zero ping_interval cannot spin 
 MAX_BAD_CHUNKS = 3  # consecutive unparseable chunks that end a stream with an error
 CLIENT_GONE_STATUS = 499  # logged (never sent) when the client disconnected first
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-PASSTHROUGH_HEADERS = ("anthropic-version", "anthropic-beta", "content-type")
-CLIENT_AUTH_HEADERS = ("x-api-key", "authorization")
 
 
 class ClientGone(Exception):
@@ -67,7 +65,7 @@ def client_gone(request: web.Request) -> bool:
     return transport is None or transport.is_closing()
 
 
-class _Writer:
+class Writer:
     """Writes to the client, notes the first content delta, pings when silent, notices a vanished client.
 
     Events are queued and go out in one write when the relay is about to wait (`flush`) or at the end
@@ -133,10 +131,10 @@ class _Writer:
             await self.send(ping())
 
 
-async def _body_chunks(
+async def body_chunks(
     response: aiohttp.ClientResponse,
     upstream: Upstream,
-    writer: _Writer,
+    writer: Writer,
     ping: Callable[[], list[dict]] | None,
 ) -> AsyncIterator[bytes]:
     """The backend's body as it arrives; silence longer than read_timeout -> 504 timeout_error."""
@@ -266,11 +264,11 @@ def _parses(data: str) -> bool:
 
 
 async def _pump(
-    response: aiohttp.ClientResponse, upstream: Upstream, translator: StreamTranslator, writer: _Writer
+    response: aiohttp.ClientResponse, upstream: Upstream, translator: StreamTranslator, writer: Writer
 ) -> bool:
     """OpenAI SSE -> translator -> client, one write per network read. True when the backend body ended cleanly."""
     stream = _BackendStream(translator)
-    async with contextlib.aclosing(_body_chunks(response, upstream, writer, translator.ping)) as chunks:
+    async with contextlib.aclosing(body_chunks(response, upstream, writer, translator.ping)) as chunks:
         async for data in chunks:
             writer.queue(stream.feed(data))
             if stream.done or translator.done:
@@ -302,7 +300,7 @@ async def relay_stream(
         if answered:  # within the grace period errors keep their HTTP status
             early_chunk = await _check_answer(upstream, pending.result())
         response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **extra_headers})
-        writer = _Writer(request, response, log, config)
+        writer = Writer(request, response, log, config)
         await writer.prepare()
         try:
             writer.queue(translator.start())
@@ -343,75 +341,3 @@ def _record_usage(log: RequestLog, translator: StreamTranslator) -> None:
     if isinstance(usage.get("output_tokens"), int):
         log.output_tokens = usage["output_tokens"]
     log.problems.extend(translator.problems)
-
-
-def _is_anthropic_error(raw: bytes) -> bool:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(body, dict) and body.get("type") == "error" and isinstance(body.get("error"), dict)
-
-
-async def relay_passthrough(
-    request: web.Request, upstream: Upstream, path: str, raw_body: bytes, log: RequestLog
-) -> web.StreamResponse:
-    """Anthropic-format backend: forward the body and anthropic-* headers, stream the answer through untouched.
-    Anthropic-shaped error answers keep their status and body; other errors get the envelope."""
-    config = upstream.config
-    headers = {h: request.headers[h] for h in PASSTHROUGH_HEADERS if h in request.headers}
-    headers.update(forwarded_headers(request.headers, config))
-    transparent = not upstream.has_key and config.api_key is None  # the client's own credentials go through
-    if transparent:
-        headers.update({h: request.headers[h] for h in CLIENT_AUTH_HEADERS if h in request.headers})
-    pending = PendingCall(upstream, path, raw_body, headers)
-    abort = True
-    try:
-
-        async def check_client() -> None:
-            if client_gone(request):
-                raise ClientGone()
-
-        backend = await pending.wait_with_ticks(silence_tick(config), check_client)
-        log.status = backend.status
-        if backend.status >= 400:
-            try:
-                raw = await backend.read()
-            except Exception as exc:
-                raise upstream.map_exception(exc, after_headers=True) from exc
-            if not _is_anthropic_error(raw):
-                raise backend_error_to_anthropic(backend.status, raw, backend.headers)
-            abort = False
-            return web.Response(
-                status=backend.status,
-                body=raw,
-                content_type="application/json",
-                headers={"request-id": log.request_id},
-            )
-        is_sse = backend.content_type == "text/event-stream"
-        response = web.StreamResponse(status=backend.status, headers={"request-id": log.request_id})
-        response.content_type = backend.content_type or "application/json"
-        if is_sse:
-            response.headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        writer = _Writer(request, response, log, config)
-        await writer.prepare()
-        try:
-            async with contextlib.aclosing(_body_chunks(backend, upstream, writer, None)) as chunks:
-                async for data in chunks:
-                    if log.ttft_ms is None and (not is_sse or b"content_block_delta" in data):
-                        log.mark_first_token()
-                    await writer.write(data)
-            abort = False
-        except AnthropicError as err:
-            log.error_type = err.error_type
-            if is_sse:
-                await writer.write(
-                    encode_event({"type": "error", "error": {"type": err.error_type, "message": err.message}})
-                )
-        await response.write_eof()
-        return response
-    except ClientGone:
-        log.status, log.error_type = CLIENT_GONE_STATUS, "client_disconnected"
-        return web.Response(status=CLIENT_GONE_STATUS)
-    finally:
-        await pending.close(abort=abort)
