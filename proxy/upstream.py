@@ -91,6 +91,9 @@ class Upstream:
                 headers=self._auth_headers(),
                 auto_decompress=True,
                 trust_env=False,
+                # No cookie jar: a proxy shared by many Claude Code users must not carry one backend
+                # session's cookies into another's requests (and filtering them costs time on every request).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 

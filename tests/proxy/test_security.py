@@ -133,3 +133,17 @@ async def test_body_under_the_limit_is_accepted(backend, start_proxy, size):
     running = await start_proxy(upstream=backend.url, max_body_bytes=10_000)
     response = await running.post("/v1/messages", messages_body("x" * size))
     assert response.status == 200
+
+
+async def test_backend_cookies_never_reach_another_request(backend, start_proxy):
+    """One proxy serves many Claude Code users: a cookie one backend answer sets must not ride along on the
+    next user's request (the proxy keeps no cookie jar). By host name: cookie jars ignore cookies from IPs."""
+    proxy = await start_proxy(upstream=backend.url.replace("127.0.0.1", "localhost"))
+    backend.reply = Reply(headers={"Set-Cookie": "session=user-a-secret; Path=/"})
+    first = await proxy.post("/v1/messages", messages_body())
+    assert first.status == 200
+    second = await proxy.post("/v1/messages", messages_body())
+    assert second.status == 200
+    calls = [r for r in backend.requests if r.path.endswith("/chat/completions")]
+    assert len(calls) == 2
+    assert "cookie" not in {name.lower() for name in calls[-1].headers}
