@@ -31,6 +31,7 @@ class GateThresholds:
     min_schema_validity: float = 1.0  # candidate schema validity must be at least this
     max_tool_drop: float = 0.05  # tool-call success may drop at most this many points (fraction)
     max_spurious_growth: float = 0.05  # spurious tool calls on text turns may grow at most this (fraction)
+    max_count_tokens_drop: float = 0.0  # count_tokens validity may drop at most this (fraction)
     max_latency_growth: float = 0.20  # p95 TTFT / latency may grow at most this fraction...
     latency_floor_ms: float = 50.0  # ...and growth under this many milliseconds never fails
     max_error_growth: float = 0.0  # errors per run may grow at most this much
@@ -164,6 +165,7 @@ def evaluate_gate(baseline: RunView, candidate: RunView, thresholds: GateThresho
         _schema_check(baseline, candidate, thresholds),
         _tool_check(baseline, candidate, thresholds),
         _spurious_check(baseline, candidate, thresholds),
+        _count_tokens_check(baseline, candidate, thresholds),
         _latency_check("ttft_p95", "TTFT p95", baseline, candidate, thresholds),
         _latency_check("latency_p95", "Latency p95", baseline, candidate, thresholds),
         _error_check(baseline, candidate, thresholds),
@@ -238,6 +240,20 @@ def _spurious_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
     """A model that starts calling tools where a plain answer was wanted breaks Claude Code sessions too."""
     return _rate_check(
         "spurious_tool_calls", "Spurious tool calls", base, cand, t, t.max_spurious_growth, "growth", "grew"
+    )
+
+
+def _count_tokens_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
+    """Claude Code sizes its context (and decides when to compact) from count_tokens: a drop is a break."""
+    return _rate_check(
+        "count_tokens_validity",
+        "count_tokens validity",
+        base,
+        cand,
+        t,
+        t.max_count_tokens_drop,
+        "drop",
+        "dropped",
     )
 
 

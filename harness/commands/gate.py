@@ -26,6 +26,11 @@ THRESHOLD_OPTIONS: tuple[tuple[str, click.ParamType, str], ...] = (
         "Spurious tool calls (on text turns) may grow at most this fraction (0.05 = 5 points).",
     ),
     (
+        "max_count_tokens_drop",
+        click.FloatRange(min=0),
+        "count_tokens validity may drop at most this fraction (0 = not at all).",
+    ),
+    (
         "max_latency_growth",
         click.FloatRange(min=0),
         "p95 TTFT and p95 latency may grow at most this fraction.",

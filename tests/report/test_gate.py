@@ -52,6 +52,7 @@ WORSE_ON_EACH_METRIC = {
     "schema_validity": {"schema_validity": 0.95},
     "tool_call_success": {"tool_call_success": 0.70},
     "spurious_tool_calls": {"spurious_tool_calls": 0.30},
+    "count_tokens_validity": {"count_tokens_validity": 0.5},
     "ttft_p95": {"ttft_p95": 600.0},
     "latency_p95": {"latency_p95": 2000.0},
     "errors": {"errors": 2},

@@ -30,7 +30,7 @@ def test_gate_junit_counts_and_failure_messages(tmp_path):
     suite = root.find("testsuite")
     assert suite.get("name") == "ccbench-gate"
     cases = suite.findall("testcase")
-    assert suite.get("tests") == str(len(cases)) == "9"  # 6 thresholds + 3 scenarios
+    assert suite.get("tests") == str(len(cases)) == "10"  # 7 thresholds + 3 scenarios
     assert suite.get("failures") == "2"
     thresholds = [c for c in cases if c.get("classname") == "ccbench.gate.thresholds"]
     scenarios = [c for c in cases if c.get("classname") == "ccbench.gate.scenarios"]
@@ -38,6 +38,7 @@ def test_gate_junit_counts_and_failure_messages(tmp_path):
         "schema_validity",
         "tool_call_success",
         "spurious_tool_calls",
+        "count_tokens_validity",
         "ttft_p95",
         "latency_p95",
         "errors",
