@@ -350,9 +350,9 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
     out: dict = {"model": backend_model, "messages": translate_messages(body, profile, dropped)}
     for message in out["messages"]:  # history calls to tools not offered now must still map back
         for call in message.get("tool_calls", []):
-            tools.tool_names.setdefault(
-                call["function"]["name"], _history_name(body, call["function"]["name"])
-            )
+            name = call["function"]["name"]
+            if name not in tools.tool_names:  # offered tools are known; only others need the history search
+                tools.tool_names[name] = _history_name(body, name)
     out.update(_sampling_params(body, profile))
     if stream:
         out["stream"] = True
