@@ -52,9 +52,7 @@ from harness.reference import (
     TURN_HEADER,
     LoopbackBackend,
     Responder,
-    build_completion,
-    completion_chunks,
-    completion_json,
+    answer_completion,
 )
 from harness.scripted_upstream import ScriptError, SessionScript, assistant_turns_so_far, load_script
 from proxy.config import Config
@@ -303,21 +301,7 @@ class ForkBackend(LoopbackBackend):
         return response
 
     async def _play(self, request: web.Request, body: dict, blocks: list[dict]) -> web.StreamResponse:
-        completion = build_completion(blocks, body)
-        completion_id = f"chatcmpl-fork{next(self._ids)}"
-        model = str(body.get("model") or self.model)
-        if not body.get("stream"):
-            return web.json_response(completion_json(completion, model, completion_id))
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        response = web.StreamResponse(
-            headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
-        await response.prepare(request)
-        for item in completion_chunks(completion, model, completion_id, include_usage):
-            await response.write(b"data: " + orjson.dumps(item) + b"\n\n")
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
-        return response
+        return await answer_completion(request, body, blocks, f"chatcmpl-fork{next(self._ids)}", self.model)
 
     async def _passthrough(self, request: web.Request) -> web.StreamResponse:
         """Everything else (GET /v1/models, llama.cpp's /props, /tokenize…) goes to the live backend."""

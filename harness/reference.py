@@ -276,23 +276,23 @@ class ReferenceBackend(LoopbackBackend):
             return _openai_error(
                 404, f"the reference backend has no answer for turn {key!r} ({TURN_HEADER} header)"
             )
-        completion = build_completion(blocks, body)
-        completion_id = f"chatcmpl-ref{next(self._ids)}"
-        model = body.get("model") or self.model
-        if not body.get("stream"):
-            return web.json_response(completion_json(completion, model, completion_id))
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        response = web.StreamResponse(
-            headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
-        )
-        await response.prepare(request)
-        async for frame in _frames(completion_chunks(completion, model, completion_id, include_usage)):
-            await response.write(frame)
-        await response.write_eof()
-        return response
+        return await answer_completion(request, body, blocks, f"chatcmpl-ref{next(self._ids)}", self.model)
 
 
-async def _frames(chunks: list[dict]) -> AsyncIterator[bytes]:
-    for item in chunks:
-        yield b"data: " + orjson.dumps(item) + b"\n\n"
-    yield b"data: [DONE]\n\n"
+async def answer_completion(
+    request: web.Request, body: dict, blocks: list[dict], completion_id: str, default_model: str
+) -> web.StreamResponse:
+    """Answer an OpenAI chat request with scripted `blocks`: one JSON completion, or the same as an SSE stream
+    (with a usage chunk when `stream_options.include_usage` asks for it) ending in `[DONE]`."""
+    completion = build_completion(blocks, body)
+    model = str(body.get("model") or default_model)
+    if not body.get("stream"):
+        return web.json_response(completion_json(completion, model, completion_id))
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+    await response.prepare(request)
+    for item in completion_chunks(completion, model, completion_id, include_usage):
+        await response.write(b"data: " + orjson.dumps(item) + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
