@@ -23,7 +23,6 @@ MIN_CACHED_BYTES = 1024  # smaller values are cheaper to parse than to look up
 
 _split = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _parsed: OrderedDict[bytes, object] = OrderedDict()
-_shared: dict[int, object] = {}  # id -> the cached values themselves (alive while cached: ids stay unique)
 
 
 def _cached(text: bytes) -> object:
@@ -31,10 +30,8 @@ def _cached(text: bytes) -> object:
     if value is None:
         value = orjson.loads(text)
         _parsed[text] = value
-        _shared[id(value)] = value
         if len(_parsed) > CACHE_SIZE:
-            _, evicted = _parsed.popitem(last=False)
-            del _shared[id(evicted)]
+            _parsed.popitem(last=False)
     else:
         _parsed.move_to_end(text)
     return value
@@ -42,7 +39,7 @@ def _cached(text: bytes) -> object:
 
 def is_shared(value: object) -> bool:
     """True for a value this module hands to every request that sends the same text (so: read-only)."""
-    return _shared.get(id(value)) is value
+    return any(cached is value for cached in _parsed.values())  # at most CACHE_SIZE identity checks
 
 
 def parse_object(raw: bytes) -> object:

@@ -173,13 +173,12 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     del body
     entry.stream = call.stream
     if call.stream:  # relay_stream forwards config.forward_headers itself and takes the slot
-        call.openai_body = {}  # from here on only the payload is needed
         return await relay_stream(
             request, state.upstream, call.payload, StreamTranslator(call.ctx), config, entry, {}
         )
     headers = forwarded_headers(request.headers, config)
     async with state.upstream.slot():
-        completion = await state.upstream.post_json("/chat/completions", call.openai_body, headers)
+        completion = await state.upstream.post_json("/chat/completions", call.payload, headers)
     message = completion_to_message(completion, call.ctx)
     entry.problems.extend(call.ctx.problems)
     usage = message.get("usage") or {}
@@ -197,10 +196,9 @@ def with_member(serialized_object: bytes, key: str, value: object) -> bytes:
 
 @dataclass
 class BackendCall:
-    """What a /v1/messages request becomes: the OpenAI body, and what translating the answer back needs."""
+    """What a /v1/messages request becomes: the OpenAI body as sent, and what translating the answer back needs."""
 
-    openai_body: dict
-    payload: bytes  # openai_body as JSON, what is sent
+    payload: bytes  # the OpenAI request body, serialised
     ctx: ResponseContext
     stream: bool
 
@@ -228,7 +226,6 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
     else:
         max_tokens, prompt_tokens = fitted
-    openai_body[key] = max_tokens
     payload = with_member(rest, key, max_tokens)
     ctx = ResponseContext(
         requested_model=translated.requested_model,
@@ -238,7 +235,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         message_id="msg_" + secrets.token_hex(12),
         input_tokens=prompt_tokens,
     )
-    return BackendCall(openai_body, payload, ctx, translated.stream)
+    return BackendCall(payload, ctx, translated.stream)
 
 
 async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> TranslatedRequest:

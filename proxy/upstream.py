@@ -201,9 +201,16 @@ class Upstream:
             response.release()
         return backend_error_to_anthropic(response.status, raw, response.headers)
 
-    async def post_json(self, path: str, body: dict, headers: Mapping[str, str] | None = None) -> dict:
-        """Non-streaming JSON call. Returns the parsed body of a 2xx; raises the mapped AnthropicError otherwise."""
-        response = await self.open("POST", path, json=body, headers=headers)
+    async def post_json(
+        self, path: str, body: dict | bytes, headers: Mapping[str, str] | None = None
+    ) -> dict:
+        """Non-streaming JSON call (`body` as a dict, or already serialised). Returns the parsed body of a 2xx;
+        raises the mapped AnthropicError otherwise."""
+        if isinstance(body, bytes):
+            headers = {"Content-Type": "application/json", **(headers or {})}
+            response = await self.open("POST", path, data=body, headers=headers)
+        else:
+            response = await self.open("POST", path, json=body, headers=headers)
         if response.status >= 400:
             raise await self.read_error(response)
         try:
