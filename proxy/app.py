@@ -207,7 +207,7 @@ def tune_gc() -> None:
 
     One Claude Code turn allocates thousands of objects (its 50 KB body parsed and translated), so with the
     default thresholds the collector runs several times per request and every so often walks the whole heap; at
-    16 streams that showed as a p99 latency of 26-29 ms against 14-18 ms with these thresholds (bench/). Objects
+    16 streams that showed as a p99 latency of 26-29 ms against 11-18 ms with these thresholds (bench/). Objects
     alive at start-up (modules, the app) are frozen out of collections altogether. Almost nothing the proxy
     allocates forms reference cycles, so memory stays flat (the benchmark's soak checks it)."""
     gc.freeze()

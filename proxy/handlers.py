@@ -255,7 +255,9 @@ async def _prompt_tokens(state: ProxyState, translated: TranslatedRequest, conte
     estimate = estimate_tokens(openai_body, translated.tool_tokens)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
         return estimate
-    count, source = await count_prompt_tokens(state.upstream, openai_body, await state.kind())
+    count, source = await count_prompt_tokens(
+        state.upstream, openai_body, await state.kind(), translated.tool_tokens
+    )
     log.debug("prompt near the context limit: estimate %d, %s count %d", estimate, source, count)
     return count
 
@@ -268,7 +270,9 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     body = validate_messages_request(body, count_tokens=True)
     body = {**body, "max_tokens": body.get("max_tokens") or 1, "stream": False}
     translated = await _translate(state, body, request[REQUEST_LOG])
-    count, source = await count_prompt_tokens(state.upstream, translated.body, await state.kind())
+    count, source = await count_prompt_tokens(
+        state.upstream, translated.body, await state.kind(), translated.tool_tokens
+    )
     request[REQUEST_LOG].input_tokens = count
     log.debug("count_tokens: %d (%s)", count, source)
     return json_response({"input_tokens": count})

@@ -125,6 +125,11 @@ def provisional_tokens(serialized_size: int) -> int:
     return PROMPT_OVERHEAD + math.ceil(serialized_size / BYTES_PER_TOKEN)
 
 
+def _allowed(requested: int, cap: int | None) -> int:
+    """max_tokens as asked, within the configured cap (before the context is considered)."""
+    return requested if cap is None else min(requested, cap)
+
+
 def max_prompt_tokens(context_length: int, requested: int) -> int:
     """The largest prompt that still leaves the margin and a useful answer inside the context."""
     return context_length - CONTEXT_MARGIN - min(requested, MIN_OUTPUT_TOKENS)
@@ -135,7 +140,7 @@ def fit_max_tokens(requested: int, prompt_tokens: int, context_length: int | Non
 
     Claude Code asks for 32000 or 128000 whatever the model, which a local server rejects outright.
     """
-    allowed = requested if cap is None else min(requested, cap)
+    allowed = _allowed(requested, cap)
     if context_length is None:
         return max(1, allowed)
     limit = max_prompt_tokens(context_length, requested)
@@ -152,7 +157,7 @@ def fit_without_estimate(
     `payload` is the OpenAI body's JSON, `parts` its number of messages plus tools."""
     if b'"image_url"' in payload:  # images count a fixed 1,600 tokens whatever their size
         return None
-    allowed = requested if cap is None else min(requested, cap)
+    allowed = _allowed(requested, cap)
     if context_length is not None:
         bound = estimate_bound(len(payload), parts)
         if bound > CONFIRM_FRACTION * max_prompt_tokens(context_length, 1):
@@ -206,9 +211,10 @@ TOKENIZERS = {"llamacpp": _llamacpp_count, "vllm": _vllm_count}
 
 
 async def count_prompt_tokens(
-    upstream: Upstream, openai_body: dict, kind: str | None = None
+    upstream: Upstream, openai_body: dict, kind: str | None = None, tool_tokens: int | None = None
 ) -> tuple[int, str]:
-    """(tokens, source): the backend's tokenizer when its kind has one, else (or when it fails) the estimate."""
+    """(tokens, source): the backend's tokenizer when its kind has one, else (or when it fails) the estimate
+    (`tool_tokens`: the tools' share of it, when the caller has it from the tool translation)."""
     tokenizer = TOKENIZERS.get(kind or "")
     if tokenizer is not None:
         try:
@@ -217,7 +223,7 @@ async def count_prompt_tokens(
             raise
         except Exception as exc:  # a tokenizer failure must not fail the request: the estimate is safe
             log.warning("%s tokenizer failed (%s); using the estimate", kind, _describe(exc))
-    return estimate_tokens(openai_body), "estimate"
+    return estimate_tokens(openai_body, tool_tokens), "estimate"
 
 
 def _describe(exc: Exception) -> str:

@@ -102,12 +102,13 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     memo keeps it alive, so its id cannot be reused); any other list by its exact JSON. Callers get fresh
     containers; the function dicts inside are shared and must be treated as read-only (they are only
     serialised)."""
-    hit = _by_identity.get(id(tools)) if is_shared(tools) else None
+    shared = is_shared(tools)
+    hit = _by_identity.get(id(tools)) if shared else None
     if hit is not None and hit[0] is tools:
         translated, notes = hit[1]
     else:
         translated, notes = _translate_by_json(tools)
-        if is_shared(tools):
+        if shared:
             if len(_by_identity) >= _MEMO_SIZE:
                 _by_identity.clear()
             _by_identity[id(tools)] = (tools, (translated, notes))
