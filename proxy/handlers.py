@@ -31,6 +31,7 @@ from proxy.tokens import (
     estimate_tokens,
     fit_max_tokens,
     fit_without_estimate,
+    has_image_parts,
     max_prompt_tokens,
 )
 from proxy.translate.request import (
@@ -40,6 +41,7 @@ from proxy.translate.request import (
     validate_messages_request,
 )
 from proxy.translate.response import ResponseContext, completion_to_message
+from proxy.translate.serialize import serialize_body, with_member
 from proxy.translate.stream import StreamTranslator
 from proxy.upstream import BackendInfo, Upstream, display_url, forwarded_headers
 
@@ -186,14 +188,6 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     return json_response(message)
 
 
-def with_member(serialized_object: bytes, key: str, value: object) -> bytes:
-    """A serialised JSON object with one more member appended, without serialising the object again."""
-    member = orjson.dumps(key) + b":" + orjson.dumps(value)
-    if serialized_object == b"{}":
-        return b"{" + member + b"}"
-    return serialized_object[:-1] + b"," + member + b"}"
-
-
 @dataclass
 class BackendCall:
     """What a /v1/messages request becomes: the OpenAI body as sent, and what translating the answer back needs."""
@@ -218,15 +212,17 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     # max_tokens 0 (Anthropic's cache pre-warm) still costs one token here: OpenAI servers reject 0
     requested = max(requested, 1)
     # Serialised once, without max_tokens (which may still change), and completed with it below.
-    rest = orjson.dumps({k: v for k, v in openai_body.items() if k != key})
-    parts = len(openai_body.get("messages") or []) + len(openai_body.get("tools") or [])
-    fitted = fit_without_estimate(rest, parts, requested, context, cap)
+    serialized = serialize_body(openai_body, key, translated.tools_json)
+    messages = openai_body.get("messages") or []
+    parts = len(messages) + len(openai_body.get("tools") or [])
+    images = has_image_parts(messages)
+    fitted = fit_without_estimate(len(serialized.rest), parts, images, requested, context, cap)
     if fitted is None:
-        prompt_tokens = await _prompt_tokens(state, translated, context)
+        prompt_tokens = await _prompt_tokens(state, translated, serialized.message_json, context)
         max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
     else:
         max_tokens, prompt_tokens = fitted
-    payload = with_member(rest, key, max_tokens)
+    payload = with_member(serialized.rest, key, max_tokens)
     ctx = ResponseContext(
         requested_model=translated.requested_model,
         tool_names=translated.tool_names,
@@ -249,10 +245,12 @@ async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> Transl
     return translated
 
 
-async def _prompt_tokens(state: ProxyState, translated: TranslatedRequest, context: int | None) -> int:
+async def _prompt_tokens(
+    state: ProxyState, translated: TranslatedRequest, message_json: list[bytes], context: int | None
+) -> int:
     """The fast estimate, confirmed by the backend tokenizer when it says the prompt is near the limit."""
     openai_body = translated.body
-    estimate = estimate_tokens(openai_body, translated.tool_tokens)
+    estimate = estimate_tokens(openai_body, translated.tool_tokens, message_json)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
         return estimate
     count, source = await count_prompt_tokens(

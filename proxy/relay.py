@@ -218,8 +218,8 @@ class _BackendStream:
 
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
-        for event in self.decoder.feed(data):
-            out += self._event(event.data)
+        for _, event_data in self.decoder.feed_raw(data):  # event names carry nothing in OpenAI streams
+            out += self._event(event_data)
             if self.done or self.translator.done:
                 break
         return out
@@ -227,22 +227,19 @@ class _BackendStream:
     def end_of_body(self) -> list[dict]:
         """EOF without [DONE]: a complete last event counts; a half line or no finish_reason at all is a cut."""
         out: list[dict] = []
-        for event in self.decoder.flush():
-            if not _parses(event.data):
+        for _, event_data in self.decoder.flush_raw():
+            if event_data != b"[DONE]" and _parse_chunk(event_data) is _UNPARSEABLE:
                 return out + self.translator.fail("api_error", STREAM_CUT)
-            out += self._event(event.data)
+            out += self._event(event_data)
         if not (self.done or self.translator.finish_reason):
             return out + self.translator.fail("api_error", STREAM_CUT)
         return out + self.translator.finish()
 
-    def _event(self, data: str) -> list[dict]:
-        if data == "[DONE]":
+    def _event(self, data: bytes) -> list[dict]:
+        if data == b"[DONE]":
             self.done = True
             return self.translator.finish()
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            chunk = None
+        chunk = _parse_chunk(data)
         if not isinstance(chunk, dict):
             self.bad_in_a_row += 1
             self.translator.problems.append("skipped an unparseable chunk from the backend")
@@ -255,12 +252,20 @@ class _BackendStream:
         return self.translator.feed(chunk)  # a mid-stream {"error": ...} chunk ends in an error event there
 
 
-def _parses(data: str) -> bool:
+_UNPARSEABLE = object()
+
+
+def _parse_chunk(data: bytes) -> object:
+    """The JSON in one event's data, or _UNPARSEABLE. Invalid UTF-8 is replaced (U+FFFD), not fatal: one bad byte
+    in a model's text must not cost the whole chunk."""
     try:
-        orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError:
-        return data == "[DONE]"
-    return True
+        pass
+    try:
+        return orjson.loads(data.decode("utf-8", "replace"))
+    except orjson.JSONDecodeError:
+        return _UNPARSEABLE
 
 
 async def _pump(

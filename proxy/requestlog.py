@@ -67,6 +67,7 @@ class RequestLog:
             return
         self.emitted = True
         level = logging.WARNING if self.status >= 500 or self.problems else logging.INFO
-        logger.log(level, "%s", self.line())
+        if logger.isEnabledFor(level):  # the line is only built when it is written
+            logger.log(level, "%s", self.line())
         for problem in self.problems:  # may quote model output, so only at debug level
             logger.debug("%s problem: %s", self.request_id, problem)

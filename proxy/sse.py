@@ -49,6 +49,14 @@ class SSEDecoder:
         self._data: list[bytes] = []
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
+        return [ServerSentEvent(name, data.decode("utf-8", "replace")) for name, data in self.feed_raw(chunk)]
+
+    def flush(self) -> list[ServerSentEvent]:
+        """End of stream: a last event without its blank line still counts (many servers omit it)."""
+        return [ServerSentEvent(name, data.decode("utf-8", "replace")) for name, data in self.flush_raw()]
+
+    def feed_raw(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
+        """Like `feed`, with each event's data left as bytes (orjson parses bytes without a decode first)."""
         buf = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buf:
             held = b""
@@ -59,14 +67,18 @@ class SSEDecoder:
             held = b""
         *lines, rest = buf.split(b"\n")
         self._buffer = rest + held
-        events: list[ServerSentEvent] = []
+        events: list[tuple[str | None, bytes]] = []
+        data = self._data
         for line in lines:
-            self._handle_line(line, events)
+            if line.startswith(b"data:"):  # nearly every line of a stream: no call, no partition
+                data.append(line[6:] if line[5:6] == b" " else line[5:])
+            else:
+                self._handle_line(line, events)
+                data = self._data  # a blank line started a new list
         return events
 
-    def flush(self) -> list[ServerSentEvent]:
-        """End of stream: a last event without its blank line still counts (many servers omit it)."""
-        events: list[ServerSentEvent] = []
+    def flush_raw(self) -> list[tuple[str | None, bytes]]:
+        events: list[tuple[str | None, bytes]] = []
         if self._buffer:
             self._handle_line(self._buffer.rstrip(b"\r"), events)
             self._buffer = b""
@@ -77,15 +89,15 @@ class SSEDecoder:
     def pending_bytes(self) -> int:
         return len(self._buffer) + sum(len(d) for d in self._data)
 
-    def _handle_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
-        """One line, kept as bytes: only an event's data and name are decoded, once, when it completes."""
+    def _handle_line(self, line: bytes, events: list[tuple[str | None, bytes]]) -> None:
+        """One line, kept as bytes: an event's data is joined once, when the event completes."""
         if not line:
             if self._data:
                 data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
-                events.append(ServerSentEvent(self._event, data.decode("utf-8", "replace")))
+                events.append((self._event, data))
             self._event, self._data = None, []
             return
-        if line.startswith(b"data:"):  # nearly every line of a stream: no partition needed
+        if line.startswith(b"data:"):
             self._data.append(line[6:] if line[5:6] == b" " else line[5:])
             return
         if line.startswith(b":"):

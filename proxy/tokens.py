@@ -70,14 +70,15 @@ def _word_bound(serialized: bytes) -> int:
     return serialized.count(b'"') // 2 + breaks + 1
 
 
-def _part_tokens(part: Any, separator: str) -> int:
-    """One message or tool. Fast path: when even an upper bound on its words loses to its serialized size, the
-    estimate is that size / 3, which is never below the text-only estimate (JSON only adds bytes); otherwise,
-    or with images, walk its strings."""
-    try:
-        serialized = orjson.dumps(part)
-    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the walk below still counts it
-        serialized = b'"image_url"'
+def _part_tokens(part: Any, separator: str, serialized: bytes | None = None) -> int:
+    """One message or tool (`serialized`: its orjson JSON, when the caller has it). Fast path: when even an upper
+    bound on its words loses to its serialized size, the estimate is that size / 3, which is never below the
+    text-only estimate (JSON only adds bytes); otherwise, or with images, walk its strings."""
+    if serialized is None:
+        try:
+            serialized = orjson.dumps(part)
+        except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: the walk below still counts it
+            serialized = b'"image_url"'
     by_bytes = len(serialized) / BYTES_PER_TOKEN
     if b'"image_url"' not in serialized and _word_bound(serialized) * TOKENS_PER_WORD <= by_bytes:
         return math.ceil(by_bytes)
@@ -93,12 +94,19 @@ def estimate_tool_tokens(functions: list[dict]) -> int:
     return sum(TOOL_OVERHEAD + _part_tokens(tool, " ") for tool in functions)
 
 
-def estimate_tokens(openai_body: dict, tool_tokens: int | None = None) -> int:
+def estimate_tokens(
+    openai_body: dict, tool_tokens: int | None = None, message_json: list[bytes] | None = None
+) -> int:
     """Conservative token count of an OpenAI chat request's prompt (messages + tools), template overhead included.
-    `tool_tokens`: `estimate_tool_tokens(openai_body["tools"])` when the caller already has it."""
+    `tool_tokens`: `estimate_tool_tokens(openai_body["tools"])`, and `message_json`: each message's orjson JSON,
+    when the caller already has them (the handler serialised them for the request it sends)."""
     total = PROMPT_OVERHEAD
-    for message in openai_body.get("messages") or []:
-        total += MESSAGE_OVERHEAD + _part_tokens(message, "\n")
+    messages = openai_body.get("messages") or []
+    serialized: list[bytes] | list[None] = (
+        message_json if message_json is not None else [None] * len(messages)
+    )
+    for message, json_text in zip(messages, serialized, strict=True):
+        total += MESSAGE_OVERHEAD + _part_tokens(message, "\n", json_text)
     if tool_tokens is None:
         tool_tokens = estimate_tool_tokens(openai_body.get("tools") or [])
     return total + tool_tokens
@@ -149,24 +157,38 @@ def fit_max_tokens(requested: int, prompt_tokens: int, context_length: int | Non
     return max(1, min(allowed, context_length - prompt_tokens - CONTEXT_MARGIN))
 
 
+def has_image_parts(messages: list[dict]) -> bool:
+    """Whether a translated message carries an image part: those count a fixed 1,600 tokens whatever their size,
+    so no bound from the JSON's size holds for them. Read from the structure, not by scanning the JSON: images
+    only travel as parts of a content list (text-only content is compacted to a string)."""
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "image_url":
+                    return True
+    return False
+
+
 def fit_without_estimate(
-    payload: bytes, parts: int, requested: int, context_length: int | None, cap: int | None
+    size: int, parts: int, images: bool, requested: int, context_length: int | None, cap: int | None
 ) -> tuple[int, int] | None:
     """(max_tokens, provisional prompt count) when `estimate_bound` proves that the estimate could change neither
     max_tokens nor the verdict on the prompt's size, else None (then estimate, and maybe confirm, as usual).
-    `payload` is the OpenAI body's JSON, `parts` its number of messages plus tools."""
-    if b'"image_url"' in payload:  # images count a fixed 1,600 tokens whatever their size
+    `size` is the length of the OpenAI body's JSON, `parts` its number of messages plus tools, `images` whether
+    it holds an image part (see `has_image_parts`)."""
+    if images:
         return None
     allowed = _allowed(requested, cap)
     if context_length is not None:
-        bound = estimate_bound(len(payload), parts)
+        bound = estimate_bound(size, parts)
         if bound > CONFIRM_FRACTION * max_prompt_tokens(context_length, 1):
             return None
         if bound > max_prompt_tokens(context_length, requested):
             return None
         if allowed > context_length - bound - CONTEXT_MARGIN:
             return None
-    return max(1, allowed), provisional_tokens(len(payload))
+    return max(1, allowed), provisional_tokens(size)
 
 
 TEMPLATE_KEYS = ("tools", "tool_choice", "chat_template_kwargs")  # what changes the rendered prompt

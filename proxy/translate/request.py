@@ -73,6 +73,7 @@ class TranslatedRequest:
     stop_sequences: list[str]
     dropped: list[str]  # features consumed or dropped, deduplicated names
     tool_tokens: int = 0  # the tools' share of the prompt estimate (tokens.estimate_tool_tokens)
+    tools_json: bytes | None = None  # orjson.dumps(body["tools"]), memoised with the tool translation
 
 
 @dataclass
@@ -374,6 +375,7 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
         stop_sequences=stops,
         dropped=_dedupe(dropped),
         tool_tokens=tools.prompt_tokens if tools.functions else 0,
+        tools_json=tools.functions_json if tools.functions else None,
     )
 
 

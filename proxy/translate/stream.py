@@ -40,6 +40,7 @@ class StreamTranslator:
         self._index = -1
         self._thinking_text: list[str] = []
         self._calls: list[ToolCallBuffer] = []
+        self._started_calls = 0  # self._calls[:n] have started; the rest wait in order
         self._by_index: dict[int | None, ToolCallBuffer] = {}
         self._finish_reason: str | None = None
         self._stop_candidates: list[object] = []
@@ -84,12 +85,13 @@ class StreamTranslator:
         """One parsed OpenAI chunk (or a mid-stream `{"error": …}` object) -> events."""
         if self.done:
             return []
-        opening = self.start()  # [] once started; the relay normally calls start() itself
+        if not self._started:  # the relay normally calls start() itself
+            return self.start() + self.feed(chunk)
         if not isinstance(chunk, dict):
             self.problems.append("backend sent a chunk that is not a JSON object; ignored")
-            return opening
+            return []
         if "error" in chunk and not chunk.get("choices"):
-            return opening + self._fail_from_backend(chunk)
+            return self._fail_from_backend(chunk)
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self._last_usage = usage
@@ -101,7 +103,7 @@ class StreamTranslator:
             for choice in choices:
                 if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
                     events += self._feed_choice(choice)
-        return opening + self._emit(events)
+        return self._emit(events)
 
     @property
     def finish_reason(self) -> str | None:
@@ -234,9 +236,15 @@ class StreamTranslator:
     def _tool_delta(self, fragment: object) -> list[dict]:
         if not isinstance(fragment, dict):
             return []
-        index = fragment.get("index") if isinstance(fragment.get("index"), int) else None
-        call_id = fragment.get("id") if isinstance(fragment.get("id"), str) and fragment["id"] else None
-        function = fragment.get("function") if isinstance(fragment.get("function"), dict) else {}
+        index = fragment.get("index")
+        if not isinstance(index, int):
+            index = None
+        call_id = fragment.get("id")
+        if not (call_id and isinstance(call_id, str)):
+            call_id = None
+        function = fragment.get("function")
+        if not isinstance(function, dict):
+            function = {}
         call = self._by_index.get(index)
         if index is None and call is None and self._calls and not call_id:
             call = self._calls[-1]
@@ -291,8 +299,9 @@ class StreamTranslator:
     def _pump(self) -> list[dict]:
         """Forward the open call's new arguments; start the next waiting call when that is allowed."""
         events: list[dict] = []
+        calls = self._calls
         while True:
-            waiting = next((c for c in self._calls if not c.started), None)
+            waiting = calls[self._started_calls] if self._started_calls < len(calls) else None
             if isinstance(self._open, ToolCallBuffer):
                 events += self._forward(self._open)
                 if waiting is None or not self._ready(waiting) or not self._open.checker.complete:
@@ -304,6 +313,7 @@ class StreamTranslator:
 
     def _start_call(self, call: ToolCallBuffer) -> list[dict]:
         call.started = True
+        self._started_calls += 1  # calls start in the order they arrived: this one was the first waiting
         call.name = self.ctx.tool_names.get(call.openai_name or "", call.openai_name)
         call.id = sanitize_tool_id(call.backend_id) if call.backend_id else new_tool_id()
         block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}

@@ -92,6 +92,8 @@ class ToolCallBuffer:
 
     def take(self) -> str:
         """The newly accepted argument text, holding back an unfinished escape like `\\u00`."""
+        if not self.unfed:  # nothing new: what is held stays held
+            return ""
         new = "".join(self.unfed)
         self.unfed.clear()
         accepted, rejected = self.checker.feed(new)

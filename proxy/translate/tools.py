@@ -8,6 +8,7 @@ prompt (prefix caches stay warm) and a name always maps back to the tool Claude 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -88,6 +89,9 @@ class TranslatedTools:
     tool_names: dict[str, str] = field(default_factory=dict)  # OpenAI name -> Anthropic name
     tool_schemas: dict[str, dict] = field(default_factory=dict)  # Anthropic name -> input_schema
     prompt_tokens: int = 0  # estimate_tool_tokens(functions), computed once per memoised translation
+    functions_json: bytes | None = (
+        None  # orjson.dumps(functions), likewise: spliced into each request as it is
+    )
 
 
 _MEMO_SIZE = 32
@@ -118,6 +122,7 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
         dict(translated.tool_names),
         dict(translated.tool_schemas),
         translated.prompt_tokens,
+        translated.functions_json,
     )
 
 
@@ -145,6 +150,8 @@ def _translate_fresh(tools: list[dict]) -> _Memoised:
     notes: list[str] = []
     translated = _translate_tools(tools, notes)
     translated.prompt_tokens = estimate_tool_tokens(translated.functions)
+    with contextlib.suppress(TypeError, orjson.JSONEncodeError):  # then the handler serialises them itself
+        translated.functions_json = orjson.dumps(translated.functions)
     return translated, tuple(notes)
 
 

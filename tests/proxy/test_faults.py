@@ -152,6 +152,17 @@ async def test_one_garbage_chunk_among_good_ones_is_skipped(backend, proxy):
     assert message.stop_reason == "end_turn"
 
 
+async def test_an_invalid_utf8_byte_in_a_chunk_costs_one_character_not_the_chunk(backend, proxy):
+    good = text_chunks("Hello, world.")
+    broken = b'data: {"choices":[{"index":0,"delta":{"content":"caf\xc3 ok"},"finish_reason":null}]}\n\n'
+    backend.reply = Reply(chunks=[*good[:2], broken, *good[2:]])
+    async with proxy.sdk().messages.stream(**sdk_args()) as stream:
+        message = await asyncio.wait_for(stream.get_final_message(), TIMEOUT)
+    text = message.content[0].text
+    assert "caf\ufffd ok" in text
+    assert text.replace("caf\ufffd ok", "") == "Hello, world."
+
+
 async def test_a_stream_of_garbage_fails_with_an_error_event(backend, proxy):
     backend.reply = Reply(chunks=[b"data: <html>\n\n", b"data: oops\n\n", b"data: {]\n\n", b"data: nope\n\n"])
     _, _, events = await stream_raw(proxy)

@@ -8,13 +8,12 @@ import copy
 import anthropic
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy import tokens
 from proxy.config import Config
 from proxy.errors import AnthropicError
-from proxy.handlers import with_member
 from proxy.tokens import (
     CONTEXT_MARGIN,
     MIN_OUTPUT_TOKENS,
@@ -24,10 +23,12 @@ from proxy.tokens import (
     fit_max_tokens,
 )
 from proxy.translate.request import BackendProfile, translate_request
+from proxy.translate.serialize import serialize_body, with_member
 from proxy.translate.validate import validate_messages_request
 from proxy.upstream import Upstream
 from tests.proxy.conftest import MESSAGE, REQUEST_ID, ProxyFactory, RunningProxy, envelope
 from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url
+from tests.proxy.strategies import requests as anthropic_requests
 from tests.support import captured_requests
 
 BODY = {
@@ -330,7 +331,9 @@ def test_skipping_the_estimate_never_changes_max_tokens_or_the_verdict(
 ) -> None:
     """Whenever the size bound lets the handler skip the estimate, the estimate would not have been confirmed
     with the backend, would not have refused the prompt, and gives the same max_tokens."""
-    fitted = tokens.fit_without_estimate(orjson.dumps(body), _parts(body), requested, context, cap)
+    serialized = serialize_body(body, "max_tokens")
+    images = b'"image_url"' in serialized.rest  # these bodies are not translations: any image dict counts
+    fitted = tokens.fit_without_estimate(len(serialized.rest), _parts(body), images, requested, context, cap)
     if fitted is None:
         return
     estimate = tokens.estimate_tokens(body)
@@ -344,20 +347,83 @@ def test_claude_code_turns_on_a_large_context_skip_the_estimate_and_report_a_clo
         translated = translate_request(
             validate_messages_request(copy.deepcopy(captured.body)), "m", BackendProfile()
         )
-        payload = orjson.dumps(translated.body)
+        size = len(orjson.dumps(translated.body))
         parts = len(translated.body["messages"]) + len(translated.body.get("tools") or [])
-        fitted = tokens.fit_without_estimate(payload, parts, 32000, 131072, None)
+        fitted = tokens.fit_without_estimate(size, parts, False, 32000, 131072, None)
         assert fitted is not None and fitted[0] == 32000
         estimate = estimate_tokens(translated.body)
         assert abs(fitted[1] - estimate) <= 0.02 * estimate
         # on a 32k context the same turn needs the estimate: max_tokens must shrink
-        assert tokens.fit_without_estimate(payload, parts, 32000, 32768, None) is None
+        assert tokens.fit_without_estimate(size, parts, False, 32000, 32768, None) is None
 
 
 def test_images_always_take_the_estimate() -> None:
     image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     body = {"messages": [{"role": "user", "content": [image]}], "tools": []}
-    assert tokens.fit_without_estimate(orjson.dumps(body), 1, 100, None, None) is None
+    assert tokens.has_image_parts(body["messages"])
+    assert tokens.fit_without_estimate(len(orjson.dumps(body)), 1, True, 100, None, None) is None
+    talk = {"role": "user", "content": [{"type": "text", "text": "image_url"}, {"type": "image_url"}]}
+    assert tokens.has_image_parts([{"role": "user", "content": "image_url"}, talk])
+    assert not tokens.has_image_parts(
+        [{"role": "user", "content": "the image_url part"}, {"role": "assistant"}]
+    )
+
+
+_IMAGE_BLOCK = st.fixed_dictionaries(
+    {
+        "type": st.just("image"),
+        "source": st.sampled_from(
+            [
+                {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+                {"type": "url", "url": "https://example.com/a.png"},
+                {"type": "file", "file_id": "file_1"},  # not supported: becomes a text note
+            ]
+        ),
+    }
+)
+_TEXT_BLOCK = st.fixed_dictionaries({"type": st.just("text"), "text": st.text(min_size=1, max_size=40)})
+_USER_CONTENT = st.text(min_size=1, max_size=40) | st.lists(
+    _TEXT_BLOCK | _IMAGE_BLOCK, min_size=1, max_size=4
+)
+_TOOL_TURNS = st.lists(_TEXT_BLOCK | _IMAGE_BLOCK, max_size=3).map(
+    lambda result: [
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Read", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": result}]},
+    ]
+)
+_IMAGE_REQUESTS = st.one_of(
+    anthropic_requests,  # anything, mostly invalid or without images
+    st.builds(
+        lambda first, tool_turns, last: {
+            "model": "m",
+            "max_tokens": 100,
+            "messages": [{"role": "user", "content": first}, *tool_turns, {"role": "user", "content": last}],
+        },
+        _USER_CONTENT,
+        _TOOL_TURNS,
+        _USER_CONTENT,
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_IMAGE_REQUESTS)
+def test_image_parts_are_found_wherever_the_estimate_counts_an_image(body: object) -> None:
+    """On any translated request: `has_image_parts` is true exactly when the estimate's walk meets an image (so
+    the size bound is only trusted where it holds), and without images the bound is above the estimate."""
+    try:
+        translated = translate_request(validate_messages_request(body), "m", BackendProfile())
+    except AnthropicError:
+        return
+    messages = translated.body["messages"]
+    walked: list[int] = []
+    for message in messages:
+        tokens._strings(message, [], walked)
+    assert tokens.has_image_parts(messages) == bool(walked)
+    if not walked:
+        size = len(serialize_body(translated.body, "max_tokens", translated.tools_json).rest)
+        parts = len(messages) + len(translated.body.get("tools") or [])
+        assert tokens.estimate_bound(size, parts) >= estimate_tokens(translated.body)
 
 
 @settings(max_examples=200, deadline=None, database=None)

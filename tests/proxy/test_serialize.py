@@ -1,0 +1,76 @@
+"""The OpenAI body as sent is serialised in pieces (messages one by one, the memoised tool JSON spliced in):
+the bytes must be exactly what serialising the whole body gives, and the estimate read from those pieces exactly
+the estimate computed from the objects."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy.bodyparse import parse_object
+from proxy.tokens import estimate_tokens
+from proxy.translate.request import BackendProfile, translate_request
+from proxy.translate.serialize import serialize_body
+from proxy.translate.validate import validate_messages_request
+from tests.support import captured_requests
+
+_TEXT = st.text(max_size=30)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=15,
+)
+
+
+def _whole(body: dict, leave_out: str) -> bytes:
+    return orjson.dumps({k: v for k, v in body.items() if k != leave_out})
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.dictionaries(_TEXT, _JSON, max_size=4),
+    st.none() | st.lists(st.dictionaries(_TEXT, _JSON, max_size=3), max_size=4),
+    st.none() | st.lists(st.dictionaries(_TEXT, _JSON, max_size=3), max_size=3),
+    st.sampled_from(["max_tokens", "max_completion_tokens", "messages", "tools"]),
+)
+def test_pieces_serialise_to_exactly_the_whole_body(
+    extra: dict, messages: list | None, tools: list | None, leave_out: str
+) -> None:
+    body = dict(extra)
+    if messages is not None:
+        body["messages"] = messages
+    if tools is not None:
+        body["tools"] = tools
+    body.setdefault("max_tokens", 100)
+    tools_json = orjson.dumps(tools) if tools is not None else None
+    serialized = serialize_body(body, leave_out, tools_json)
+    assert serialized.rest == _whole(body, leave_out)
+    if messages is not None:
+        assert serialized.message_json == [orjson.dumps(m) for m in messages]
+        assert estimate_tokens(body, None, serialized.message_json) == estimate_tokens(body)
+    else:
+        assert serialized.message_json == []
+
+
+@pytest.mark.parametrize("captured", captured_requests(), ids=lambda c: c.id)
+def test_real_claude_code_turns_serialise_to_exactly_the_translated_body(captured) -> None:
+    """Twice: the second translation takes the tool list (and its JSON) from the memo, the way the proxy's body
+    parser shares it between requests."""
+    raw = orjson.dumps(captured.body)
+    for _ in range(2):
+        body = validate_messages_request(parse_object(raw))
+        translated = translate_request(copy.deepcopy(body), "m", BackendProfile())
+        openai_body = translated.body
+        if openai_body.get("tools"):
+            assert translated.tools_json == orjson.dumps(openai_body["tools"])
+        else:
+            assert translated.tools_json is None
+        serialized = serialize_body(openai_body, "max_tokens", translated.tools_json)
+        assert serialized.rest == _whole(openai_body, "max_tokens")
+        assert estimate_tokens(
+            openai_body, translated.tool_tokens, serialized.message_json
+        ) == estimate_tokens(openai_body)
