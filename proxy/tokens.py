@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from proxy.errors import AnthropicError, prompt_too_long_message
+from proxy.textmemo import MISSING, TextMemo
 
 if TYPE_CHECKING:
     from proxy.upstream import Upstream
@@ -88,6 +89,22 @@ def _part_tokens(part: Any, separator: str, serialized: bytes | None = None) -> 
     return estimate_text_tokens(separator.join(texts)) + IMAGE_TOKENS * len(images)
 
 
+# Messages' estimates by their JSON: a conversation's history is resent every turn, so only its new messages
+# need the passes over their bytes (the estimate is a function of the JSON text alone).
+_message_estimates: TextMemo[int] = TextMemo(2048, 16 << 20)
+MIN_MEMO_BYTES = 1024  # smaller messages are cheaper to estimate than to look up
+
+
+def _message_tokens(message: Any, serialized: bytes | None) -> int:
+    if serialized is None or len(serialized) < MIN_MEMO_BYTES:
+        return _part_tokens(message, "\n", serialized)
+    tokens = _message_estimates.get(serialized)
+    if tokens is MISSING:
+        tokens = _part_tokens(message, "\n", serialized)
+        _message_estimates.put(serialized, tokens)
+    return tokens  # type: ignore[return-value]
+
+
 def estimate_tool_tokens(functions: list[dict]) -> int:
     """The tools' share of `estimate_tokens` (memoised with the tool translation: Claude Code resends the same
     30 KB of schemas every turn)."""
@@ -106,7 +123,7 @@ def estimate_tokens(
         message_json if message_json is not None else [None] * len(messages)
     )
     for message, json_text in zip(messages, serialized, strict=True):
-        total += MESSAGE_OVERHEAD + _part_tokens(message, "\n", json_text)
+        total += MESSAGE_OVERHEAD + _message_tokens(message, json_text)
     if tool_tokens is None:
         tool_tokens = estimate_tool_tokens(openai_body.get("tools") or [])
     return total + tool_tokens

@@ -3,18 +3,23 @@ one parsed list per distinct tools text, and `translate_tools` served by identit
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy import bodyparse
 from proxy.bodyparse import CACHE_SIZE, MIN_CACHED_BYTES, is_shared, parse_object
+from proxy.errors import AnthropicError
 from proxy.translate import tools as tools_module
+from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.tools import translate_tools
+from proxy.translate.validate import validate_messages_request
+from tests.proxy.strategies import requests as anthropic_requests
 from tests.support import captured_requests
 
 _TEXT = st.text(max_size=40)
@@ -85,7 +90,61 @@ def test_one_shared_list_per_distinct_tools_text_and_bounded() -> None:
     for n in range(CACHE_SIZE + 1):  # push the first list out of the LRU cache
         parse_object(orjson.dumps({"tools": _tools(1, pad=MIN_CACHED_BYTES + n + 1)}))
     assert not is_shared(first["tools"])
-    assert len(bodyparse._parsed) == CACHE_SIZE
+    assert len(bodyparse._tools) == CACHE_SIZE
+
+
+def _turn(text: str) -> dict:
+    return {
+        "role": "user",
+        "content": [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}],
+    }
+
+
+def test_resent_history_and_system_prompt_are_parsed_once() -> None:
+    """A session's next turn repeats the system prompt and the history: their large messages come back as the
+    very objects parsed before; new or small ones are parsed fresh."""
+    bodyparse.clear_caches()
+    system = [{"type": "text", "text": "You are Claude Code. " * 100}]
+    history = [_turn("a" * 3000), {"role": "assistant", "content": "ok"}]
+    first = parse_object(orjson.dumps({"model": "m", "system": system, "messages": history}))
+    second = parse_object(
+        orjson.dumps({"model": "m", "system": system, "messages": [*history, _turn("b" * 2000)]})
+    )
+    assert second["system"] is first["system"]
+    assert second["messages"][0] is first["messages"][0]  # large: shared
+    assert second["messages"][1] is not first["messages"][1]  # small: parsed again (cheaper than a lookup)
+    assert second["messages"] is not first["messages"]  # the list itself is the request's own
+    assert second["messages"][2] == _turn("b" * 2000)
+    assert not is_shared(second["messages"][0])  # only the tool list is recognised by identity downstream
+    changed = parse_object(orjson.dumps({"messages": [_turn("a" * 2999 + "c")]}))  # same length, other text
+    assert changed["messages"][0] == _turn("a" * 2999 + "c")
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.dictionaries(_TEXT, _JSON, max_size=4), max_size=5), st.integers(0, 2))
+def test_messages_parse_exactly_like_orjson(messages: list, padding: int) -> None:
+    """Messages large enough to be cached, twice (the second time from the cache), any content."""
+    messages = [{**m, "pad": "x" * (MIN_CACHED_BYTES * padding)} for m in messages]
+    raw = json.dumps({"model": "m", "messages": messages}).encode()
+    assert parse_object(raw) == orjson.loads(raw)
+    assert parse_object(raw) == orjson.loads(raw)
+
+
+def test_messages_that_are_not_a_list_or_not_json_fail_exactly_like_orjson() -> None:
+    big = "x" * MIN_CACHED_BYTES
+    for raw in (
+        b'{"messages": {"role": "' + big.encode() + b'"}}',
+        b'{"messages": [{"content": "\xff' + big.encode() + b'"}]}',
+        b'{"messages": [{"content": "' + big.encode() + b'"}, ]}',
+    ):
+        try:
+            expected: object = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            with pytest.raises(orjson.JSONDecodeError) as info:
+                parse_object(raw)
+            assert str(info.value) == str(exc)
+        else:
+            assert parse_object(raw) == expected
 
 
 def test_shared_tool_list_is_translated_once_and_identically(monkeypatch) -> None:
@@ -103,3 +162,28 @@ def test_shared_tool_list_is_translated_once_and_identically(monkeypatch) -> Non
         assert result.functions == expected.functions and result.tool_names == expected.tool_names
         assert result.prompt_tokens == expected.prompt_tokens > 0
     assert results[0].functions is not results[1].functions  # fresh containers for every caller
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(anthropic_requests, st.integers(0, 1))
+def test_translation_never_writes_to_the_parsed_body(body: dict, pad: int) -> None:
+    """Parsed pieces are shared between requests: validating and translating a request must leave every object
+    of its parsed body exactly as parsed (large pieces padded in, so that they come from the caches)."""
+    if pad and isinstance(body.get("messages"), list):
+        body = {**body, "system": "s" * MIN_CACHED_BYTES}
+        body["messages"] = [
+            {**m, "content": [{"type": "text", "text": "x" * MIN_CACHED_BYTES}, *m["content"]]}
+            if isinstance(m, dict) and isinstance(m.get("content"), list)
+            else m
+            for m in body["messages"]
+        ]
+    raw = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    for _ in range(2):
+        try:
+            parsed = parse_object(raw)
+        except orjson.JSONDecodeError:
+            return
+        pristine = orjson.loads(raw)
+        with contextlib.suppress(AnthropicError):
+            translate_request(validate_messages_request(parsed), "m", BackendProfile())
+        assert parsed == pristine

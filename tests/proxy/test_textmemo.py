@@ -1,0 +1,69 @@
+"""The byte-string LRU behind the parse and estimate caches: exact-content hits only, and both bounds hold."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from proxy import tokens
+from proxy.textmemo import MISSING, TextMemo
+from proxy.translate.request import BackendProfile, translate_request
+from proxy.translate.serialize import serialize_body
+from proxy.translate.validate import validate_messages_request
+from tests.support import captured_requests
+
+
+def test_hits_need_the_same_content_not_just_the_same_length() -> None:
+    memo: TextMemo[int] = TextMemo(8, 1000)
+    memo.put(b"abcd", 1)
+    memo.put(b"abce", 2)  # same length, other text: its own entry
+    assert memo.get(bytes(bytearray(b"abcd"))) == 1  # a new object with the same bytes hits
+    assert memo.get(b"abce") == 2
+    assert memo.get(b"abcf") is MISSING
+    assert memo.get(b"abc") is MISSING
+
+
+def test_least_recently_used_goes_first_when_either_bound_is_reached() -> None:
+    memo: TextMemo[int] = TextMemo(3, 100)
+    for n, text in enumerate([b"a", b"bb", b"ccc"]):
+        memo.put(text, n)
+    memo.get(b"a")  # used: now the newest
+    memo.put(b"dddd", 3)  # over 3 entries: "bb" (least recently used) goes
+    assert memo.get(b"bb") is MISSING and memo.get(b"a") == 0 and len(memo) == 3
+    memo.put(b"e" * 95, 4)  # over 100 bytes: the oldest go until it fits
+    assert memo.total_bytes <= 100 and memo.get(b"e" * 95) == 4
+    memo.put(b"f" * 101, 5)  # larger than the whole budget: never stored
+    assert memo.get(b"f" * 101) is MISSING
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.tuples(st.binary(max_size=6), st.integers()), max_size=40), st.integers(1, 6))
+def test_behaves_like_a_bounded_dict(operations: list[tuple[bytes, int]], max_entries: int) -> None:
+    memo: TextMemo[int] = TextMemo(max_entries, 20)
+    for text, value in operations:
+        expected = memo.get(text)
+        memo.put(text, value)
+        stored = memo.get(text)
+        # a text already held keeps its first value; a new one is stored unless it alone exceeds the budget
+        assert stored == (expected if expected is not MISSING else value if len(text) <= 20 else MISSING)
+        assert len(memo) <= max_entries and memo.total_bytes <= 20
+        assert memo.total_bytes == sum(len(k) for k in memo._values)
+
+
+def test_memoised_message_estimates_equal_fresh_ones_on_real_turns() -> None:
+    """Each real turn estimated from a cold memo and again from a warm one gives the same count."""
+    for captured in captured_requests():
+        translated = translate_request(
+            validate_messages_request(copy.deepcopy(captured.body)), "m", BackendProfile()
+        )
+        message_json = serialize_body(translated.body, "max_tokens").message_json
+        tokens._message_estimates.clear()
+        cold = tokens.estimate_tokens(translated.body, None, message_json)
+        warm = tokens.estimate_tokens(translated.body, None, message_json)
+        assert cold == warm == tokens.estimate_tokens(translated.body)
+        assert any(len(j) >= tokens.MIN_MEMO_BYTES for j in message_json)  # the memo was really used
+        assert len(tokens._message_estimates) > 0
+        assert orjson.loads(message_json[0]) == translated.body["messages"][0]
