@@ -9,8 +9,7 @@ timeout_error, backend HTTP errors -> `backend_error_to_anthropic` (429 -> 429, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,9 +123,13 @@ class Upstream:
         """True when a new request would have to wait for a slot."""
         return self.active >= self.config.max_concurrency
 
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of `max_concurrency` slots; wait in a queue of at most `max_queue`; beyond that, 529."""
+    def slot(self) -> _Slot:
+        """`async with upstream.slot():` holds one of `max_concurrency` slots (see `acquire`)."""
+        return _Slot(self)
+
+    async def acquire(self) -> None:
+        """Take one of `max_concurrency` slots; wait in a queue of at most `max_queue`; beyond that, 529.
+        Every successful acquire needs exactly one `release`."""
         if self.queued and self.waiting >= self.config.max_queue:
             raise AnthropicError.overloaded(
                 f"backend at {self.display} is at capacity ({self.config.max_concurrency} in flight, "
@@ -139,11 +142,10 @@ class Upstream:
         finally:
             self.waiting -= 1
         self.active += 1
-        try:
-            yield
-        finally:
-            self.active -= 1
-            self._limit.release()
+
+    def release(self) -> None:
+        self.active -= 1
+        self._limit.release()
 
     # -- requests ---------------------------------------------------------------------------------------------
     async def open(
@@ -295,20 +297,35 @@ class Upstream:
             return False
 
 
+class _Slot:
+    """A plain class, not @asynccontextmanager: it is entered on every request and costs no generator."""
+
+    __slots__ = ("upstream",)
+
+    def __init__(self, upstream: Upstream) -> None:
+        self.upstream = upstream
+
+    async def __aenter__(self) -> None:
+        await self.upstream.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.upstream.release()
+
+
 class PendingCall:
     """The backend call in flight (wait for a slot, then send), as one task so that we can ping meanwhile.
-    The slot is held in an exit stack until `close`, which also cancels or releases the backend response."""
+    The slot is held until `close`, which also cancels or releases the backend response."""
 
     def __init__(self, upstream: Upstream, path: str, data: bytes, headers: Mapping[str, str]) -> None:
-        self.stack = contextlib.AsyncExitStack()
-        self.task = asyncio.ensure_future(self._run(upstream, path, data, headers))
+        self.upstream = upstream
+        self.holds_slot = False
+        self.task = asyncio.ensure_future(self._run(path, data, headers))
         self.response: aiohttp.ClientResponse | None = None
 
-    async def _run(
-        self, upstream: Upstream, path: str, data: bytes, headers: Mapping[str, str]
-    ) -> aiohttp.ClientResponse:
-        await self.stack.enter_async_context(upstream.slot())
-        return await upstream.open("POST", path, data=data, headers=headers)
+    async def _run(self, path: str, data: bytes, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        await self.upstream.acquire()
+        self.holds_slot = True  # no await in between: a cancellation cannot strand the slot
+        return await self.upstream.open("POST", path, data=data, headers=headers)
 
     async def wait(self, timeout: float) -> bool:
         """True once the backend's headers arrived (or the call failed)."""
@@ -341,4 +358,6 @@ class PendingCall:
                 else:
                     self.response.release()
         finally:
-            await self.stack.aclose()
+            if self.holds_slot:
+                self.holds_slot = False
+                self.upstream.release()

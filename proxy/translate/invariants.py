@@ -20,6 +20,20 @@ class StreamInvariantError(AssertionError):
     """Our own output broke the Anthropic event grammar."""
 
 
+class _OpenBlock:
+    """The content block between its start and stop events."""
+
+    __slots__ = ("allowed_deltas", "deltas", "index", "json", "json_started", "signatures", "type")
+
+    def __init__(self, index: int, block_type: str) -> None:
+        self.index, self.type = index, block_type
+        self.allowed_deltas = DELTA_FOR_BLOCK[block_type]
+        self.json: list[str] = []
+        self.json_started = False  # the first non-empty input_json_delta was checked
+        self.signatures = 0
+        self.deltas = 0
+
+
 class EventChecker:
     """Tracks one stream's events and raises StreamInvariantError on the first illegal one."""
 
@@ -28,7 +42,7 @@ class EventChecker:
         self.finished = False  # message_stop or error seen
         self.stop_reason_seen = False
         self.next_index = 0
-        self.open_block: dict | None = None  # {"index", "type", "json", "signatures", "deltas"}
+        self.open_block: _OpenBlock | None = None
         # built once: check() runs for every event of every stream
         self._handlers: dict[object, Callable[[dict], None]] = {
             "message_start": self._on_message_start,
@@ -45,6 +59,9 @@ class EventChecker:
 
     def check(self, event: dict) -> None:
         kind = event.get("type")
+        if kind == "content_block_delta" and self.started and not self.finished:  # most events: straight there
+            self._on_content_block_delta(event)
+            return
         if self.finished:
             self._fail(f"{kind} after the end of the stream")
         if kind == "error":
@@ -78,7 +95,7 @@ class EventChecker:
         if self.stop_reason_seen:
             self._fail("content block after message_delta")
         if self.open_block is not None:
-            self._fail(f"block {event.get('index')} started while block {self.open_block['index']} is open")
+            self._fail(f"block {event.get('index')} started while block {self.open_block.index} is open")
         if event.get("index") != self.next_index:
             self._fail(f"block index {event.get('index')} != expected {self.next_index}")
         block_type = (event.get("content_block") or {}).get("type")
@@ -88,45 +105,38 @@ class EventChecker:
             block = event["content_block"]
             if not block.get("id") or not block.get("name") or block.get("input") != {}:
                 self._fail("tool_use block must start with id, name and input {}")
-        self.open_block = {
-            "index": self.next_index,
-            "type": block_type,
-            "json": [],
-            "json_started": False,  # the first non-empty input_json_delta was checked
-            "signatures": 0,
-            "deltas": 0,
-        }
+        self.open_block = _OpenBlock(self.next_index, block_type)
         self.next_index += 1
 
     def _on_content_block_delta(self, event: dict) -> None:
         block = self._require_open(event)
         delta = event.get("delta") or {}
         delta_type = delta.get("type")
-        if delta_type not in DELTA_FOR_BLOCK[block["type"]]:
-            self._fail(f"{delta_type} inside a {block['type']} block")
-        if block["signatures"]:
+        if delta_type not in block.allowed_deltas:
+            self._fail(f"{delta_type} inside a {block.type} block")
+        if block.signatures:
             self._fail("delta after the thinking block's signature")
-        if delta_type == "signature_delta":
-            block["signatures"] += 1
-        elif delta_type == "input_json_delta":
-            partial = delta.get("partial_json", "")
-            block["json"].append(partial)
-            if partial and not block["json_started"]:  # only the first non-empty text can break this
-                block["json_started"] = True
-                if not partial.startswith("{"):  # the fragments before it are all empty
-                    self._fail(f"tool_use input must start with '{{', got {partial[:20]!r}")
-        elif delta_type in ("text_delta", "thinking_delta"):
+        if delta_type == "text_delta" or delta_type == "thinking_delta":
             text = delta.get("text" if delta_type == "text_delta" else "thinking")
             if not isinstance(text, str) or not text:
                 self._fail(f"empty {delta_type}")
-        block["deltas"] += 1
+        elif delta_type == "input_json_delta":
+            partial = delta.get("partial_json", "")
+            block.json.append(partial)
+            if partial and not block.json_started:  # only the first non-empty text can break this
+                block.json_started = True
+                if not partial.startswith("{"):  # the fragments before it are all empty
+                    self._fail(f"tool_use input must start with '{{', got {partial[:20]!r}")
+        elif delta_type == "signature_delta":
+            block.signatures += 1
+        block.deltas += 1
 
     def _on_content_block_stop(self, event: dict) -> None:
         block = self._require_open(event)
-        if block["type"] == "thinking" and block["signatures"] != 1:
+        if block.type == "thinking" and block.signatures != 1:
             self._fail("a thinking block must end with exactly one signature_delta")
-        if block["type"] == "tool_use":
-            text = "".join(block["json"])
+        if block.type == "tool_use":
+            text = "".join(block.json)
             try:
                 value = json.loads(text)
             except ValueError:
@@ -151,8 +161,8 @@ class EventChecker:
             self._fail("message_stop before message_delta")
         self.finished = True
 
-    def _require_open(self, event: dict) -> dict:
+    def _require_open(self, event: dict) -> _OpenBlock:
         block = self.open_block
-        if block is None or event.get("index") != block["index"]:
+        if block is None or event.get("index") != block.index:
             self._fail(f"event for block {event.get('index')} which is not the open block")
         return block
