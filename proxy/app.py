@@ -251,6 +251,7 @@ def run(config: Config) -> int:
                 log.exception("worker %d failed", number)
                 status = 1
             finally:
+                logging.shutdown()  # os._exit skips atexit: write what the log handlers still hold
                 os._exit(status)
         children.append(pid)
     first.close()

@@ -51,6 +51,14 @@ CLIENT_GONE_STATUS = 499  # logged (never sent) when the client disconnected fir
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class SSEResponse(web.StreamResponse):
+    """A stream whose headers go out with its first events, in one write instead of two (aiohttp >= 3.10 buffers
+    them when asked to; older versions send them at once). Safe here because the relay writes right after
+    `prepare`: message_start at once when the backend is slow, everything together when it is fast."""
+
+    _send_headers_immediately = False
+
+
 class ClientGone(Exception):
     """The client closed its connection: stop quietly and cancel the backend request."""
 
@@ -304,7 +312,7 @@ async def relay_stream(
         answered = await pending.wait(min(HEADER_GRACE, config.ping_interval))
         if answered:  # within the grace period errors keep their HTTP status
             early_chunk = await _check_answer(upstream, pending.result())
-        response = web.StreamResponse(status=200, headers={**SSE_HEADERS, **extra_headers})
+        response = SSEResponse(status=200, headers={**SSE_HEADERS, **extra_headers})
         writer = Writer(request, response, log, config)
         await writer.prepare()
         try:

@@ -7,7 +7,6 @@ environment, which wins over the file (see proxy/config.py). Bad values are usag
 from __future__ import annotations
 
 import errno
-import logging
 import sys
 
 import click
@@ -15,15 +14,6 @@ import click
 from proxy.config import THINKING_STYLES, ConfigError, load_config
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # our own request log replaces it
 
 
 @click.command(name="proxy")
@@ -87,8 +77,10 @@ def command(config_file: str | None, **options: object) -> None:
         config = load_config(config_file, overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    _configure_logging(config.log_level)
     from proxy.app import run  # imported late: `ccbench proxy --help` stays fast
+    from proxy.logsetup import configure_logging
+
+    configure_logging(config.log_level)
 
     try:
         status = run(config)

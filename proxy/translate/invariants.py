@@ -59,7 +59,9 @@ class EventChecker:
 
     def check(self, event: dict) -> None:
         kind = event.get("type")
-        if kind == "content_block_delta" and self.started and not self.finished:  # most events: straight there
+        if (
+            kind == "content_block_delta" and self.started and not self.finished
+        ):  # most events: straight there
             self._on_content_block_delta(event)
             return
         if self.finished:

@@ -1,0 +1,99 @@
+"""The proxy process's log handler: request lines batched but never lost or reordered, warnings at once,
+forked workers write only their own lines, and timestamps exactly as logging's default formatter writes them."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+
+import pytest
+
+from proxy.logsetup import FORMAT, BatchingStreamHandler, SecondCachedFormatter
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _logger(handler: logging.Handler, name: str) -> logging.Logger:
+    logger = logging.getLogger(name)
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return logger
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+def test_info_lines_arrive_in_order_within_the_delay_in_few_writes() -> None:
+    stream = CountingStream()
+    logger = _logger(BatchingStreamHandler(stream, delay=0.05), "test.logsetup.batch")
+    for n in range(200):
+        logger.info("request %d", n)
+    assert stream.getvalue() == ""  # nothing written synchronously: that is the point
+    assert _wait_for(lambda: stream.getvalue().count("\n") == 200)
+    assert stream.getvalue().splitlines() == [f"INFO request {n}" for n in range(200)]
+    assert stream.writes <= 3  # one write per batch, not per line
+
+
+def test_a_warning_is_written_at_once_after_the_lines_before_it() -> None:
+    stream = CountingStream()
+    logger = _logger(BatchingStreamHandler(stream, delay=30.0), "test.logsetup.warning")
+    logger.info("first")
+    logger.warning("careful")
+    assert stream.getvalue().splitlines() == ["INFO first", "WARNING careful"]
+    logger.info("later")
+    logging.getLogger("test.logsetup.warning").handlers[0].flush()  # what logging.shutdown() does at exit
+    assert stream.getvalue().splitlines()[-1] == "INFO later"
+
+
+def test_a_burst_beyond_the_pending_limit_is_written_without_waiting() -> None:
+    stream = CountingStream()
+    logger = _logger(BatchingStreamHandler(stream, delay=30.0), "test.logsetup.burst")
+    for n in range(600):
+        logger.info("line %d", n)
+    assert stream.getvalue().count("\n") >= 512
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_writes_only_its_own_lines(tmp_path) -> None:
+    path = tmp_path / "log.txt"
+    with path.open("w") as stream:
+        handler = BatchingStreamHandler(stream, delay=30.0)
+        logger = _logger(handler, "test.logsetup.fork")
+        logger.info("parent before fork")
+        pid = os.fork()
+        if pid == 0:  # the worker: its line is written by the exit path that proxy.app.run uses
+            logger.info("child")
+            handler.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        logger.info("parent after fork")
+        handler.flush()
+    lines = path.read_text().splitlines()
+    assert sorted(lines) == ["INFO child", "INFO parent after fork", "INFO parent before fork"]
+
+
+@pytest.mark.parametrize("created", [1764086458.0, 1764086458.047, 1764086458.999, 1764086459.5])
+def test_timestamps_match_the_default_formatter(created: float) -> None:
+    record = logging.makeLogRecord({"msg": "x", "levelname": "INFO", "name": "n"})
+    record.created, record.msecs = created, (created - int(created)) * 1000
+    cached = SecondCachedFormatter()
+    cached.format(record)  # warm the per-second cache with the same second
+    assert cached.format(record) == logging.Formatter(FORMAT).format(record)
