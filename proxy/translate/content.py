@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from proxy.translate.sharedtext import join_text
+
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
 
@@ -30,7 +32,7 @@ def system_text(system: object, dropped: list[str]) -> str:
             dropped.append("x-anthropic-billing-header")
         elif text:
             texts.append(text)
-    return "\n\n".join(texts)
+    return join_text("\n\n", texts)
 
 
 def _image_part(source: object, dropped: list[str]) -> dict:
@@ -134,7 +136,7 @@ def tool_result_content(block: dict, dropped: list[str]) -> tuple[str, list[dict
                     texts.append(part["text"])
                 else:
                     images.append(part)
-    text = "\n".join(texts)
+    text = join_text("\n", texts)
     if block.get("is_error") is True:
         text = f"Error: {text}" if text else "Error"
     return text, images
@@ -150,5 +152,5 @@ def compact_user_content(parts: list[dict]) -> str | list[dict]:
     with `'…' + message.content` and fail on a list; a string works everywhere.
     """
     if all(part["type"] == "text" for part in parts):
-        return TEXT_PART_SEPARATOR.join(part["text"] for part in parts)
+        return join_text(TEXT_PART_SEPARATOR, [part["text"] for part in parts])
     return parts

@@ -16,7 +16,8 @@ from proxy.translate.content import (
     tool_result_content,
     user_parts,
 )
-from proxy.translate.tools import compact_json, openai_tool_name, sanitize_tool_id, translate_tools
+from proxy.translate.sharedtext import join_text, shared_block, shared_compact_json
+from proxy.translate.tools import openai_tool_name, sanitize_tool_id, translate_tools
 from proxy.translate.validate import MESSAGE_ROLES, validate_messages_request
 
 __all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate_messages_request"]
@@ -112,7 +113,7 @@ def _normalise_turns(messages: list[dict], dropped: list[str]) -> list[_Turn]:
             role = "user"
         if role == "system":
             dropped.append("role:system")
-            block = _reminder(message, dropped)
+            block = shared_block(message, _reminder, dropped)
             if block is None:
                 continue
             if SYSTEM_MESSAGE_PLACEMENT == "previous_user" and turns and turns[-1].role == "user":
@@ -149,7 +150,8 @@ def _assistant_message(blocks: list[dict], profile: BackendProfile, dropped: lis
                 texts.append(block["text"])
         elif kind == "tool_use":
             call_id = sanitize_tool_id(block["id"])
-            function = {"name": openai_tool_name(block["name"]), "arguments": compact_json(block["input"])}
+            arguments = shared_compact_json(block["input"])
+            function = {"name": openai_tool_name(block["name"]), "arguments": arguments}
             calls.append({"id": call_id, "type": "function", "function": function})
         elif kind == "thinking" and profile.send_reasoning_back:
             if block.get("thinking"):
@@ -158,7 +160,10 @@ def _assistant_message(blocks: list[dict], profile: BackendProfile, dropped: lis
             texts.append(context)
         else:
             dropped.append(str(kind))
-    message: dict = {"role": "assistant", "content": "\n\n".join(texts) if texts else (None if calls else "")}
+    message: dict = {
+        "role": "assistant",
+        "content": join_text("\n\n", texts) if texts else (None if calls else ""),
+    }
     if reasoning:
         message["reasoning_content"] = "\n\n".join(reasoning)
     if calls:
@@ -230,7 +235,7 @@ def _as_parts(content: object) -> list[dict]:
 
 
 def _join_text(parts: list[dict]) -> str:
-    return "\n\n".join(p["text"] for p in parts if p.get("type") == "text")
+    return join_text("\n\n", [p["text"] for p in parts if p.get("type") == "text"])
 
 
 def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) -> list[dict]:
