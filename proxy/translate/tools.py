@@ -188,8 +188,12 @@ def required_properties(schema: dict | None) -> list[str]:
 
 
 def compact_json(value: object) -> str:
-    """Deterministic compact JSON (same input, same bytes) for arguments sent to the backend."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Deterministic compact JSON (same input, same bytes) for arguments sent to the backend: orjson's, or the
+    standard library's for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass
