@@ -28,8 +28,14 @@ class Check:
         return {"name": self.name, "line": self.line, "value": self.value, "passed": self.passed}
 
 
-TARGET_ORDER = ["direct", "ccbench", "litellm", "direct-vllm", "ccbench-vllm"]
-DIRECT_FOR = {"ccbench": "direct", "litellm": "direct", "ccbench-vllm": "direct-vllm"}  # ratio denominators
+SCALED_TARGET = "ccbench-workers"  # the proxy started with --workers N (one process per core)
+TARGET_ORDER = ["direct", "ccbench", SCALED_TARGET, "litellm", "direct-vllm", "ccbench-vllm"]
+DIRECT_FOR = {  # ratio denominators
+    "ccbench": "direct",
+    SCALED_TARGET: "direct",
+    "litellm": "direct",
+    "ccbench-vllm": "direct-vllm",
+}
 
 
 def find(levels: list[LevelResult], target: str, concurrency: int) -> LevelResult | None:
@@ -55,17 +61,25 @@ def _mark(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
 
 
-def throughput_checks(levels: list[LevelResult]) -> list[Check]:
-    """proxy/direct and ccbench/LiteLLM throughput at 16 concurrent streams."""
+def _direct_ratio_check(levels: list[LevelResult], c: int, target: str, name: str, label: str) -> Check:
+    ratio = _ratio(find(levels, target, c), find(levels, "direct", c))
+    passed = None if ratio is None else ratio >= TARGET_THROUGHPUT_RATIO
+    shown = "n/a" if ratio is None else f"{ratio:.2f}"
+    line = f"{c} concurrent: {label} = {shown} × direct (target ≥ {TARGET_THROUGHPUT_RATIO}) {_mark(passed)}"
+    return Check(name, line, ratio, passed)
+
+
+def throughput_checks(levels: list[LevelResult], scaled_workers: int = 0) -> list[Check]:
+    """proxy/direct (one process, and with one worker process per core when measured) and ccbench/LiteLLM
+    throughput at 16 concurrent streams."""
     c = throughput_concurrency(levels)
     if c is None:
         return [Check("throughput_ratio", "throughput: not measured", None, None)]
     proxy = find(levels, "ccbench", c)
-    ratio = _ratio(proxy, find(levels, "direct", c))
-    passed = None if ratio is None else ratio >= TARGET_THROUGHPUT_RATIO
-    shown = "n/a" if ratio is None else f"{ratio:.2f}"
-    line = f"{c} concurrent: proxy = {shown} × direct (target ≥ {TARGET_THROUGHPUT_RATIO}) {_mark(passed)}"
-    checks = [Check("throughput_ratio", line, ratio, passed)]
+    checks = [_direct_ratio_check(levels, c, "ccbench", "throughput_ratio", "proxy (one process)")]
+    if find(levels, SCALED_TARGET, c) is not None:
+        label = f"proxy with --workers {scaled_workers} (one process per core)"
+        checks.append(_direct_ratio_check(levels, c, SCALED_TARGET, "throughput_ratio_workers", label))
     litellm = find(levels, "litellm", c)
     if litellm is not None:
         vs = _ratio(proxy, litellm)
@@ -146,9 +160,9 @@ def cpu_checks(levels: list[LevelResult]) -> list[Check]:
     return [Check("proxy_cpu_ms_per_request", line, cpu, None)]
 
 
-def all_checks(levels: list[LevelResult], soak: dict | None) -> list[Check]:
+def all_checks(levels: list[LevelResult], soak: dict | None, scaled_workers: int = 0) -> list[Check]:
     return [
-        *throughput_checks(levels),
+        *throughput_checks(levels, scaled_workers),
         *ttft_check(levels),
         errors_check(levels),
         soak_check(soak),

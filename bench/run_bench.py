@@ -33,7 +33,7 @@ from bench.fastloop import fast_loop_name
 from bench.load_client import ANTHROPIC, OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
 from bench.phases import run_profile, run_soak
-from bench.report import Check, all_checks, print_profile, print_report
+from bench.report import SCALED_TARGET, THROUGHPUT_CONCURRENCY, Check, all_checks, print_profile, print_report
 from bench.servers import (
     BenchSetupError,
     Server,
@@ -96,15 +96,20 @@ def measure_all(
     levels: list[int],
     repeat: int,
     console: Console,
+    only_at: dict[str, int] | None = None,
 ) -> list[LevelResult]:
-    """Every target at every level, `repeat` times interleaved (direct, proxy, direct, proxy, ...), keeping
-    each target's fastest run: on a shared machine other load only ever slows a run down, so the best of K
-    is the least disturbed estimate. Every run's req/s is kept in `requests_per_s_runs`."""
+    """Every target at every level (or only at the level `only_at` names for it), `repeat` times interleaved
+    (direct, proxy, direct, proxy, ...), keeping each target's fastest run: on a shared machine other load only
+    ever slows a run down, so the best of K is the least disturbed estimate. Every run's req/s is kept in
+    `requests_per_s_runs`."""
     results: list[LevelResult] = []
+    only_at = only_at or {}
     for concurrency in levels:
         runs: dict[str, list[LevelResult]] = {}
         for attempt in range(repeat):
             for target, server, requests in targets:
+                if only_at.get(target.name, concurrency) != concurrency:
+                    continue
                 label = f"  {target.name:8} c={concurrency:<4} {requests} requests"
                 console.print(
                     label + (f" (run {attempt + 1}/{repeat})" if repeat > 1 else "") + " …", highlight=False
@@ -144,6 +149,7 @@ class Settings:
     profile: Path | None
     vllm_stack: bool = False
     workers: int = 1
+    scale_workers: int = 0  # > 1: also measure a proxy with this many worker processes at 16 streams
 
     @property
     def proxy_args(self) -> list[str]:
@@ -162,7 +168,11 @@ class Outcome:
     def to_json(self, settings: Settings, checks: list[Check]) -> dict:
         return {
             "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "environment": {**environment(settings.clients), "proxy_workers": settings.workers},
+            "environment": {
+                **environment(settings.clients),
+                "proxy_workers": settings.workers,
+                "scaled_proxy_workers": settings.scale_workers if settings.scale_workers > 1 else None,
+            },
             "bodies": [
                 f"{row['scenario']}-{row['seq']} ({len(orjson.dumps(row['body']))} bytes)"
                 for row in self.rows
@@ -224,12 +234,30 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 targets += vllm_stack_targets(stack, settings, outcome.rows, direct_body)
             except BenchSetupError as exc:
                 outcome.notes.append(f"vLLM-stack backend skipped: {exc}")
+        only_at: dict[str, int] = {}
+        if settings.scale_workers > 1 and THROUGHPUT_CONCURRENCY in settings.levels:
+            scaled = start_ccbench_proxy(
+                backend.base_url,
+                settings.max_concurrency,
+                ["--workers", str(settings.scale_workers)],
+                settings.launcher,
+            )
+            stack.callback(scaled.stop)
+            name = SCALED_TARGET
+            targets.append(
+                (
+                    messages_target(name, f"{scaled.base_url}/v1/messages?beta=true", outcome.rows),
+                    scaled,
+                    settings.requests,
+                )
+            )
+            only_at[name] = THROUGHPUT_CONCURRENCY
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)
         console.print(
             f"backend {backend.base_url}  proxy {proxy.base_url} (pid {proxy.pid})", highlight=False
         )
-        outcome.levels = measure_all(runner, targets, settings.levels, settings.repeat, console)
+        outcome.levels = measure_all(runner, targets, settings.levels, settings.repeat, console, only_at)
         if settings.soak:
             console.print(
                 f"  soak     c={settings.soak_concurrency:<4} {settings.soak} requests on a fresh proxy …"
@@ -319,6 +347,13 @@ def execute(settings: Settings, console: Console) -> Outcome:
 @click.option(
     "--workers", type=click.IntRange(1), default=1, show_default=True, help="Passed to ccbench proxy."
 )
+@click.option(
+    "--scale-workers",
+    type=click.IntRange(0),
+    default=None,
+    help="Also measure a proxy started with --workers N at 16 streams, as a row of its own "
+    "[default: the number of cores when more than one; 0 = off; off with --quick].",
+)
 @click.option("--check", is_flag=True, help="Exit 1 when a measured target is missed.")
 @click.option(
     "--profile",
@@ -341,6 +376,7 @@ def main(
     proxy_command: str | None,
     vllm_stack: bool,
     workers: int,
+    scale_workers: int | None,
     check: bool,
     profile: Path | None,
 ) -> None:
@@ -360,6 +396,7 @@ def main(
         profile=profile,
         vllm_stack=vllm_stack,
         workers=workers,
+        scale_workers=(0 if quick else (os.cpu_count() or 1)) if scale_workers is None else scale_workers,
     )
     console = Console()
     if not console.is_terminal:
@@ -369,7 +406,7 @@ def main(
     except BenchSetupError as exc:
         console.print(f"benchmark could not run: {exc}", style="red", highlight=False)
         sys.exit(2)
-    checks = all_checks(outcome.levels, outcome.soak)
+    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers)
     print_report(console, outcome.levels, outcome.soak, checks, outcome.notes)
     if outcome.profile:
         print_profile(console, outcome.profile)

@@ -328,9 +328,26 @@ class PendingCall:
         return await self.upstream.open("POST", path, data=data, headers=headers)
 
     async def wait(self, timeout: float) -> bool:
-        """True once the backend's headers arrived (or the call failed)."""
-        done, _ = await asyncio.wait({self.task}, timeout=timeout)
-        return bool(done)
+        """True once the backend's headers arrived (or the call failed); False after `timeout` seconds.
+        (What `asyncio.wait({task}, timeout=…)` does, without its set bookkeeping: it runs on every request.)"""
+        task = self.task
+        if task.done():
+            return True
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        timer = loop.call_later(timeout, wake)
+        task.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            task.remove_done_callback(wake)
+        return task.done()
 
     def result(self) -> aiohttp.ClientResponse:
         self.response = self.task.result()
