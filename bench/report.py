@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -42,13 +43,17 @@ def find(levels: list[LevelResult], target: str, concurrency: int) -> LevelResul
     return next((lv for lv in levels if lv.target == target and lv.concurrency == concurrency), None)
 
 
-def throughput_concurrency(levels: list[LevelResult]) -> int | None:
-    """16 when it was measured; otherwise the highest measured level below 256 (e.g. 4 with --quick)."""
-    measured = sorted({lv.concurrency for lv in levels if lv.target == "ccbench"})
+def throughput_level(concurrencies: Iterable[int]) -> int | None:
+    """Where throughput is compared: 16 streams, else the highest level below 256 (e.g. 4 with --quick)."""
+    measured = sorted(set(concurrencies))
     if THROUGHPUT_CONCURRENCY in measured:
         return THROUGHPUT_CONCURRENCY
     below = [c for c in measured if c < ERRORS_CONCURRENCY]
     return below[-1] if below else None
+
+
+def throughput_concurrency(levels: list[LevelResult]) -> int | None:
+    return throughput_level(lv.concurrency for lv in levels if lv.target == "ccbench")
 
 
 def _ratio(numerator: LevelResult | None, denominator: LevelResult | None) -> float | None:

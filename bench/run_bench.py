@@ -33,7 +33,7 @@ from bench.fastloop import fast_loop_name
 from bench.load_client import ANTHROPIC, OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
 from bench.phases import run_profile, run_soak
-from bench.report import SCALED_TARGET, THROUGHPUT_CONCURRENCY, Check, all_checks, print_profile, print_report
+from bench.report import SCALED_TARGET, Check, all_checks, print_profile, print_report, throughput_level
 from bench.servers import (
     BenchSetupError,
     Server,
@@ -235,7 +235,8 @@ def execute(settings: Settings, console: Console) -> Outcome:
             except BenchSetupError as exc:
                 outcome.notes.append(f"vLLM-stack backend skipped: {exc}")
         only_at: dict[str, int] = {}
-        if settings.scale_workers > 1 and THROUGHPUT_CONCURRENCY in settings.levels:
+        level = throughput_level(settings.levels)
+        if settings.scale_workers > 1 and level is not None:
             scaled = start_ccbench_proxy(
                 backend.base_url,
                 settings.max_concurrency,
@@ -243,15 +244,9 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 settings.launcher,
             )
             stack.callback(scaled.stop)
-            name = SCALED_TARGET
-            targets.append(
-                (
-                    messages_target(name, f"{scaled.base_url}/v1/messages?beta=true", outcome.rows),
-                    scaled,
-                    settings.requests,
-                )
-            )
-            only_at[name] = THROUGHPUT_CONCURRENCY
+            url = f"{scaled.base_url}/v1/messages?beta=true"
+            targets.append((messages_target(SCALED_TARGET, url, outcome.rows), scaled, settings.requests))
+            only_at[SCALED_TARGET] = level
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)
         console.print(

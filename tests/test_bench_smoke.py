@@ -15,7 +15,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     completed = subprocess.run(
-        [sys.executable, "bench/run_bench.py", "--quick", "--vllm-stack", "--out", str(out)],
+        [
+            sys.executable,
+            "bench/run_bench.py",
+            "--quick",
+            "--vllm-stack",
+            "--scale-workers",
+            "2",
+            "--out",
+            str(out),
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -24,13 +33,15 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     printed = completed.stdout
-    assert "4 concurrent: proxy = " in printed and "× direct" in printed
+    assert "4 concurrent: proxy (one process) = " in printed and "× direct" in printed
+    assert "4 concurrent: proxy with --workers 2 (one process per core) = " in printed
     assert "c=1 TTFT: " in printed and "ms vs direct" in printed
 
     results = json.loads(out.read_text())
     measured = {(level["target"], level["concurrency"]) for level in results["levels"]}
     targets = ("direct", "ccbench", "direct-vllm", "ccbench-vllm")  # raw backend, then FastAPI + uvicorn
-    assert measured == {(target, c) for target in targets for c in (1, 4)}
+    assert measured == {(target, c) for target in targets for c in (1, 4)} | {("ccbench-workers", 4)}
+    assert results["environment"]["scaled_proxy_workers"] == 2
     for level in results["levels"]:
         assert level["errors"] == 0, level
         assert level["ok"] == level["requests"] >= 20
@@ -39,7 +50,7 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     proxy_levels = [level for level in results["levels"] if level["target"].startswith("ccbench")]
     assert all(level["rss_kib"]["after"] > 0 for level in proxy_levels)
     names = {check["name"]: check for check in results["checks"]}
-    assert names["throughput_ratio"]["value"] > 0
+    assert names["throughput_ratio"]["value"] > 0 and names["throughput_ratio_workers"]["value"] > 0
     assert names["vllm_stack_ratio"]["value"] > 0 and "vLLM's HTTP stack" in printed
     assert names["errors_256"]["passed"] is None and names["soak_rss_growth_pct"]["passed"] is None
 
