@@ -28,7 +28,7 @@ _tools: TextMemo[object] = TextMemo(CACHE_SIZE, 8 << 20)
 _systems: TextMemo[object] = TextMemo(
     64, 4 << 20
 )  # one system prompt per session (it names the cwd, the date)
-_messages: TextMemo[object] = TextMemo(2048, 16 << 20)  # the recent history of the sessions in flight
+_messages: TextMemo[object] = TextMemo(2048, 8 << 20)  # the recent history of the sessions in flight
 _CACHES = {"tools": _tools, "system": _systems}
 
 _split = msgspec.json.Decoder(dict[str, msgspec.Raw])

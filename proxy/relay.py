@@ -247,7 +247,10 @@ class _BackendStream:
         if data == b"[DONE]":
             self.done = True
             return self.translator.finish()
-        chunk = _parse_chunk(data)
+        try:  # _parse_chunk's first step, inlined: this runs for every chunk
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            chunk = _parse_chunk(data)
         if not isinstance(chunk, dict):
             self.bad_in_a_row += 1
             self.translator.problems.append("skipped an unparseable chunk from the backend")

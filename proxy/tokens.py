@@ -91,7 +91,7 @@ def _part_tokens(part: Any, separator: str, serialized: bytes | None = None) -> 
 
 # Messages' estimates by their JSON: a conversation's history is resent every turn, so only its new messages
 # need the passes over their bytes (the estimate is a function of the JSON text alone).
-_message_estimates: TextMemo[int] = TextMemo(2048, 16 << 20)
+_message_estimates: TextMemo[int] = TextMemo(2048, 4 << 20)
 MIN_MEMO_BYTES = 1024  # smaller messages are cheaper to estimate than to look up
 
 

@@ -21,7 +21,7 @@ from proxy.translate.tools import compact_json
 
 MIN_CHARS = 1024  # shorter results are cheaper to build again than to look up
 MAX_ENTRIES = 1024
-MAX_CHARS = 8 << 20  # characters held in results (the pieces are about as much again)
+MAX_CHARS = 4 << 20  # characters held in results (the pieces are about as much again)
 
 
 class IdentityMemo:

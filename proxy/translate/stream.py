@@ -97,13 +97,23 @@ class StreamTranslator:
             self._last_usage = usage
         if "stopping_word" in chunk or "timings" in chunk:  # llama.cpp's native fields
             self._note_stopping_words(chunk)
-        events: list[dict] = []
         choices = chunk.get("choices")
-        if choices and isinstance(choices, list):
+        if not (choices and isinstance(choices, list)):
+            return []
+        if len(choices) == 1:  # the usual case: no list to merge into
+            choice = choices[0]
+            if not (isinstance(choice, dict) and choice.get("index", 0) in (0, None)):
+                return []
+            events = self._feed_choice(choice)
+        else:
+            events = []
             for choice in choices:
                 if isinstance(choice, dict) and choice.get("index", 0) in (0, None):
                     events += self._feed_choice(choice)
-        return self._emit(events)
+        check = self._checker.check  # _emit, inlined: this runs for every chunk
+        for event in events:
+            check(event)
+        return events
 
     @property
     def finish_reason(self) -> str | None:
