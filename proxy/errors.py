@@ -6,8 +6,9 @@ reports, ours or the backend's, goes through this one module.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
+
+from proxy.ids import request_id
 
 STATUS_TO_TYPE: dict[int, str] = {
     400: "invalid_request_error",
@@ -44,7 +45,7 @@ TYPE_TO_STATUS: dict[str, int] = {
 
 def new_request_id() -> str:
     """A request id in Anthropic's style (`req_` + 24 base62-ish characters)."""
-    return "req_" + secrets.token_urlsafe(18).replace("-", "A").replace("_", "B")
+    return request_id()
 
 
 def error_type_for_status(status: int) -> str:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from aiohttp import web
 from proxy.bodyparse import parse_object
 from proxy.config import Config
 from proxy.errors import AnthropicError
+from proxy.ids import message_id
 from proxy.passthrough import relay_passthrough
 from proxy.relay import relay_stream
 from proxy.requestlog import RequestLog
@@ -228,7 +228,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         tool_names=translated.tool_names,
         tool_schemas=translated.tool_schemas,
         stop_sequences=translated.stop_sequences,
-        message_id="msg_" + secrets.token_hex(12),
+        message_id=message_id(),
         input_tokens=prompt_tokens,
     )
     return BackendCall(payload, ctx, translated.stream)

@@ -32,11 +32,19 @@ class SecondCachedFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging API)
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self.timestamp(record.created, record.msecs)
+
+    def timestamp(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", self.converter(second))
             self._second = second
-        return f"{self._stamp},{int(record.msecs):03d}"
+        return f"{self._stamp},{int(msecs):03d}"
+
+    def line(self, levelno: int, name: str, message: str, created: float) -> str:
+        """What `format` gives for a record with these fields (FORMAT only), without building the record."""
+        msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord computes it
+        return f"{self.timestamp(created, msecs)} {logging.getLevelName(levelno)} {name}: {message}"
 
 
 class BatchingStreamHandler(logging.StreamHandler):
@@ -57,9 +65,19 @@ class BatchingStreamHandler(logging.StreamHandler):
         except Exception:
             self.handleError(record)
             return
+        self._enqueue(line, record.levelno)
+
+    def emit_line(self, levelno: int, name: str, message: str) -> None:
+        """What logging a `%s` message at `levelno` on logger `name` writes, without the LogRecord: for the
+        request log, when this handler is where its records would go anyway (see `sole_handler`)."""
+        formatter = self.formatter
+        assert isinstance(formatter, SecondCachedFormatter)
+        self._enqueue(formatter.line(levelno, name, message, time.time()) + self.terminator, levelno)
+
+    def _enqueue(self, line: str, levelno: int) -> None:
         with self.lock:  # type: ignore[union-attr]
             self._pending.append(line)
-            if record.levelno >= logging.WARNING or len(self._pending) >= MAX_PENDING:
+            if levelno >= logging.WARNING or len(self._pending) >= MAX_PENDING:
                 self._write_pending()
                 return
             if len(self._pending) > 1:  # the flusher was woken by the first line of this batch
@@ -95,6 +113,30 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._pending = []
         self._wake = threading.Event()
         self._thread = None
+
+
+def sole_handler(logger: logging.Logger, levelno: int) -> BatchingStreamHandler | None:
+    """The handler a record of `logger` at `levelno` reaches when it is the only one, with no filter on the way
+    and the standard format (the `ccbench proxy` set-up); None otherwise, e.g. under pytest's caplog or an
+    application's own logging, which then get their LogRecords as usual."""
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        if current.handlers:
+            if found is not None or len(current.handlers) != 1:
+                return None
+            found = current.handlers[0]
+        if not current.propagate:
+            break
+        current = current.parent  # type: ignore[assignment]
+    if type(found) is not BatchingStreamHandler or found.filters or levelno < found.level:
+        return None
+    formatter = found.formatter
+    if type(formatter) is not SecondCachedFormatter or formatter._fmt != FORMAT:
+        return None
+    return found
 
 
 def configure_logging(level: str, stream: TextIO | None = None) -> None:

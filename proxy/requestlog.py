@@ -10,6 +10,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from proxy.logsetup import sole_handler
+
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
@@ -68,6 +70,10 @@ class RequestLog:
         self.emitted = True
         level = logging.WARNING if self.status >= 500 or self.problems else logging.INFO
         if logger.isEnabledFor(level):  # the line is only built when it is written
-            logger.log(level, "%s", self.line())
+            handler = sole_handler(logger, level)
+            if handler is not None:  # the `ccbench proxy` process: the same line, without a LogRecord
+                handler.emit_line(level, logger.name, self.line())
+            else:
+                logger.log(level, "%s", self.line())
         for problem in self.problems:  # may quote model output, so only at debug level
             logger.debug("%s problem: %s", self.request_id, problem)

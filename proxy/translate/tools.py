@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import re
-import secrets
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ import json_repair
 import orjson
 
 from proxy.bodyparse import is_shared
+from proxy.ids import tool_use_id
 from proxy.tokens import estimate_tool_tokens
 
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -63,7 +63,7 @@ def sanitize_tool_id(tool_id: str) -> str:
 
 def new_tool_id() -> str:
     """A fresh Anthropic-style tool_use id for a backend call that came without one."""
-    return "toolu_" + secrets.token_hex(12)
+    return tool_use_id()
 
 
 def strip_schema(schema: object) -> object:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import time
 
 import pytest
 
-from proxy.logsetup import FORMAT, BatchingStreamHandler, SecondCachedFormatter
+from proxy.logsetup import FORMAT, BatchingStreamHandler, SecondCachedFormatter, sole_handler
 
 
 class CountingStream(io.StringIO):
@@ -97,3 +98,60 @@ def test_timestamps_match_the_default_formatter(created: float) -> None:
     cached = SecondCachedFormatter()
     cached.format(record)  # warm the per-second cache with the same second
     assert cached.format(record) == logging.Formatter(FORMAT).format(record)
+
+
+def _proxy_like_hierarchy(name: str, stream: io.StringIO) -> tuple[logging.Logger, BatchingStreamHandler]:
+    """What `configure_logging` sets up, on a private parent logger instead of the root."""
+    parent = logging.getLogger(name)
+    parent.handlers[:] = []
+    parent.filters[:] = []
+    parent.propagate = False
+    parent.setLevel(logging.INFO)
+    handler = BatchingStreamHandler(stream, delay=30.0)
+    handler.setFormatter(SecondCachedFormatter())
+    parent.addHandler(handler)
+    return logging.getLogger(f"{name}.requests"), handler
+
+
+@pytest.mark.parametrize("created", [1764086458.0, 1764086458.047, 1764086458.9996])
+def test_the_direct_line_is_the_line_a_log_record_gives(created: float) -> None:
+    record = logging.makeLogRecord({"msg": "%s", "args": ("req_x POST /v1/messages 200",), "name": "a.b"})
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+    formatter = SecondCachedFormatter()
+    assert formatter.line(logging.WARNING, "a.b", "req_x POST /v1/messages 200", created) == formatter.format(
+        record
+    )
+
+
+def test_request_lines_skip_the_log_record_only_where_nothing_else_would_see_it() -> None:
+    from proxy.requestlog import RequestLog
+
+    stream = io.StringIO()
+    logger, handler = _proxy_like_hierarchy("test.logsetup.direct", stream)
+    assert sole_handler(logger, logging.INFO) is handler
+    RequestLog("req_1", "/v1/messages").emit(logger)
+    handler.flush()
+    written = stream.getvalue()
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO test\.logsetup\.direct\.requests: "
+        r"req_1 POST /v1/messages 200 ttft=-ms dur=\d+ms in=- out=-\n",
+        written,
+    )
+    seen: list[logging.LogRecord] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    extra = Collect()
+    logger.addHandler(extra)  # like pytest's caplog or an application's own handler
+    assert sole_handler(logger, logging.INFO) is None
+    RequestLog("req_2", "/v1/messages").emit(logger)
+    assert [r.getMessage().split()[0] for r in seen] == ["req_2"]
+    logger.removeHandler(extra)
+    logger.addFilter(lambda record: True)
+    assert sole_handler(logger, logging.INFO) is None
+    logger.filters[:] = []
+    handler.setLevel(logging.ERROR)
+    assert sole_handler(logger, logging.INFO) is None

@@ -8,14 +8,16 @@ import copy
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proxy.bodyparse import parse_object
+from proxy.errors import AnthropicError
 from proxy.tokens import estimate_tokens
 from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.serialize import serialize_body
 from proxy.translate.validate import validate_messages_request
+from tests.proxy.strategies import requests as anthropic_requests
 from tests.support import captured_requests
 
 _TEXT = st.text(max_size=30)
@@ -74,3 +76,17 @@ def test_real_claude_code_turns_serialise_to_exactly_the_translated_body(capture
         assert estimate_tokens(
             openai_body, translated.tool_tokens, serialized.message_json
         ) == estimate_tokens(openai_body)
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(anthropic_requests)
+def test_any_translated_request_serialises_to_exactly_its_body(body: object) -> None:
+    """Generated requests (tools, tool_choice, thinking, images, broken parts): whatever the translation does to
+    the tool list, the spliced tool JSON and the per-message pieces give exactly the body's own JSON."""
+    try:
+        translated = translate_request(validate_messages_request(body), "m", BackendProfile())
+    except AnthropicError:
+        return
+    for key in ("max_tokens", "max_completion_tokens"):
+        serialized = serialize_body(translated.body, key, translated.tools_json)
+        assert serialized.rest == _whole(translated.body, key)
