@@ -30,7 +30,7 @@ import orjson
 from rich.console import Console
 
 from bench.fastloop import fast_loop_name
-from bench.load_client import ANTHROPIC, OPENAI, Target
+from bench.load_client import OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
 from bench.phases import run_profile, run_soak
 from bench.report import SCALED_TARGET, Check, all_checks, print_profile, print_report, throughput_level
@@ -41,43 +41,16 @@ from bench.servers import (
     start_ccbench_proxy,
     start_fast_backend,
     start_litellm,
-    start_vllm_stack_backend,
+)
+from bench.targets import (
+    direct_bodies,
+    load_requests,
+    messages_target,
+    scaled_proxy_target,
+    vllm_stack_targets,
 )
 
-DATA_FILE = Path(__file__).resolve().parent / "data" / "claude_code_requests.jsonl"
-BACKEND_MODEL = "bench-model"
-CLIENT_KEY = "bench-key-not-a-secret"
 BACKEND_STREAM = "20 SSE events per answer: role, 8 text fragments, tool call head + 7 argument fragments, finish, usage, [DONE]"
-
-
-def load_requests(path: Path = DATA_FILE) -> list[dict]:
-    """The captured Claude Code requests (streaming /v1/messages bodies with their headers)."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    for row in rows:
-        row["body"]["stream"] = True
-    return rows
-
-
-def anthropic_headers(row: dict, api_key: str) -> tuple[tuple[str, str], ...]:
-    headers = {k: v for k, v in row["headers"].items() if k.lower() not in ("x-api-key", "authorization")}
-    headers["x-api-key"] = api_key
-    return tuple(headers.items())
-
-
-def direct_bodies(rows: list[dict]) -> tuple[bytes, ...]:
-    """The OpenAI bodies the proxy would send, translated once up front with the proxy's own translator."""
-    try:
-        from proxy.translate.request import BackendProfile, translate_request
-    except ImportError as exc:
-        raise BenchSetupError(f"proxy.translate.request is not importable: {exc}") from exc
-    return tuple(
-        orjson.dumps(translate_request(row["body"], BACKEND_MODEL, BackendProfile()).body) for row in rows
-    )
-
-
-def messages_target(name: str, url: str, rows: list[dict], api_key: str = CLIENT_KEY) -> Target:
-    bodies = tuple(orjson.dumps(row["body"]) for row in rows)
-    return Target(name, url, ANTHROPIC, bodies, anthropic_headers(rows[0], api_key))
 
 
 def parse_levels(text: str) -> list[int]:
@@ -187,22 +160,6 @@ class Outcome:
         }
 
 
-def vllm_stack_targets(
-    stack: contextlib.ExitStack, settings: Settings, rows: list[dict], direct_body: tuple[bytes, ...]
-) -> list[tuple[Target, Server, int]]:
-    """The same answers from FastAPI + uvicorn (what vLLM and SGLang serve with), called directly and through
-    a second proxy: what the proxy costs in front of such a server rather than a raw socket."""
-    backend = start_vllm_stack_backend()
-    stack.callback(backend.stop)
-    proxy = start_ccbench_proxy(
-        backend.base_url, settings.max_concurrency, settings.proxy_args, settings.launcher
-    )
-    stack.callback(proxy.stop)
-    direct = Target("direct-vllm", f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
-    ours = messages_target("ccbench-vllm", f"{proxy.base_url}/v1/messages?beta=true", rows)
-    return [(direct, backend, settings.requests), (ours, proxy, settings.requests)]
-
-
 def execute(settings: Settings, console: Console) -> Outcome:
     """Start the servers, measure every target at every level, soak and profile; always stop the servers."""
     outcome = Outcome(rows=load_requests())
@@ -231,21 +188,31 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 outcome.notes.append(f"LiteLLM skipped: {exc}")
         if settings.vllm_stack:
             try:
-                targets += vllm_stack_targets(stack, settings, outcome.rows, direct_body)
+                targets += vllm_stack_targets(
+                    stack,
+                    outcome.rows,
+                    direct_body,
+                    settings.max_concurrency,
+                    settings.proxy_args,
+                    settings.launcher,
+                    settings.requests,
+                )
             except BenchSetupError as exc:
                 outcome.notes.append(f"vLLM-stack backend skipped: {exc}")
         only_at: dict[str, int] = {}
         level = throughput_level(settings.levels)
         if settings.scale_workers > 1 and level is not None:
-            scaled = start_ccbench_proxy(
-                backend.base_url,
-                settings.max_concurrency,
-                ["--workers", str(settings.scale_workers)],
-                settings.launcher,
+            targets.append(
+                scaled_proxy_target(
+                    stack,
+                    backend.base_url,
+                    outcome.rows,
+                    settings.scale_workers,
+                    settings.max_concurrency,
+                    settings.launcher,
+                    settings.requests,
+                )
             )
-            stack.callback(scaled.stop)
-            url = f"{scaled.base_url}/v1/messages?beta=true"
-            targets.append((messages_target(SCALED_TARGET, url, outcome.rows), scaled, settings.requests))
             only_at[SCALED_TARGET] = level
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)

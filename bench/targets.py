@@ -1,0 +1,85 @@
+"""What the benchmark sends and to whom: the captured bodies, the targets, and the extra servers behind them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import orjson
+
+from bench.load_client import ANTHROPIC, OPENAI, Target
+from bench.report import SCALED_TARGET
+from bench.servers import BenchSetupError, Server, start_ccbench_proxy, start_vllm_stack_backend
+
+Measured = tuple[Target, Server, int]  # a target, the server process whose CPU is measured, requests per run
+
+DATA_FILE = Path(__file__).resolve().parent / "data" / "claude_code_requests.jsonl"
+BACKEND_MODEL = "bench-model"
+CLIENT_KEY = "bench-key-not-a-secret"
+
+
+def load_requests(path: Path = DATA_FILE) -> list[dict]:
+    """The captured Claude Code requests (streaming /v1/messages bodies with their headers)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["body"]["stream"] = True
+    return rows
+
+
+def anthropic_headers(row: dict, api_key: str) -> tuple[tuple[str, str], ...]:
+    headers = {k: v for k, v in row["headers"].items() if k.lower() not in ("x-api-key", "authorization")}
+    headers["x-api-key"] = api_key
+    return tuple(headers.items())
+
+
+def direct_bodies(rows: list[dict]) -> tuple[bytes, ...]:
+    """The OpenAI bodies the proxy would send, translated once up front with the proxy's own translator."""
+    try:
+        from proxy.translate.request import BackendProfile, translate_request
+    except ImportError as exc:
+        raise BenchSetupError(f"proxy.translate.request is not importable: {exc}") from exc
+    return tuple(
+        orjson.dumps(translate_request(row["body"], BACKEND_MODEL, BackendProfile()).body) for row in rows
+    )
+
+
+def messages_target(name: str, url: str, rows: list[dict], api_key: str = CLIENT_KEY) -> Target:
+    bodies = tuple(orjson.dumps(row["body"]) for row in rows)
+    return Target(name, url, ANTHROPIC, bodies, anthropic_headers(rows[0], api_key))
+
+
+def vllm_stack_targets(
+    stack: contextlib.ExitStack,
+    rows: list[dict],
+    direct_body: tuple[bytes, ...],
+    max_concurrency: int,
+    proxy_args: list[str],
+    launcher: list[str] | None,
+    requests: int,
+) -> list[Measured]:
+    """The same answers from FastAPI + uvicorn (what vLLM and SGLang serve with), called directly and through
+    a second proxy: what the proxy costs in front of such a server rather than a raw socket."""
+    backend = start_vllm_stack_backend()
+    stack.callback(backend.stop)
+    proxy = start_ccbench_proxy(backend.base_url, max_concurrency, proxy_args, launcher)
+    stack.callback(proxy.stop)
+    direct = Target("direct-vllm", f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
+    ours = messages_target("ccbench-vllm", f"{proxy.base_url}/v1/messages?beta=true", rows)
+    return [(direct, backend, requests), (ours, proxy, requests)]
+
+
+def scaled_proxy_target(
+    stack: contextlib.ExitStack,
+    backend_url: str,
+    rows: list[dict],
+    workers: int,
+    max_concurrency: int,
+    launcher: list[str] | None,
+    requests: int,
+) -> Measured:
+    """A second proxy started with `--workers N` (one process per core) on the same backend."""
+    proxy = start_ccbench_proxy(backend_url, max_concurrency, ["--workers", str(workers)], launcher)
+    stack.callback(proxy.stop)
+    url = f"{proxy.base_url}/v1/messages?beta=true"
+    return messages_target(SCALED_TARGET, url, rows), proxy, requests
