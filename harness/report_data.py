@@ -165,16 +165,24 @@ def to_run_views(results_or_list: Any, source: str = "ccbench run (in memory)") 
     return views
 
 
+def schema_version_problem(data: Mapping, source: str) -> str | None:
+    """Why this ccbench cannot read a results object of another schema_version (None when it can)."""
+    version = data.get("schema_version")
+    if version == SCHEMA_VERSION:
+        return None
+    return (
+        f"{source}: schema_version {version!r} is not supported (this ccbench reads schema_version "
+        f"{SCHEMA_VERSION}); is this a `ccbench run --out` file?"
+    )
+
+
 def parse_results(data: object, source: str) -> RunView:
     """Check the fixed contract (schema_version, summary, scenarios) and build the view."""
     if not isinstance(data, Mapping):
         raise ResultsError(f"{source}: expected a JSON object (a ccbench results file), got {_kind(data)}")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ResultsError(
-            f"{source}: schema_version {version!r} is not supported (this ccbench reads schema_version "
-            f"{SCHEMA_VERSION}); is this a `ccbench run --out` file?"
-        )
+    problem = schema_version_problem(data, source)
+    if problem:
+        raise ResultsError(problem)
     summary = data.get("summary")
     if not isinstance(summary, Mapping):
         raise ResultsError(f"{source}: 'summary' must be an object, got {_kind(summary)}")

@@ -12,11 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.cassette import write_atomic
+from harness.report_data import SCHEMA_VERSION, schema_version_problem
 from harness.validation import schema_problems
 from proxy import __version__
 from proxy.datafile import load_json_file
-
-SCHEMA_VERSION = 1
 
 
 class ResultsFileError(Exception):
@@ -54,11 +53,9 @@ def load_results(path: Path | str) -> dict:
     data = load_json_file(source, "results file", ResultsFileError)
     if not isinstance(data, dict):
         raise ResultsFileError(f"{source} is not a ccbench results file (not a JSON object)")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ResultsFileError(
-            f"{source}: schema_version {version!r} is not supported (this ccbench reads version {SCHEMA_VERSION})"
-        )
+    problem = schema_version_problem(data, str(source))
+    if problem:
+        raise ResultsFileError(problem)
     problems = contract_problems(data)
     if problems:
         raise ResultsFileError(f"{source} does not follow the results contract: " + "; ".join(problems[:3]))

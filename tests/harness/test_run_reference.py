@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiohttp
 import anthropic
+import pytest
 from click.testing import CliRunner
 
 from harness.backends import resolve_target
@@ -21,7 +22,8 @@ from harness.replay import (
     score_jobs,
     turn_key,
 )
-from harness.results import contract_problems, load_results
+from harness.report_data import ResultsError, load_results_file
+from harness.results import ResultsFileError, contract_problems, load_results
 from harness.scenarios import load_scenarios, resolve_turns, select_scenarios
 from harness.validation import ResponseCheck, schema_problems
 
@@ -58,6 +60,13 @@ def test_reference_run_scores_perfectly_for_every_suite(tmp_path, monkeypatch):
     assert {"smoke", "claude-code"} <= {s["suite"] for s in results["scenarios"]}
     failed = [(s["id"], t["problems"]) for s in results["scenarios"] for t in s["turns"] if not t["passed"]]
     assert failed == []
+    # load_results and the report readers share one schema_version check and message
+    other = tmp_path / "v2.json"
+    other.write_text(json.dumps({**results, "schema_version": 2}))
+    with pytest.raises(ResultsFileError, match="schema_version 2 is not supported"):
+        load_results(other)
+    with pytest.raises(ResultsError, match="schema_version 2 is not supported"):
+        load_results_file(other)
     assert results["backend"]["preset"] == "reference" and results["model"] == "ccbench-reference"
     stop_reasons = {s["id"]: s["turns"][0]["stop_reason"] for s in results["scenarios"]}
     assert stop_reasons["smoke-max-tokens"] == "max_tokens"
