@@ -62,6 +62,16 @@ THINKING_BY_KIND = {
 }
 
 
+@dataclass(frozen=True)
+class BackendFacts:
+    """The probe result as a request uses it: backend kind, default model, context length, thinking profile."""
+
+    kind: str
+    default_model: str | None
+    context_length: int | None
+    profile: BackendProfile
+
+
 @dataclass
 class ProxyState:
     """What the request handlers share: the config, the backend session and the latest probe result."""
@@ -74,6 +84,8 @@ class ProxyState:
     _probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _reprobe: asyncio.Task | None = None
     dropped_features: Counter[str] = field(default_factory=Counter)  # feature -> requests it was dropped from
+    _facts: BackendFacts | None = None
+    _facts_from: BackendInfo | None = None
 
     async def probe(self) -> BackendInfo:
         async with self._probe_lock:
@@ -103,19 +115,26 @@ class ProxyState:
                 await self._reprobe
         await self.upstream.close()
 
+    async def facts(self) -> BackendFacts:
+        """What a request needs from the latest probe, built once per probe result (read on every request)."""
+        info = await self.backend()
+        if self._facts is None or self._facts_from is not info:
+            self._facts_from = info
+            self._facts = BackendFacts(
+                kind=info.kind if info else "unknown",
+                default_model=info.models[0] if info and info.models else None,
+                context_length=self.config.context_length or (info.context_length if info else None),
+                profile=backend_profile(self.config, info.kind if info else "unknown"),
+            )
+        return self._facts
+
     async def context_length(self) -> int | None:
         if self.config.context_length:
             return self.config.context_length
-        info = await self.backend()
-        return info.context_length if info else None
-
-    async def default_model(self) -> str | None:
-        info = await self.backend()
-        return info.models[0] if info and info.models else None
+        return (await self.facts()).context_length
 
     async def kind(self) -> str:
-        info = await self.backend()
-        return info.kind if info else "unknown"
+        return (await self.facts()).kind
 
 
 STATE = web.AppKey("ccbench_state", ProxyState)
@@ -202,9 +221,10 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
 
     The prompt is only estimated (and near the limit counted by the backend) when a bound from the JSON's size
     cannot rule out that the estimate matters; otherwise message_start gets a provisional count."""
-    translated = await _translate(state, body, entry)
+    facts = await state.facts()
+    translated = _translate(state, facts, body, entry)
     openai_body, cap = translated.body, state.config.max_output_tokens
-    context = await state.context_length()
+    context = facts.context_length
     key = "max_completion_tokens" if "max_completion_tokens" in openai_body else "max_tokens"
     requested = openai_body.get(key)
     if not isinstance(requested, int):
@@ -218,7 +238,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     images = has_image_parts(messages)
     fitted = fit_without_estimate(len(serialized.rest), parts, images, requested, context, cap)
     if fitted is None:
-        prompt_tokens = await _prompt_tokens(state, translated, serialized.message_json, context)
+        prompt_tokens = await _prompt_tokens(state, facts, translated, serialized.message_json)
         max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
     else:
         max_tokens, prompt_tokens = fitted
@@ -234,11 +254,11 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     return BackendCall(payload, ctx, translated.stream)
 
 
-async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> TranslatedRequest:
+def _translate(state: ProxyState, facts: BackendFacts, body: dict, entry: RequestLog) -> TranslatedRequest:
     requested = body.get("model")
-    backend_model = state.config.resolve_model(requested, fallback=await state.default_model())
+    backend_model = state.config.resolve_model(requested, fallback=facts.default_model)
     entry.requested_model, entry.backend_model = requested, backend_model
-    translated = translate_request(body, backend_model, backend_profile(state.config, await state.kind()))
+    translated = translate_request(body, backend_model, facts.profile)
     if translated.dropped:
         state.dropped_features.update(translated.dropped)
         log.debug("%s: consumed or dropped %s", entry.request_id, ", ".join(translated.dropped))
@@ -246,16 +266,14 @@ async def _translate(state: ProxyState, body: dict, entry: RequestLog) -> Transl
 
 
 async def _prompt_tokens(
-    state: ProxyState, translated: TranslatedRequest, message_json: list[bytes], context: int | None
+    state: ProxyState, facts: BackendFacts, translated: TranslatedRequest, message_json: list[bytes]
 ) -> int:
     """The fast estimate, confirmed by the backend tokenizer when it says the prompt is near the limit."""
-    openai_body = translated.body
+    openai_body, context = translated.body, facts.context_length
     estimate = estimate_tokens(openai_body, translated.tool_tokens, message_json)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
         return estimate
-    count, source = await count_prompt_tokens(
-        state.upstream, openai_body, await state.kind(), translated.tool_tokens
-    )
+    count, source = await count_prompt_tokens(state.upstream, openai_body, facts.kind, translated.tool_tokens)
     log.debug("prompt near the context limit: estimate %d, %s count %d", estimate, source, count)
     return count
 
@@ -267,9 +285,10 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
         return await _passthrough(request, raw, body)
     body = validate_messages_request(body, count_tokens=True)
     body = {**body, "max_tokens": body.get("max_tokens") or 1, "stream": False}
-    translated = await _translate(state, body, request[REQUEST_LOG])
+    facts = await state.facts()
+    translated = _translate(state, facts, body, request[REQUEST_LOG])
     count, source = await count_prompt_tokens(
-        state.upstream, translated.body, await state.kind(), translated.tool_tokens
+        state.upstream, translated.body, facts.kind, translated.tool_tokens
     )
     request[REQUEST_LOG].input_tokens = count
     log.debug("count_tokens: %d (%s)", count, source)

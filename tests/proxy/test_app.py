@@ -349,8 +349,14 @@ async def test_a_backend_that_comes_up_later_is_picked_up(monkeypatch) -> None:
     state = handlers_module.ProxyState(Config(), upstream)  # type: ignore[arg-type]
     assert (await state.probe()).reachable is False
     assert await state.context_length() == 4096  # re-probed because the last answer was "down"
-    assert (await state.kind(), await state.default_model()) == ("llamacpp", "m")
+    facts = await state.facts()
+    assert (facts.kind, facts.default_model, facts.profile.thinking_style) == (
+        "llamacpp",
+        "m",
+        "chat_template_kwargs",
+    )
     assert upstream.calls == 2  # once up, the answer is kept
+    assert await state.facts() is facts  # built once per probe result
 
 
 async def test_configured_context_length_wins_over_the_probe() -> None:
