@@ -27,6 +27,7 @@ from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.sse import SSEDecoder, encode_events
 from proxy.translate.backend_errors import error_in_body
+from proxy.translate.chunks import UNPARSEABLE, parse_chunk
 from proxy.upstream import (
     STREAM_CUT,
     PendingCall,
@@ -236,7 +237,7 @@ class _BackendStream:
         """EOF without [DONE]: a complete last event counts; a half line or no finish_reason at all is a cut."""
         out: list[dict] = []
         for _, event_data in self.decoder.flush_raw():
-            if event_data != b"[DONE]" and _parse_chunk(event_data) is _UNPARSEABLE:
+            if event_data != b"[DONE]" and parse_chunk(event_data) is UNPARSEABLE:
                 return out + self.translator.fail("api_error", STREAM_CUT)
             out += self._event(event_data)
         if not (self.done or self.translator.finish_reason):
@@ -247,10 +248,7 @@ class _BackendStream:
         if data == b"[DONE]":
             self.done = True
             return self.translator.finish()
-        try:  # _parse_chunk's first step, inlined: this runs for every chunk
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            chunk = _parse_chunk(data)
+        chunk = parse_chunk(data)
         if not isinstance(chunk, dict):
             self.bad_in_a_row += 1
             self.translator.problems.append("skipped an unparseable chunk from the backend")
@@ -261,22 +259,6 @@ class _BackendStream:
             return []
         self.bad_in_a_row = 0
         return self.translator.feed(chunk)  # a mid-stream {"error": ...} chunk ends in an error event there
-
-
-_UNPARSEABLE = object()
-
-
-def _parse_chunk(data: bytes) -> object:
-    """The JSON in one event's data, or _UNPARSEABLE. Invalid UTF-8 is replaced (U+FFFD), not fatal: one bad byte
-    in a model's text must not cost the whole chunk."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return orjson.loads(data.decode("utf-8", "replace"))
-    except orjson.JSONDecodeError:
-        return _UNPARSEABLE
 
 
 async def _pump(
