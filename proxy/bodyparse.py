@@ -19,15 +19,14 @@ from __future__ import annotations
 import msgspec
 import orjson
 
-from proxy.textmemo import MISSING, TextMemo
+from proxy.textmemo import TextMemo
 
 MIN_CACHED_BYTES = 1024  # smaller pieces are cheaper to parse than to look up
 CACHE_SIZE = 16  # distinct tool lists kept (one per Claude Code version/configuration in use)
 
 _tools: TextMemo[object] = TextMemo(CACHE_SIZE, 8 << 20)
-_systems: TextMemo[object] = TextMemo(
-    64, 4 << 20
-)  # one system prompt per session (it names the cwd, the date)
+# one system prompt per session (it names the cwd, the date)
+_systems: TextMemo[object] = TextMemo(64, 4 << 20)
 _messages: TextMemo[object] = TextMemo(2048, 8 << 20)  # the recent history of the sessions in flight
 _CACHES = {"tools": _tools, "system": _systems}
 
@@ -36,19 +35,11 @@ _split_list = msgspec.json.Decoder(list[msgspec.Raw])
 _SPLIT_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
-def _cached(cache: TextMemo[object], piece: msgspec.Raw) -> object:
-    text = bytes(piece)
-    value = cache.get(text)
-    if value is MISSING:
-        value = orjson.loads(text)
-        cache.put(text, value)
-    return value
-
-
 def _parse(piece: msgspec.Raw, cache: TextMemo[object] | None) -> object:
     if cache is None or len(piece) < MIN_CACHED_BYTES:
         return orjson.loads(memoryview(piece))
-    return _cached(cache, piece)
+    text = bytes(piece)
+    return cache.get_or_make(text, orjson.loads, text)
 
 
 def _parse_messages(field: msgspec.Raw) -> object:

@@ -1,15 +1,21 @@
-"""A bounded LRU map from exact byte strings to values, for the large texts Claude Code resends every turn.
+"""Bounded LRU memos for what Claude Code resends every turn: by exact text (`TextMemo`), or by the identity of
+the shared objects a result was made from (`IdentityMemo`).
 
 Python hashes a new `bytes` key in full on every dict lookup (about 5 µs for Claude Code's 30 KB tool list), and
 every request brings new key objects. Cached texts here are large and rarely share a length, so the lookup goes by
 length first and then compares content (one memcmp), which costs a fraction of the hash. A stored key's hash is
 computed once, when it is inserted.
+
+`IdentityMemo` serves results derived from objects the parse caches hand to every request that resent the same
+text: an entry holds the objects it was made from, so their ids cannot be reused by other objects while it
+lives, and equal ids then mean the same objects.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 MISSING: object = object()  # what `get` returns for a text it does not hold (None is a valid value)
@@ -38,9 +44,23 @@ class TextMemo(Generic[V]):
                 return self._values[key]
         return MISSING
 
+    def get_or_make(self, text: bytes, make: Callable[..., V], *args: Any) -> V:
+        """The value stored for `text`, or `make(*args)`'s, which is then stored (unless the text alone is over
+        the byte budget). Arguments rather than a closure: this runs for several pieces of every request."""
+        value = self.get(text)
+        if value is MISSING:
+            value = make(*args)
+            if len(text) <= self.max_bytes:
+                self._store(text, value)
+        return value  # type: ignore[return-value]
+
     def put(self, text: bytes, value: V) -> None:
         if len(text) > self.max_bytes or self.get(text) is not MISSING:
             return
+        self._store(text, value)
+
+    def _store(self, text: bytes, value: V) -> None:
+        """Insert a text known to be absent and within the budget; evict the least recently used beyond it."""
         self._values[text] = value
         self._by_size.setdefault(len(text), []).append(text)
         self.total_bytes += len(text)
@@ -56,3 +76,38 @@ class TextMemo(Generic[V]):
         self._values.clear()
         self._by_size.clear()
         self.total_bytes = 0
+
+
+class IdentityMemo:
+    """An LRU of results keyed by the ids of the objects they were computed from (which the entry keeps), at most
+    `max_entries` of them and `max_size` in total by the size each `put` declares."""
+
+    def __init__(self, max_entries: int, max_size: int) -> None:
+        self.max_entries, self.max_size = max_entries, max_size
+        self._entries: OrderedDict[tuple, tuple[object, Any, int]] = OrderedDict()
+        self.size = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: tuple) -> Any:
+        """The stored result, or None."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: tuple, pieces: object, result: Any, size: int) -> None:
+        """Store `result` (never None), made from `pieces` (kept alive with it), counting `size` to the budget."""
+        if size > self.max_size:
+            return
+        self._entries[key] = (pieces, result, size)
+        self.size += size
+        while len(self._entries) > self.max_entries or self.size > self.max_size:
+            _, (_, _, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.size = 0

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from proxy.errors import AnthropicError, prompt_too_long_message
-from proxy.textmemo import MISSING, TextMemo
+from proxy.textmemo import TextMemo
 
 if TYPE_CHECKING:
     from proxy.upstream import Upstream
@@ -98,11 +98,7 @@ MIN_MEMO_BYTES = 1024  # smaller messages are cheaper to estimate than to look u
 def _message_tokens(message: Any, serialized: bytes | None) -> int:
     if serialized is None or len(serialized) < MIN_MEMO_BYTES:
         return _part_tokens(message, "\n", serialized)
-    tokens = _message_estimates.get(serialized)
-    if tokens is MISSING:
-        tokens = _part_tokens(message, "\n", serialized)
-        _message_estimates.put(serialized, tokens)
-    return tokens  # type: ignore[return-value]
+    return _message_estimates.get_or_make(serialized, _part_tokens, message, "\n", serialized)
 
 
 def estimate_tool_tokens(functions: list[dict]) -> int:

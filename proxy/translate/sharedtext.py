@@ -6,17 +6,15 @@ turn, and serialising a new string that is not pure ASCII means encoding it to U
 ~18 KB of system prompt and first message that was most of the cost of serialising the request. Returning the
 very same joined string for the very same pieces lets orjson reuse the UTF-8 that CPython caches in it.
 
-An entry holds the pieces it was made from, so their ids cannot be reused by other objects while it lives: equal
-ids then mean the same objects, and the same objects give the same result (request bodies are never written to;
-tests/proxy/test_bodyparse.py holds translation to that).
+Entries are found by the pieces' identity (`proxy.textmemo.IdentityMemo`), and the same objects give the same
+result because request bodies are never written to (tests/proxy/test_bodyparse.py holds translation to that).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
+from proxy.textmemo import IdentityMemo
 from proxy.translate.tools import compact_json
 
 MIN_CHARS = 1024  # shorter results are cheaper to build again than to look up
@@ -24,43 +22,9 @@ MAX_ENTRIES = 1024
 MAX_CHARS = 4 << 20  # characters held in results (the pieces are about as much again)
 
 
-class IdentityMemo:
-    """An LRU of results keyed by the ids of the objects they were computed from (which the entry keeps)."""
-
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_chars: int = MAX_CHARS) -> None:
-        self.max_entries, self.max_chars = max_entries, max_chars
-        self._entries: OrderedDict[tuple, tuple[object, Any, int]] = OrderedDict()
-        self.chars = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def get(self, key: tuple) -> Any:
-        """The stored result, or None."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
-
-    def put(self, key: tuple, pieces: object, result: Any, chars: int) -> None:
-        """Store `result` (never None), made from `pieces`, whose text is `chars` characters long."""
-        if chars > self.max_chars:
-            return
-        self._entries[key] = (pieces, result, chars)
-        self.chars += chars
-        while len(self._entries) > self.max_entries or self.chars > self.max_chars:
-            _, (_, _, size) = self._entries.popitem(last=False)
-            self.chars -= size
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.chars = 0
-
-
-_joins = IdentityMemo()
-_json = IdentityMemo()
-_blocks = IdentityMemo()
+_joins = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
+_json = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
+_blocks = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
 
 
 def shared_block(

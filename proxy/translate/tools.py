@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import json_repair
@@ -20,6 +19,7 @@ import orjson
 
 from proxy.bodyparse import is_shared
 from proxy.ids import tool_use_id
+from proxy.textmemo import IdentityMemo, TextMemo
 from proxy.tokens import estimate_tool_tokens
 
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -89,13 +89,15 @@ class TranslatedTools:
     tool_names: dict[str, str] = field(default_factory=dict)  # OpenAI name -> Anthropic name
     tool_schemas: dict[str, dict] = field(default_factory=dict)  # Anthropic name -> input_schema
     prompt_tokens: int = 0  # estimate_tool_tokens(functions), computed once per memoised translation
-    functions_json: bytes | None = (
-        None  # orjson.dumps(functions), likewise: spliced into each request as it is
-    )
+    # orjson.dumps(functions), likewise: spliced into each request as it is
+    functions_json: bytes | None = None
 
 
+_Memoised = tuple[TranslatedTools, tuple[str, ...]]
 _MEMO_SIZE = 32
-_memo: OrderedDict[bytes, tuple[TranslatedTools, tuple[str, ...]]] = OrderedDict()
+_MEMO_BYTES = 8 << 20  # of tool-list JSON (Claude Code's is ~30 KB)
+_memo: TextMemo[_Memoised] = TextMemo(_MEMO_SIZE, _MEMO_BYTES)  # by exact JSON
+_by_identity = IdentityMemo(_MEMO_SIZE, _MEMO_BYTES)  # the lists proxy.bodyparse shares, by identity
 
 
 def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
@@ -107,15 +109,12 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     containers; the function dicts inside are shared and must be treated as read-only (they are only
     serialised)."""
     shared = is_shared(tools)
-    hit = _by_identity.get(id(tools)) if shared else None
-    if hit is not None and hit[0] is tools:
-        translated, notes = hit[1]
-    else:
-        translated, notes = _translate_by_json(tools)
+    hit = _by_identity.get((id(tools),)) if shared else None
+    if hit is None:
+        hit = _translate_by_json(tools)
         if shared:
-            if len(_by_identity) >= _MEMO_SIZE:
-                _by_identity.clear()
-            _by_identity[id(tools)] = (tools, (translated, notes))
+            _by_identity.put((id(tools),), tools, hit, len(hit[0].functions_json or b""))
+    translated, notes = hit
     dropped.extend(notes)
     return TranslatedTools(
         list(translated.functions),
@@ -126,24 +125,12 @@ def translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
     )
 
 
-_Memoised = tuple[TranslatedTools, tuple[str, ...]]
-_by_identity: dict[int, tuple[list[dict], _Memoised]] = {}
-
-
 def _translate_by_json(tools: list[dict]) -> _Memoised:
     try:
         key = orjson.dumps(tools)
     except (TypeError, orjson.JSONEncodeError):
         return _translate_fresh(tools)
-    hit = _memo.get(key)
-    if hit is None:
-        hit = _translate_fresh(tools)
-        _memo[key] = hit
-        if len(_memo) > _MEMO_SIZE:
-            _memo.popitem(last=False)
-    else:
-        _memo.move_to_end(key)
-    return hit
+    return _memo.get_or_make(key, _translate_fresh, tools)
 
 
 def _translate_fresh(tools: list[dict]) -> _Memoised:

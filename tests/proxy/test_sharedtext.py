@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from proxy.bodyparse import parse_object
 from proxy.translate import sharedtext
 from proxy.translate.request import BackendProfile, translate_request
-from proxy.translate.sharedtext import IdentityMemo, join_text, shared_block, shared_compact_json
+from proxy.translate.sharedtext import join_text, shared_block, shared_compact_json
 from proxy.translate.tools import compact_json
 from proxy.translate.validate import validate_messages_request
 from tests.support import captured_requests
@@ -56,16 +56,6 @@ def test_a_memoised_block_replays_its_notes() -> None:
     block = shared_block(source, build, first_notes)
     assert shared_block(source, build, second_notes) is block
     assert len(calls) == 1 and first_notes == second_notes == ["role:system"]
-
-
-def test_identity_memo_bounds() -> None:
-    memo = IdentityMemo(max_entries=2, max_chars=10)
-    pieces = [object() for _ in range(3)]
-    for n, piece in enumerate(pieces):
-        memo.put((id(piece),), piece, f"r{n}", 4)
-    assert len(memo) == 2 and memo.get((id(pieces[0]),)) is None and memo.get((id(pieces[2]),)) == "r2"
-    memo.put(("big",), None, "x", 11)  # larger than the budget: not stored
-    assert memo.get(("big",)) is None and memo.chars <= 10
 
 
 @pytest.mark.parametrize("captured", captured_requests(), ids=lambda c: c.id)

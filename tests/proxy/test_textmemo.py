@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy import tokens
-from proxy.textmemo import MISSING, TextMemo
+from proxy.textmemo import MISSING, IdentityMemo, TextMemo
 from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.serialize import serialize_body
 from proxy.translate.validate import validate_messages_request
@@ -51,6 +51,30 @@ def test_behaves_like_a_bounded_dict(operations: list[tuple[bytes, int]], max_en
         assert stored == (expected if expected is not MISSING else value if len(text) <= 20 else MISSING)
         assert len(memo) <= max_entries and memo.total_bytes <= 20
         assert memo.total_bytes == sum(len(k) for k in memo._values)
+
+
+def test_identity_memo_bounds() -> None:
+    memo = IdentityMemo(max_entries=2, max_size=10)
+    pieces = [object() for _ in range(3)]
+    for n, piece in enumerate(pieces):
+        memo.put((id(piece),), piece, f"r{n}", 4)
+    assert len(memo) == 2 and memo.get((id(pieces[0]),)) is None and memo.get((id(pieces[2]),)) == "r2"
+    memo.put(("big",), None, "x", 11)  # larger than the budget: not stored
+    assert memo.get(("big",)) is None and memo.size <= 10
+
+
+def test_get_or_make_makes_once_per_text_and_respects_the_budget() -> None:
+    memo: TextMemo[int] = TextMemo(4, 10)
+    made: list[bytes] = []
+
+    def make(text: bytes) -> int:
+        made.append(text)
+        return len(made)
+
+    assert memo.get_or_make(b"abc", make, b"abc") == 1
+    assert memo.get_or_make(bytes(bytearray(b"abc")), make, b"abc") == 1  # stored: not made again
+    assert memo.get_or_make(b"x" * 11, make, b"big") == 2  # over the budget: made, not stored
+    assert memo.get(b"x" * 11) is MISSING and made == [b"abc", b"big"]
 
 
 def test_memoised_message_estimates_equal_fresh_ones_on_real_turns() -> None:
