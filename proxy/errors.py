@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
+
 from proxy.ids import request_id
 
 STATUS_TO_TYPE: dict[int, str] = {
@@ -66,6 +69,19 @@ def error_body(error_type: str, message: str, request_id: str | None = None) -> 
 def prompt_too_long_message(prompt_tokens: int, limit: int) -> str:
     """The wording Claude Code matches on to trigger compaction."""
     return f"prompt is too long: {prompt_tokens} tokens > {limit} maximum"
+
+
+def client_fault(exc: BaseException | None) -> str | None:
+    """What was wrong with the client's HTTP when `exc` (or an exception it was raised from) says the request
+    itself was malformed, e.g. "Can not decode content-encoding: gzip"; None for any other exception."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, HttpProcessingError):
+            return str(exc.message).strip() or type(exc).__name__
+        if isinstance(exc, RequestPayloadError) and exc.__cause__ is None:
+            return str(exc).strip() or type(exc).__name__
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 @dataclass

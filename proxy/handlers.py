@@ -20,7 +20,7 @@ from aiohttp import web
 
 from proxy.bodyparse import parse_object
 from proxy.config import Config
-from proxy.errors import AnthropicError
+from proxy.errors import AnthropicError, client_fault
 from proxy.ids import message_id
 from proxy.passthrough import relay_passthrough
 from proxy.relay import relay_stream
@@ -150,7 +150,11 @@ async def read_json_object(request: web.Request) -> tuple[bytes, dict]:
     limit = request.app[STATE].config.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
-    raw = await request.read()
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # e.g. a gzip body that does not decompress, a broken chunk
+        reason = client_fault(exc) or "the body ended early"
+        raise AnthropicError.invalid_request(f"request body could not be read: {reason}") from None
     try:
         body = parse_object(raw)  # validates UTF-8 too; the slower checks below only explain a failure
     except orjson.JSONDecodeError as exc:

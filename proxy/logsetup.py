@@ -16,6 +16,8 @@ import threading
 import time
 from typing import TextIO
 
+from proxy.errors import client_fault
+
 BATCH_DELAY = 0.2  # seconds a request line may wait before it is written
 MAX_PENDING = 512  # lines; a burst beyond this is written at once
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -93,14 +95,15 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def _write_pending(self) -> None:
         """Called with the lock held."""
-        if self._pending:
-            data = "".join(self._pending)
-            self._pending.clear()
-            try:
-                self.stream.write(data)
-            except Exception:  # e.g. a closed pipe: report it the way StreamHandler does, never raise
-                self.handleError(logging.makeLogRecord({"msg": data, "levelno": logging.ERROR}))
-        super().flush()
+        if not self._pending:  # every write below is flushed at once: nothing else can be waiting
+            return
+        data = "".join(self._pending)
+        self._pending.clear()
+        try:
+            self.stream.write(data)
+            super().flush()
+        except Exception:  # e.g. a closed pipe or file: report it the way StreamHandler does, never raise
+            self.handleError(logging.makeLogRecord({"msg": data, "levelno": logging.ERROR}))
 
     def _flush_loop(self) -> None:
         while True:
@@ -139,9 +142,32 @@ def sole_handler(logger: logging.Logger, levelno: int) -> BatchingStreamHandler 
     return found
 
 
+class ClientFaultFilter(logging.Filter):
+    """aiohttp logs a request it cannot read (a malformed request line, a header over its size limit, a bad chunk
+    size, a body that does not decompress) at ERROR with a traceback, although the fault is the client's and the
+    client has its 400 already. This makes such a record one WARNING line that says what was wrong; a record of
+    any other exception keeps its level and its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        reason = client_fault(record.exc_info[1] if record.exc_info else None)
+        if reason is not None:
+            record.msg = "a client sent a malformed request (answered 400, connection closed): %s"
+            record.args = (" ".join(reason.split()),)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_client_faults() -> None:
+    """Install `ClientFaultFilter` on aiohttp's server logger (once, however often this is called)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientFaultFilter) for f in server_log.filters):
+        server_log.addFilter(ClientFaultFilter())
+
+
 def configure_logging(level: str, stream: TextIO | None = None) -> None:
     """The proxy process's logging: `level` for everything, one batching handler on stderr, aiohttp's access
-    log off (ours replaces it). LogRecords skip the caller, thread and process lookups nothing here prints
+    log off (ours replaces it), clients' malformed HTTP in one line (`ClientFaultFilter`). LogRecords skip the caller, thread and process lookups nothing here prints
     (`_srcfile = None` is the switch the logging module documents for the caller lookup)."""
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
@@ -151,3 +177,4 @@ def configure_logging(level: str, stream: TextIO | None = None) -> None:
     handler.setFormatter(SecondCachedFormatter())
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    quiet_client_faults()

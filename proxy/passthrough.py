@@ -16,7 +16,7 @@ from proxy.relay import CLIENT_GONE_STATUS, ClientGone, Writer, body_chunks, cli
 from proxy.requestlog import RequestLog
 from proxy.sse import encode_event
 from proxy.translate.backend_errors import backend_error_to_anthropic
-from proxy.upstream import PendingCall, Upstream, forwarded_headers
+from proxy.upstream import PendingCall, Upstream, forwarded_headers, read_error_body
 
 PASSTHROUGH_HEADERS = ("anthropic-version", "anthropic-beta", "content-type")
 CLIENT_AUTH_HEADERS = ("x-api-key", "authorization")
@@ -53,7 +53,7 @@ async def relay_passthrough(
         log.status = backend.status
         if backend.status >= 400:
             try:
-                raw = await backend.read()
+                raw = await read_error_body(backend)
             except Exception as exc:
                 raise upstream.map_exception(exc, after_headers=True) from exc
             if not _is_anthropic_error(raw):

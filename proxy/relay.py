@@ -6,7 +6,8 @@ alive with `ping` events while the backend prefills or the request queues (Claud
 5 minutes without bytes). From then on every failure becomes a terminal `event: error`.
 
 Garbage policy: one unparseable chunk among good ones is skipped and counted in `translator.problems`;
-`MAX_BAD_CHUNKS` in a row end the stream with an api_error; an unparseable half line at EOF is a cut stream.
+`MAX_BAD_CHUNKS` in a row end the stream with an api_error, and so do `MAX_EVENT_BYTES` without a complete event;
+an unparseable half line at EOF is a cut stream.
 A client that goes away (write fails, or the transport closes while we wait) closes the backend connection at once
 and frees the slot, so a single-slot llama.cpp server stops generating for nobody.
 """
@@ -34,6 +35,7 @@ from proxy.upstream import (
     Upstream,
     forwarded_headers,
     malformed_response,
+    read_answer,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ HEADER_GRACE = (
 DISCONNECT_TICK = 0.5  # seconds between client-still-there checks while the backend is silent
 MIN_TICK = 0.05  # floor for the tick, so that a zero ping_interval cannot spin the event loop
 MAX_BAD_CHUNKS = 3  # consecutive unparseable chunks that end a stream with an error
+MAX_EVENT_BYTES = 16 << 20  # one event (e.g. a whole tool call in one chunk) may be large, but not endless
 CLIENT_GONE_STATUS = 499  # logged (never sent) when the client disconnected first
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -204,7 +207,7 @@ async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) ->
     if not response.content_type.startswith("application/json"):
         return None
     try:
-        payload = orjson.loads(await response.read())
+        payload = orjson.loads(await read_answer(response))
     except orjson.JSONDecodeError:
         raise malformed_response() from None
     except Exception as exc:
@@ -230,7 +233,12 @@ class _BackendStream:
         for _, event_data in self.decoder.feed_raw(data):  # event names carry nothing in OpenAI streams
             out += self._event(event_data)
             if self.done or self.translator.done:
-                break
+                return out
+        held = self.decoder.pending_bytes
+        if held > MAX_EVENT_BYTES:  # a backend sending garbage without end: memory is not free
+            return out + self.translator.fail(
+                "api_error", f"backend sent {held} bytes without ending an event"
+            )
         return out
 
     def end_of_body(self) -> list[dict]:

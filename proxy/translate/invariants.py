@@ -6,8 +6,9 @@ relay, into an `error` event instead of a stream Claude Code would silently misr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+
+from proxy.translate.jsonprefix import parse_json
 
 DELTA_FOR_BLOCK = {
     "text": ("text_delta", "citations_delta"),
@@ -140,7 +141,7 @@ class EventChecker:
         if block.type == "tool_use":
             text = "".join(block.json)
             try:
-                value = json.loads(text)
+                value = parse_json(text)
             except ValueError:
                 self._fail(f"tool_use input is not valid JSON: {text[:200]!r}")
             if not isinstance(value, dict):

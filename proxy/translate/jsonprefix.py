@@ -13,6 +13,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+import orjson
+
 _NUM_PREFIX = re.compile(r"-?|-?(?:0|[1-9]\d*)(?:\.\d*)?|-?(?:0|[1-9]\d*)(?:\.\d+)?[eE][+-]?\d*")
 _NUM_FULL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
@@ -38,6 +40,17 @@ class _Frame:
 
     def current(self) -> str | int:
         return self.keys[-1] if self.kind == "{" else self.count - 1
+
+
+def parse_json(text: str) -> object:
+    """`json.loads(text)`, through orjson when it can (several times faster; this runs for every streamed tool
+    call). orjson refuses a little that the standard library accepts (lone surrogate escapes, numbers beyond a
+    double's range) and reads integers beyond 64 bits as floats, so callers use the result only for validity,
+    types and keys, and a refusal falls back to `json.loads`, which also raises for really invalid text."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _dump(value: object) -> str:
@@ -221,7 +234,7 @@ class JsonObjectPrefix:
         if state == VALUE:
             return _dump(value)
         if state == STRING:
-            written = json.loads(f'"{self.string}"')
+            written = parse_json(f'"{self.string}"')
             if not isinstance(value, str) or not value.startswith(written):
                 return None
             return _dump(value[len(written) :])[1:]
@@ -344,7 +357,7 @@ class JsonObjectPrefix:
         if char == '"':
             self.state = COLON if self.in_key else COMMA_OR_END
             if self.in_key:
-                self.frames[-1].keys.append(json.loads(f'"{self.string}"'))
+                self.frames[-1].keys.append(parse_json(f'"{self.string}"'))
             return char
         if ord(char) < 0x20:
             return _CONTROL_ESCAPES.get(char, f"\\u{ord(char):04x}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from proxy.translate.jsonprefix import JsonObjectPrefix
+from proxy.translate.jsonprefix import JsonObjectPrefix, parse_json
 from proxy.translate.tools import parse_tool_arguments, required_properties
 
 
@@ -119,7 +119,7 @@ class ToolCallBuffer:
             text += self._out(held + self.checker.closing_suffix())
             problems.append(f"tool {self.name}: arguments were cut off; closed the JSON")
         required = required_properties(schema)
-        sent = json.loads(self.emitted) if required else {}  # parsed once, not once per key
+        sent = parse_json(self.emitted) if required else {}  # parsed once, not once per key
         missing = [key for key in required if key not in sent]
         if missing:
             problems.append(f"tool {self.name}: input lacks required properties {missing}")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import anthropic
 import pytest
 
+from proxy import relay, upstream
 from tests.proxy.fake_backend import (
     Reply,
     chunk,
@@ -17,6 +19,15 @@ from tests.proxy.fake_backend import (
 )
 
 TIMEOUT = 15  # "does not hang" limit; every test finishes far sooner
+WRITE_TOOL = {
+    "name": "Write",
+    "description": "Write a file",
+    "input_schema": {
+        "type": "object",
+        "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["file_path", "content"],
+    },
+}
 LONG_TEXT = "The quick brown fox jumps over the lazy dog. " * 4
 
 
@@ -168,6 +179,76 @@ async def test_a_stream_of_garbage_fails_with_an_error_event(backend, proxy):
     _, _, events = await stream_raw(proxy)
     error = terminal_error(events)
     assert error["type"] == "api_error" and "unparseable" in error["message"]
+
+
+async def test_endless_bytes_without_an_event_end_fail_instead_of_filling_memory(backend, proxy, monkeypatch):
+    """A backend that streams without ever ending a line (a binary file, a broken server) cannot make the proxy
+    buffer without bound: past MAX_EVENT_BYTES the stream ends with an api_error and the backend is dropped."""
+    monkeypatch.setattr(relay, "MAX_EVENT_BYTES", 256 * 1024)
+    garbage = [b"data: " + b"x" * 60_000] + [b"x" * 60_000] * 9  # 600 KB, no line break
+    backend.reply = Reply(chunks=[*text_chunks("Hello")[:2], *garbage], stall_after=12, done=False)
+    _, _, events = await stream_raw(proxy)
+    error = terminal_error(events)
+    assert error["type"] == "api_error"
+    assert "without ending an event" in error["message"]
+    assert await asyncio.wait_for(backend.disconnected.wait(), TIMEOUT)
+
+
+async def test_a_large_tool_call_in_one_chunk_is_not_garbage(backend, proxy):
+    """Some servers send a whole tool call in one chunk; a 3 MB Write is one long line, under MAX_EVENT_BYTES."""
+    content = "y" * 3_000_000
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    call["function"] = {"name": "Write", "arguments": json.dumps({"file_path": "/tmp/a", "content": content})}
+    backend.reply = Reply(chunks=[chunk({"tool_calls": [call]}), chunk(finish_reason="tool_calls")])
+    body = messages_body(stream=True, tools=[WRITE_TOOL])
+    _, _, events = await stream_raw(proxy, body)
+    assert events[-1]["type"] == "message_stop"
+    sent = "".join(e["delta"]["partial_json"] for e in events if e["type"] == "content_block_delta")
+    assert json.loads(sent) == {"file_path": "/tmp/a", "content": content}
+
+
+def big_completion(size: int) -> dict:
+    return {
+        "id": "c",
+        "object": "chat.completion",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "x" * size}, "finish_reason": "stop"}
+        ],
+    }
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_answer_over_the_size_limit_is_an_error_not_a_memory_hog(
+    backend, proxy, monkeypatch, stream
+):
+    """A whole (non-streamed) answer is read into memory, so it is capped: one that announces more than
+    MAX_ANSWER_BYTES (Content-Length) is refused unread; the streaming request gets it as a JSON answer too."""
+    monkeypatch.setattr(upstream, "MAX_ANSWER_BYTES", 64 * 1024)
+    backend.reply = Reply(body=big_completion(200_000))
+    status, _, [body] = await stream_raw(proxy, messages_body(stream=stream))
+    assert status == 500
+    assert_envelope(body, "api_error")
+    assert body["error"]["message"] == "backend answer is larger than 65536 bytes; not read"
+
+
+async def test_an_endless_json_answer_to_a_stream_is_cut_at_the_limit(backend, proxy, monkeypatch):
+    """No Content-Length (chunked), so the limit is found while reading; what was read is dropped."""
+    monkeypatch.setattr(upstream, "MAX_ANSWER_BYTES", 64 * 1024)
+    head = b'{"id": "c", "choices": [{"index": 0, "message": {"content": "'
+    backend.reply = Reply(chunks=[head] + [b"x" * 16_384] * 40, headers={"Content-Type": "application/json"})
+    status, _, [body] = await stream_raw(proxy)
+    assert status == 500
+    assert body["error"]["message"] == "backend answer is larger than 65536 bytes; not read"
+
+
+async def test_a_huge_error_body_keeps_its_status_and_is_cut(backend, proxy, monkeypatch):
+    monkeypatch.setattr(upstream, "MAX_ERROR_BYTES", 1024)
+    message = "overloaded " + "x" * 50_000
+    backend.reply = Reply(status=503, body={"error": {"message": message}}, headers={"Retry-After": "7"})
+    status, headers, [body] = await stream_raw(proxy, messages_body(stream=False))
+    assert status == 529
+    assert_envelope(body, "overloaded_error")
+    assert headers["retry-after"] == "7"
 
 
 @pytest.mark.parametrize("stream", [False, True])

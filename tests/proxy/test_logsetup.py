@@ -64,6 +64,25 @@ def test_a_warning_is_written_at_once_after_the_lines_before_it() -> None:
     assert stream.getvalue().splitlines()[-1] == "INFO later"
 
 
+def test_a_closed_stream_never_raises_into_the_caller_nor_stops_the_flusher(monkeypatch) -> None:
+    """stderr gone (a closed pipe): a warning logged from a request handler must not raise there (that would
+    turn a log call into a failed request), and the batching thread must survive to write again later."""
+    reported: list[logging.LogRecord] = []
+    stream = CountingStream()
+    handler = BatchingStreamHandler(stream, delay=0.01)
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    logger = _logger(handler, "test.logsetup.closed")
+    logger.info("batched")
+    assert _wait_for(lambda: "batched" in stream.getvalue())
+    stream.close()
+    logger.info("lost in the background")
+    logger.warning("lost at once")  # raised ValueError here before
+    lost = lambda: "".join(record.msg for record in reported)  # noqa: E731
+    assert _wait_for(lambda: "lost in the background" in lost() and "lost at once" in lost())
+    assert lost().index("lost in the background") < lost().index("lost at once")
+    assert handler._thread is not None and handler._thread.is_alive()
+
+
 def test_a_burst_beyond_the_pending_limit_is_written_without_waiting() -> None:
     stream = CountingStream()
     logger = _logger(BatchingStreamHandler(stream, delay=30.0), "test.logsetup.burst")

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.translate import jsonprefix, toolcall
-from proxy.translate.jsonprefix import JsonObjectPrefix
+from proxy.translate.jsonprefix import JsonObjectPrefix, parse_json
 from proxy.translate.response import ResponseContext
 from proxy.translate.stream import StreamTranslator
 from tests.proxy.strategies import json_values
@@ -202,6 +202,33 @@ texts = st.one_of(
     st.tuples(prefixes, noise).map("".join),
     st.just('{"a": "').flatmap(lambda head: noise.map(lambda tail: head + tail)),
 )
+
+
+def _outcome(parse, text: str) -> tuple:
+    """What the callers of parse_json rely on: valid or not, and the value's type and (for objects) keys."""
+    try:
+        value = parse(text)
+    except ValueError:
+        return ("invalid",)
+    kind = (
+        "number" if type(value) in (int, float) else type(value).__name__
+    )  # big integers come back as floats
+    return (kind, sorted(value) if isinstance(value, dict) else value if isinstance(value, str) else None)
+
+
+# what orjson refuses or reads differently: lone surrogates, numbers beyond a double, integers beyond 64 bits
+EDGES = ['"\\ud800"', '{"\\udc00":1}', "1e400", '{"n":-1e999}', "123456789012345678901234567890", "NaN"]
+
+
+@pytest.mark.parametrize("text", EDGES)
+def test_parse_json_agrees_with_the_standard_library_on_what_orjson_reads_differently(text):
+    assert _outcome(parse_json, text) == _outcome(json.loads, text)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.one_of(texts, json_values.map(json.dumps), st.sampled_from(EDGES)))
+def test_parse_json_accepts_exactly_what_json_loads_accepts(text):
+    assert _outcome(parse_json, text) == _outcome(json.loads, text)
 
 
 @settings(max_examples=400, deadline=None, database=None)
