@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
@@ -171,6 +172,26 @@ async def read_json_object(request: web.Request) -> tuple[bytes, dict]:
     return raw, body
 
 
+@contextlib.contextmanager
+def nesting_within_limits() -> Iterator[None]:
+    """JSON nested deeper than orjson writes (about 250 levels) or than Python's stack allows cannot be
+    translated: that is the client's 400, not our 500. (Parsing stops at 1,024 levels already.)"""
+    try:
+        yield
+    except RecursionError:
+        raise too_deep() from None
+    except orjson.JSONEncodeError as exc:
+        if "ecursion limit" not in str(exc):
+            raise
+        raise too_deep() from None
+
+
+def too_deep() -> AnthropicError:
+    return AnthropicError.invalid_request(
+        "request JSON nests too deeply to translate (at most about 250 levels)"
+    )
+
+
 def too_large(limit: int) -> AnthropicError:
     return AnthropicError(413, "request_too_large", f"request body is larger than the {limit}-byte limit")
 
@@ -192,7 +213,8 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     raw, body = await read_json_object(request)
     if config.upstream_format == "anthropic":
         return await _passthrough(request, raw, body)
-    call = await _backend_call(state, validate_messages_request(body), entry)
+    with nesting_within_limits():
+        call = await _backend_call(state, validate_messages_request(body), entry)
     # The parsed request (thousands of objects for a 50 KB Claude Code turn) is not needed while the answer
     # streams, which can take minutes: freeing it now keeps memory per open stream small and the heap warm.
     del body
@@ -287,13 +309,14 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     raw, body = await read_json_object(request)
     if state.config.upstream_format == "anthropic":
         return await _passthrough(request, raw, body)
-    body = validate_messages_request(body, count_tokens=True)
-    body = {**body, "max_tokens": body.get("max_tokens") or 1, "stream": False}
-    facts = await state.facts()
-    translated = _translate(state, facts, body, request[REQUEST_LOG])
-    count, source = await count_prompt_tokens(
-        state.upstream, translated.body, facts.kind, translated.tool_tokens
-    )
+    with nesting_within_limits():
+        body = validate_messages_request(body, count_tokens=True)
+        body = {**body, "max_tokens": body.get("max_tokens") or 1, "stream": False}
+        facts = await state.facts()
+        translated = _translate(state, facts, body, request[REQUEST_LOG])
+        count, source = await count_prompt_tokens(
+            state.upstream, translated.body, facts.kind, translated.tool_tokens
+        )
     request[REQUEST_LOG].input_tokens = count
     log.debug("count_tokens: %d (%s)", count, source)
     return json_response({"input_tokens": count})
@@ -306,7 +329,8 @@ async def _passthrough(request: web.Request, raw: bytes, body: dict) -> web.Stre
     routed = state.config.resolve_model(requested) if isinstance(requested, str) else requested
     entry.requested_model, entry.backend_model, entry.stream = requested, routed, bool(body.get("stream"))
     if routed != requested:
-        raw = orjson.dumps({**body, "model": routed})
+        with nesting_within_limits():
+            raw = orjson.dumps({**body, "model": routed})
     return await relay_passthrough(request, state.upstream, request.path_qs, raw, entry)
 
 

@@ -25,6 +25,10 @@ _WHITESPACE = " \t\n\r"
 # A run of string characters that need no automaton step: no quote, backslash or control character.
 _PLAIN_RUN = re.compile(r'[^"\\\x00-\x1f]+')
 
+# Deepest nesting accepted in tool arguments. Real tools nest a few levels; far deeper text is a broken model,
+# and past ~250 levels orjson cannot serialise the answer and the standard library's parser runs out of stack.
+MAX_DEPTH = 128
+
 # States: what the automaton expects next.
 START, VALUE, VALUE_OR_END, KEY, KEY_OR_END, COLON, COMMA_OR_END, DONE = range(8)
 STRING, NUMBER, LITERAL = 8, 9, 10
@@ -50,7 +54,29 @@ def parse_json(text: str) -> object:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
+        return loads_exact(text)
+
+
+def loads_exact(text: str) -> object:
+    """`json.loads` (integers of any size stay exact), with nesting beyond the interpreter's stack reported as
+    the ValueError of invalid JSON instead of a RecursionError."""
+    try:
         return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def json_depth(value: object) -> int:
+    """How deeply containers nest in a parsed JSON value (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 def _dump(value: object) -> str:
@@ -318,6 +344,8 @@ class JsonObjectPrefix:
             return self._close()
         if char not in '"{[-' and char not in _LITERALS and not (char.isdigit() and char.isascii()):
             return None
+        if char in "{[" and len(self.frames) >= MAX_DEPTH:
+            return None  # nesting deeper than any real tool input: rejected like a syntax error
         if self.frames[-1].kind == "[":
             self.frames[-1].count += 1
         if char == '"':

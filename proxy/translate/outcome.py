@@ -105,8 +105,14 @@ class Usage:
         }
 
 
+MAX_TOKEN_COUNT = 2**53  # beyond any real count, and beyond what JavaScript (Claude Code) holds exactly
+
+
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    """A backend's token count, or 0 when it is not a plausible one (a float, a string, a negative number, or an
+    integer so large that serialising it would fail: orjson writes at most 64 bits)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_TOKEN_COUNT
+    return value if ok else 0  # type: ignore[return-value]
 
 
 def usage_from_openai(usage: object, fallback_input: int, fallback_output: int) -> Usage:

@@ -21,6 +21,7 @@ from proxy.bodyparse import is_shared
 from proxy.ids import tool_use_id
 from proxy.textmemo import IdentityMemo, TextMemo
 from proxy.tokens import estimate_tool_tokens
+from proxy.translate.jsonprefix import MAX_DEPTH, json_depth, loads_exact
 
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -205,20 +206,25 @@ def parse_tool_arguments(raw: object, name: str, schema: dict | None) -> ParsedA
         problem = f"tool {name}: empty arguments but the schema requires {missing}" if missing else None
         return ParsedArguments({}, problem)
     try:
-        value = json.loads(text)
+        value = loads_exact(text)  # exact: these values go to Claude Code as they are parsed here
         if isinstance(value, str):  # double-encoded arguments ("{\"a\":1}") are a known server quirk
-            value = json.loads(value)
-            if isinstance(value, dict):
+            value = loads_exact(value)
+            if isinstance(value, dict) and json_depth(value) <= MAX_DEPTH:
                 return ParsedArguments(value, f"tool {name}: arguments were double-encoded JSON")
         if isinstance(value, dict):
+            if json_depth(value) > MAX_DEPTH:
+                return ParsedArguments(None, f"tool {name}: arguments nest deeper than {MAX_DEPTH} levels")
             return ParsedArguments(value)
     except ValueError:
         pass
-    repaired = json_repair.loads(text)
+    try:
+        repaired = json_repair.loads(text)
+    except RecursionError:  # json_repair parses recursively: nesting this deep is not worth repairing
+        repaired = None
     missing = [
         key for key in required_properties(schema) if not (isinstance(repaired, dict) and key in repaired)
     ]
-    if isinstance(repaired, dict) and repaired and not missing:
+    if isinstance(repaired, dict) and repaired and not missing and json_depth(repaired) <= MAX_DEPTH:
         return ParsedArguments(repaired, f"tool {name}: repaired invalid JSON arguments")
     return ParsedArguments(
         None, f"tool {name}: arguments are not valid JSON and could not be repaired safely"
