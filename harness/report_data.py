@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.validation import schema_problems_at
 from proxy.datafile import load_json_file
 
 SCHEMA_VERSION = 1
@@ -146,9 +147,17 @@ class RunView:
 
 
 def load_results_file(path: str | Path) -> RunView:
-    """Read and check one results file; every problem becomes a ResultsError naming the file."""
+    """Read and check one results file; every problem becomes a ResultsError naming the file.
+
+    Beyond the shape the views need, the file must follow the results JSON Schema: a gate must not pass a
+    candidate whose file claims a schema validity of 1e40 or -1 errors (a corrupted or hand-edited file)."""
     data = load_json_file(path, "results file", ResultsError)
-    return parse_results(data, str(path))
+    view = parse_results(data, str(path))  # the common mistakes first, with their own messages
+    problems = [line.lstrip(".") for line in schema_problems_at("results", "", data, "")]
+    if problems:
+        listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise ResultsError(f"{path}: does not follow the results contract: {listed}")
+    return view
 
 
 def to_run_views(results_or_list: Any, source: str = "ccbench run (in memory)") -> list[RunView]:
@@ -202,8 +211,18 @@ def parse_results(data: object, source: str) -> RunView:
         metrics=metrics,
         per_repeat=_per_repeat(summary.get("per_repeat"), source),
         failure_classes=_failure_classes(summary.get("failure_classes")),
-        scenarios=[_scenario(item, number, source) for number, item in enumerate(scenarios)],
+        scenarios=_unique([_scenario(item, number, source) for number, item in enumerate(scenarios)], source),
     )
+
+
+def _unique(scenarios: list[ScenarioView], source: str) -> list[ScenarioView]:
+    """Scenarios are compared by id: a file with an id twice would compare one of them at random."""
+    seen: set[str] = set()
+    for scenario in scenarios:
+        if scenario.id in seen:
+            raise ResultsError(f"{source}: scenario {scenario.id!r} appears more than once")
+        seen.add(scenario.id)
+    return scenarios
 
 
 def _scenario(item: object, number: int, source: str) -> ScenarioView:

@@ -166,6 +166,16 @@ def test_config_file_and_flags_flags_win(tmp_path):
             "summary.latency_ms must be an object",
         ),
         (json.dumps(results(scenarios=[scenario("other")])), "no scenarios in common"),
+        # the shape is right but the numbers are impossible: a corrupted or hand-edited file must not pass
+        (
+            json.dumps(results(schema_validity=1e40)),
+            "summary.schema_validity: 1e+40 is greater than the maximum of 1",
+        ),
+        (json.dumps(results(errors=-1)), "summary.errors: -1 is less than the minimum of 0"),
+        (
+            json.dumps(results(scenarios=[scenario("grep"), scenario("edit-file"), scenario("grep")])),
+            "scenario 'grep' appears more than once",
+        ),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, content, message):
