@@ -86,6 +86,22 @@ async def test_a_compressed_body_is_read_like_a_plain_one(backend, start_proxy, 
     assert backend.requests[-1].body["messages"][-1]["content"] == plain["messages"][-1]["content"]
 
 
+async def test_the_size_limit_counts_decompressed_bytes(backend, start_proxy):
+    """A 1 MB body that compresses to about 1 KB (a zip bomb in small) is over a 100 KB limit."""
+    running = await start_proxy(upstream=backend.url, max_body_bytes=100_000)
+    bomb = gzip.compress(
+        b'{"model": "m", "messages": [{"role": "user", "content": "' + b"0" * 1_000_000 + b'"}]}'
+    )
+    assert len(bomb) < 10_000
+    response = await running.http.post(
+        running.url + "/v1/messages",
+        data=bomb,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
+    assert response.status == 413
+    assert (await response.json())["error"]["type"] == "request_too_large"
+
+
 BROKEN_REQUESTS = {
     "bad chunk size": (
         b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nabc\r\n0\r\n\r\n",
