@@ -264,7 +264,10 @@ def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) 
 def _thinking_params(body: dict, profile: BackendProfile, dropped: list[str]) -> dict:
     thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else None
     output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
-    effort = EFFORT_LEVELS.get(output_config.get("effort"))
+    requested_effort = output_config.get("effort")
+    effort = (
+        EFFORT_LEVELS.get(requested_effort) if isinstance(requested_effort, str) else None
+    )  # [] is no key
     if thinking is None and effort is None:
         return {}
     kind = thinking.get("type") if thinking else None

@@ -111,6 +111,15 @@ requests = st.fixed_dictionaries(
         "stop_sequences": usually(st.lists(short_text, max_size=3)),
         "metadata": junk,
         "context_management": junk,
-        "output_config": junk,
+        # a dict with its real keys, holding anything: `junk` alone almost never reaches `effort` or `format`
+        "output_config": usually(
+            st.fixed_dictionaries(
+                {},
+                optional={"effort": st.sampled_from(["low", "max", "bogus", [], {}]) | junk, "format": junk},
+            )
+        ),
+        "top_p": junk,
+        "top_k": junk,
+        "service_tier": junk,
     },
 )
