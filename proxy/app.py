@@ -35,8 +35,8 @@ from proxy.handlers import (
     handle_models,
     handle_root,
     json_response,
-    too_large,
 )
+from proxy.requestbody import too_large
 from proxy.requestlog import RequestLog
 from proxy.upstream import Upstream
 

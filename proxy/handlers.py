@@ -13,18 +13,17 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import orjson
 from aiohttp import web
 
-from proxy.bodyparse import parse_object
 from proxy.config import Config
-from proxy.errors import AnthropicError, client_fault
+from proxy.errors import AnthropicError
 from proxy.ids import message_id
 from proxy.passthrough import relay_passthrough
 from proxy.relay import relay_stream
+from proxy.requestbody import nesting_within_limits, read_json_object
 from proxy.requestlog import RequestLog
 from proxy.tokens import (
     CONFIRM_FRACTION,
@@ -146,56 +145,6 @@ def json_response(value: object, status: int = 200, headers: dict[str, str] | No
     return web.json_response(value, status=status, headers=headers, dumps=lambda v: orjson.dumps(v).decode())
 
 
-async def read_json_object(request: web.Request) -> tuple[bytes, dict]:
-    """The raw body and its parsed JSON object, or a 400/413 that says what is wrong with it."""
-    limit = request.app[STATE].config.max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large(limit)
-    try:
-        raw = await request.read()
-    except web.RequestPayloadError as exc:  # e.g. a gzip body that does not decompress, a broken chunk
-        reason = client_fault(exc) or "the body ended early"
-        raise AnthropicError.invalid_request(f"request body could not be read: {reason}") from None
-    try:
-        body = parse_object(raw)  # validates UTF-8 too; the slower checks below only explain a failure
-    except orjson.JSONDecodeError as exc:
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            message = f"request body is not valid UTF-8 (bad byte at offset {bad.start})"
-            raise AnthropicError.invalid_request(message) from None
-        if not raw.strip():
-            raise AnthropicError.invalid_request("request body is empty: expected a JSON object") from None
-        raise AnthropicError.invalid_request(f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise AnthropicError.invalid_request(f"request body must be a JSON object, not {type(body).__name__}")
-    return raw, body
-
-
-@contextlib.contextmanager
-def nesting_within_limits() -> Iterator[None]:
-    """JSON nested deeper than orjson writes (about 250 levels) or than Python's stack allows cannot be
-    translated: that is the client's 400, not our 500. (Parsing stops at 1,024 levels already.)"""
-    try:
-        yield
-    except RecursionError:
-        raise too_deep() from None
-    except orjson.JSONEncodeError as exc:
-        if "ecursion limit" not in str(exc):
-            raise
-        raise too_deep() from None
-
-
-def too_deep() -> AnthropicError:
-    return AnthropicError.invalid_request(
-        "request JSON nests too deeply to translate (at most about 250 levels)"
-    )
-
-
-def too_large(limit: int) -> AnthropicError:
-    return AnthropicError(413, "request_too_large", f"request body is larger than the {limit}-byte limit")
-
-
 def backend_profile(config: Config, kind: str) -> BackendProfile:
     """How thinking reaches this backend: `auto` picks by the kind the probe detected."""
     style = THINKING_BY_KIND.get(kind, "none") if config.thinking == "auto" else config.thinking
@@ -210,7 +159,7 @@ def backend_profile(config: Config, kind: str) -> BackendProfile:
 async def handle_messages(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     config, entry = state.config, request[REQUEST_LOG]
-    raw, body = await read_json_object(request)
+    raw, body = await read_json_object(request, state.config.max_body_bytes)
     if config.upstream_format == "anthropic":
         return await _passthrough(request, raw, body)
     with nesting_within_limits():
@@ -306,7 +255,7 @@ async def _prompt_tokens(
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
-    raw, body = await read_json_object(request)
+    raw, body = await read_json_object(request, state.config.max_body_bytes)
     if state.config.upstream_format == "anthropic":
         return await _passthrough(request, raw, body)
     with nesting_within_limits():

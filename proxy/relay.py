@@ -24,6 +24,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from proxy.answers import read_answer
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.sse import SSEDecoder, encode_events
@@ -35,7 +36,6 @@ from proxy.upstream import (
     Upstream,
     forwarded_headers,
     malformed_response,
-    read_answer,
 )
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from proxy.answers import read_answer, read_error_body
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
@@ -25,10 +26,6 @@ OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
 PROBE_TIMEOUT = 5.0  # seconds per start-up probe request: a probe must never delay start-up for long
 STREAM_CUT = "backend closed the stream early"
 CONNECTOR_SPARE = 4  # connections beyond max_concurrency for probes and /tokenize calls during full load
-MAX_ANSWER_BYTES = (
-    64 << 20
-)  # a whole non-streamed answer; beyond this it is a broken backend, not a completion
-MAX_ERROR_BYTES = 1 << 20  # of an error body; the rest is dropped (the message is cut far shorter anyway)
 
 
 @dataclass
@@ -53,37 +50,6 @@ def server_root(upstream: str) -> str:
 
 def malformed_response() -> AnthropicError:
     return AnthropicError(500, "api_error", "backend returned a malformed response")
-
-
-async def _read_limited(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
-    """The body and True, or its first `limit` bytes and False when it is longer: a backend that sends without
-    end (or announces gigabytes) must not take the proxy's memory, and every other user's requests, with it."""
-    if response.content_length is not None and response.content_length > limit:
-        return b"", False
-    parts: list[bytes] = []
-    size = 0
-    while piece := await response.content.readany():
-        parts.append(piece)
-        size += len(piece)
-        if size > limit:
-            return b"".join(parts)[:limit], False
-    return b"".join(parts), True
-
-
-async def read_answer(response: aiohttp.ClientResponse) -> bytes:
-    """A whole non-streamed answer; 500 api_error when it is over MAX_ANSWER_BYTES."""
-    raw, whole = await _read_limited(response, MAX_ANSWER_BYTES)
-    if not whole:
-        raise AnthropicError(
-            500, "api_error", f"backend answer is larger than {MAX_ANSWER_BYTES} bytes; not read"
-        )
-    return raw
-
-
-async def read_error_body(response: aiohttp.ClientResponse) -> bytes:
-    """An error answer's body, cut at MAX_ERROR_BYTES (the status and the start of the message say enough)."""
-    raw, _ = await _read_limited(response, MAX_ERROR_BYTES)
-    return raw
 
 
 def forwarded_headers(incoming: Mapping[str, str], config: Config) -> dict[str, str]:

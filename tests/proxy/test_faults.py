@@ -8,7 +8,7 @@ import json
 import anthropic
 import pytest
 
-from proxy import relay, upstream
+from proxy import answers, relay
 from tests.proxy.fake_backend import (
     Reply,
     chunk,
@@ -223,7 +223,7 @@ async def test_an_answer_over_the_size_limit_is_an_error_not_a_memory_hog(
 ):
     """A whole (non-streamed) answer is read into memory, so it is capped: one that announces more than
     MAX_ANSWER_BYTES (Content-Length) is refused unread; the streaming request gets it as a JSON answer too."""
-    monkeypatch.setattr(upstream, "MAX_ANSWER_BYTES", 64 * 1024)
+    monkeypatch.setattr(answers, "MAX_ANSWER_BYTES", 64 * 1024)
     backend.reply = Reply(body=big_completion(200_000))
     status, _, [body] = await stream_raw(proxy, messages_body(stream=stream))
     assert status == 500
@@ -233,7 +233,7 @@ async def test_an_answer_over_the_size_limit_is_an_error_not_a_memory_hog(
 
 async def test_an_endless_json_answer_to_a_stream_is_cut_at_the_limit(backend, proxy, monkeypatch):
     """No Content-Length (chunked), so the limit is found while reading; what was read is dropped."""
-    monkeypatch.setattr(upstream, "MAX_ANSWER_BYTES", 64 * 1024)
+    monkeypatch.setattr(answers, "MAX_ANSWER_BYTES", 64 * 1024)
     head = b'{"id": "c", "choices": [{"index": 0, "message": {"content": "'
     backend.reply = Reply(chunks=[head] + [b"x" * 16_384] * 40, headers={"Content-Type": "application/json"})
     status, _, [body] = await stream_raw(proxy)
@@ -242,7 +242,7 @@ async def test_an_endless_json_answer_to_a_stream_is_cut_at_the_limit(backend, p
 
 
 async def test_a_huge_error_body_keeps_its_status_and_is_cut(backend, proxy, monkeypatch):
-    monkeypatch.setattr(upstream, "MAX_ERROR_BYTES", 1024)
+    monkeypatch.setattr(answers, "MAX_ERROR_BYTES", 1024)
     message = "overloaded " + "x" * 50_000
     backend.reply = Reply(status=503, body={"error": {"message": message}}, headers={"Retry-After": "7"})
     status, headers, [body] = await stream_raw(proxy, messages_body(stream=False))

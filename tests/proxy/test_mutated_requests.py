@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from proxy.bodyparse import parse_object
 from proxy.errors import AnthropicError
-from proxy.handlers import nesting_within_limits
+from proxy.requestbody import nesting_within_limits
 from proxy.tokens import estimate_tokens
 from proxy.translate.request import BackendProfile, translate_request, validate_messages_request
 from proxy.translate.serialize import serialize_body

@@ -1,0 +1,66 @@
+"""Reading a client's request body: size, transfer and JSON problems become the client's 4xx, never our 500.
+
+Claude Code sends 50 KB of JSON per turn; other clients may send anything. Every way a body can be unusable (too
+large, undecodable compression, not UTF-8, not JSON, not an object, nested deeper than translation can write)
+has its own message, so that the answer says what to fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import orjson
+from aiohttp import web
+
+from proxy.bodyparse import parse_object
+from proxy.errors import AnthropicError, client_fault
+
+
+async def read_json_object(request: web.Request, limit: int) -> tuple[bytes, dict]:
+    """The raw body (at most `limit` bytes) and its parsed JSON object, or a 400/413 that says what is wrong."""
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large(limit)
+    try:
+        raw = await request.read()
+    except web.RequestPayloadError as exc:  # e.g. a gzip body that does not decompress, a broken chunk
+        reason = client_fault(exc) or "the body ended early"
+        raise AnthropicError.invalid_request(f"request body could not be read: {reason}") from None
+    try:
+        body = parse_object(raw)  # validates UTF-8 too; the slower checks below only explain a failure
+    except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            message = f"request body is not valid UTF-8 (bad byte at offset {bad.start})"
+            raise AnthropicError.invalid_request(message) from None
+        if not raw.strip():
+            raise AnthropicError.invalid_request("request body is empty: expected a JSON object") from None
+        raise AnthropicError.invalid_request(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise AnthropicError.invalid_request(f"request body must be a JSON object, not {type(body).__name__}")
+    return raw, body
+
+
+@contextlib.contextmanager
+def nesting_within_limits() -> Iterator[None]:
+    """JSON nested deeper than orjson writes (about 250 levels) or than Python's stack allows cannot be
+    translated: that is the client's 400, not our 500. (Parsing stops at 1,024 levels already.)"""
+    try:
+        yield
+    except RecursionError:
+        raise too_deep() from None
+    except orjson.JSONEncodeError as exc:
+        if "ecursion limit" not in str(exc):
+            raise
+        raise too_deep() from None
+
+
+def too_deep() -> AnthropicError:
+    return AnthropicError.invalid_request(
+        "request JSON nests too deeply to translate (at most about 250 levels)"
+    )
+
+
+def too_large(limit: int) -> AnthropicError:
+    return AnthropicError(413, "request_too_large", f"request body is larger than the {limit}-byte limit")
