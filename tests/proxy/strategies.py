@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import orjson
 from hypothesis import strategies as st
+
+from proxy.bodyparse import parse_object
 
 json_values = st.recursive(  # any JSON value (Python's ints, so beyond 64 bits too)
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -123,3 +128,13 @@ requests = st.fixed_dictionaries(
         "service_tier": junk,
     },
 )
+
+
+def as_received(body: object) -> object | None:
+    """A generated request as the proxy would parse it off the wire (integers beyond 64 bits become floats, as
+    orjson reads them), or None when it is not JSON at all (NaN, Infinity: answered 400 before translation).
+    For properties that call the translation directly instead of going through HTTP."""
+    try:
+        return parse_object(json.dumps(body).encode())
+    except orjson.JSONDecodeError:
+        return None

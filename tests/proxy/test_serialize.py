@@ -17,6 +17,7 @@ from proxy.tokens import estimate_tokens
 from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.serialize import serialize_body
 from proxy.translate.validate import validate_messages_request
+from tests.proxy.strategies import as_received
 from tests.proxy.strategies import requests as anthropic_requests
 from tests.support import captured_requests
 
@@ -83,6 +84,9 @@ def test_real_claude_code_turns_serialise_to_exactly_the_translated_body(capture
 def test_any_translated_request_serialises_to_exactly_its_body(body: object) -> None:
     """Generated requests (tools, tool_choice, thinking, images, broken parts): whatever the translation does to
     the tool list, the spliced tool JSON and the per-message pieces give exactly the body's own JSON."""
+    body = as_received(body)
+    if body is None:
+        return
     try:
         translated = translate_request(validate_messages_request(body), "m", BackendProfile())
     except AnthropicError:
