@@ -153,7 +153,8 @@ class ClientFaultFilter(logging.Filter):
         if reason is not None:
             record.msg = "a client sent a malformed request (answered 400, connection closed): %s"
             record.args = (" ".join(reason.split()),)
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            if record.levelno > logging.WARNING:  # never raised: aiohttp logs some of these at DEBUG already
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info, record.exc_text = None, None
         return True
 

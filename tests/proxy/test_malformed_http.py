@@ -149,6 +149,17 @@ def test_other_exceptions_keep_their_level_and_traceback():
     assert record.getMessage() == "Unhandled exception"
 
 
+def test_a_client_fault_logged_at_debug_stays_at_debug():
+    """aiohttp logs garbage on a fresh connection (a bad method: port scanners, TLS to a plain port) at DEBUG."""
+    exc = LineTooLong(b"x" * 10, 8190)
+    record = logging.LogRecord(
+        "aiohttp.server", logging.DEBUG, "", 0, "Error handling request", (), (LineTooLong, exc, None)
+    )
+    assert ClientFaultFilter().filter(record)
+    assert record.levelno == logging.DEBUG and record.exc_info is None
+    assert "Got more than 8190 bytes" in record.getMessage()
+
+
 def test_client_fault_follows_the_cause_chain():
     try:
         try:
