@@ -67,6 +67,7 @@ class SSEDecoder:
                 self._unended.append(chunk)
                 self._pending += len(chunk)
             return []
+        arrived = len(chunk)  # what is new: the set-aside reads were counted when they came
         if self._unended:
             chunk = b"".join([self._buffer, *self._unended, chunk])
             self._buffer, self._unended = b"", []
@@ -89,7 +90,7 @@ class SSEDecoder:
                 self._handle_line(line, events)
                 data = self._data  # a blank line started a new list
         if data is first:  # no blank line in this read: all of it belongs to the unfinished event
-            self._pending += len(chunk)
+            self._pending += arrived
         else:  # what follows the last blank line (only this read's lines: the count stays linear)
             self._pending = len(self._buffer) + sum(len(piece) for piece in data)
         return events

@@ -79,6 +79,20 @@ def test_a_long_line_over_many_reads_is_one_event() -> None:
     assert events[0].data.encode() == payload
 
 
+@given(st.lists(st.sampled_from([b"data: ", b"x" * 50, b"\n", b"\r", b"\r\n", b": c\n"]), max_size=30))
+def test_pending_counts_each_byte_since_the_last_blank_line_once(reads: list[bytes]) -> None:
+    """Until an event can end, the count is exactly the bytes received: a read that joins the reads set aside
+    must not count them again (a 9 MB line, then its line break, counted 18 MB and hit the relay's cap)."""
+    decoder, received = SSEDecoder(), 0
+    for data in reads:
+        decoder.feed_raw(data)
+        received += len(data)
+        joined = b"".join(reads)[:received].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n\n" not in joined and not joined.startswith(b"\n"):
+            assert decoder.pending_bytes == received
+        assert decoder.pending_bytes <= received
+
+
 def test_a_held_line_counts_as_pending_until_it_ends() -> None:
     decoder = SSEDecoder()
     assert decoder.feed_raw(b"data: abc") == []
