@@ -72,15 +72,16 @@ def prompt_too_long_message(prompt_tokens: int, limit: int) -> str:
 
 
 def client_fault(exc: BaseException | None) -> str | None:
-    """What was wrong with the client's HTTP when `exc` (or an exception it was raised from) says the request
-    itself was malformed, e.g. "Can not decode content-encoding: gzip"; None for any other exception."""
+    """What was wrong with the client's HTTP when `exc` (or an exception it was raised `from`) says the request
+    itself was malformed, e.g. "Can not decode content-encoding: gzip"; None for any other exception. Only
+    explicit causes are followed: a bug of ours raised while handling such an error must keep its traceback."""
     seen = 0
     while exc is not None and seen < 8:
         if isinstance(exc, HttpProcessingError):
             return str(exc.message).strip() or type(exc).__name__
         if isinstance(exc, RequestPayloadError) and exc.__cause__ is None:
             return str(exc).strip() or type(exc).__name__
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+        exc, seen = exc.__cause__, seen + 1
     return None
 
 
