@@ -237,8 +237,8 @@ async def _vllm_count(upstream: Upstream, openai_body: dict) -> int:
     }
     answer = await upstream.post_json(upstream.root_url + "/tokenize", request)
     count = answer.get("count")
-    if not isinstance(count, int):
-        raise ValueError("/tokenize answered without a count")
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < 2**53:
+        raise ValueError(f"/tokenize answered without a usable count ({count!r})"[:120])
     return count
 
 

@@ -15,6 +15,7 @@ optionally llama.cpp's `/props`, `/apply-template` and `/tokenize`, and `/v1/mes
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import socket
 from collections import deque
@@ -209,6 +210,7 @@ class FakeBackend:
         self.llamacpp = llamacpp
         self.total_slots = total_slots
         self.requests: list[ReceivedRequest] = []
+        self.tokenize_answer: dict | None = None  # answered by /tokenize verbatim instead of the fake count
         self.disconnects = 0  # requests whose client went away before the answer was complete
         self.disconnected = asyncio.Event()  # set at each such disconnect
         self._queue: deque[Reply] = deque()
@@ -353,6 +355,10 @@ class FakeBackend:
     async def _tokenize(self, request: web.Request) -> web.Response:
         """Deterministic fake tokenizer: one token per 4 characters (llama.cpp and vLLM answer shapes)."""
         received = await self._record(request)
+        if self.tokenize_answer is not None:
+            return web.json_response(
+                self.tokenize_answer, dumps=json.dumps
+            )  # stdlib: any int, as a server might
         body = received.body or {}
         text = body.get("content") or body.get("prompt") or _text_of(body.get("messages"))
         tokens = list(range(math.ceil(len(str(text)) / 4)))

@@ -115,6 +115,20 @@ async def test_vllm_count_posts_messages_and_tools_to_tokenize() -> None:
     assert source == "vllm" and count > 0
 
 
+@pytest.mark.parametrize("count", [-1, True, "120", 2**60, None, 1.5])
+async def test_a_nonsense_vllm_count_falls_back_to_the_estimate(count, caplog) -> None:
+    """A count that cannot be a prompt's size (negative, a boolean, a string, 2**60) must not become the answer
+    of count_tokens or the base of the max_tokens fit: the estimate is used instead."""
+    async with FakeBackend() as backend:
+        backend.tokenize_answer = {"count": count}
+        upstream = Upstream(Config(upstream=backend.url))
+        try:
+            assert await count_prompt_tokens(upstream, BODY, "vllm") == (estimate_tokens(BODY), "estimate")
+        finally:
+            await upstream.close()
+    assert "vllm tokenizer failed" in caplog.text
+
+
 async def test_unknown_kind_or_failing_tokenizer_falls_back_to_the_estimate(caplog) -> None:
     upstream = Upstream(Config(upstream=closed_port_url()))
     try:
