@@ -26,6 +26,8 @@ OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
 PROBE_TIMEOUT = 5.0  # seconds per start-up probe request: a probe must never delay start-up for long
 STREAM_CUT = "backend closed the stream early"
 CONNECTOR_SPARE = 4  # connections beyond max_concurrency for probes and /tokenize calls during full load
+MAX_CONTEXT = 1 << 31  # tokens: beyond any real model; a larger "context length" is a broken report
+MAX_SLOTS = 4096  # parallel sequences a server may report
 
 
 @dataclass
@@ -35,6 +37,13 @@ class BackendInfo:
     models: list[str] = field(default_factory=list)
     context_length: int | None = None  # per request; Config.context_length wins
     slots: int | None = None  # llama.cpp total_slots (parallel sequences)
+
+
+def plausible(value: object, limit: int) -> int | None:
+    """A count a backend reports (context length, slots) when it can be one: a positive integer below `limit`.
+    Anything else (0, -1, true, 2**60) is treated as not reported rather than believed."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < limit
+    return value if ok else None  # type: ignore[return-value]
 
 
 def display_url(url: str) -> str:
@@ -270,12 +279,12 @@ class Upstream:
             info.kind = "anthropic" if self.config.upstream_format == "anthropic" else "openai"
             chosen = next((m for m in entries if m["id"] == self.config.model), entries[0] if entries else {})
             if isinstance(chosen.get("max_model_len"), int):
-                info.kind, info.context_length = "vllm", chosen["max_model_len"]
+                info.kind, info.context_length = "vllm", plausible(chosen["max_model_len"], MAX_CONTEXT)
         settings = props.get("default_generation_settings") if isinstance(props, dict) else None
         if isinstance(settings, dict) and isinstance(settings.get("n_ctx"), int):
-            info.reachable, info.kind, info.context_length = True, "llamacpp", settings["n_ctx"]
-            slots = props.get("total_slots")
-            info.slots = slots if isinstance(slots, int) else None
+            info.reachable, info.kind = True, "llamacpp"
+            info.context_length = plausible(settings["n_ctx"], MAX_CONTEXT)
+            info.slots = plausible(props.get("total_slots"), MAX_SLOTS)
         elif isinstance(ollama, dict) and "version" in ollama:
             info.reachable, info.kind = True, "ollama"
         if not info.reachable:

@@ -54,6 +54,18 @@ async def test_probe_reads_llamacpp_props_at_the_server_root():
     assert any(r.path == "/props" for r in backend.requests)
 
 
+@pytest.mark.parametrize("nonsense", [0, -1, True, 2**40])
+@pytest.mark.parametrize("llamacpp", [False, True])
+async def test_probe_ignores_counts_that_cannot_be_real(nonsense, llamacpp):
+    """A context length of 0, -1, true or 2**40 would make every request "too long" or clamp nothing sensibly,
+    and a slot count like it would set ccbench run's concurrency: such a report counts as no report."""
+    fake = FakeBackend(max_model_len=nonsense, llamacpp=llamacpp, total_slots=nonsense)
+    async with fake as backend, upstream_for(backend.url) as upstream:
+        info = await upstream.probe()
+    assert info.kind == ("llamacpp" if llamacpp else "vllm")
+    assert info.context_length is None and info.slots is None
+
+
 async def test_probe_config_context_length_wins():
     async with (
         FakeBackend(max_model_len=8192) as backend,
