@@ -122,20 +122,23 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
         )
     if target.model:
         return target
-    models = [m.get("id") for m in (data or {}).get("data", []) if isinstance(m, dict) and m.get("id")]
+    entries = data.get("data") if isinstance(data, dict) else None  # a server may answer any JSON at all
+    listed = entries if isinstance(entries, list) else []
+    models = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
     if not models:
         raise BackendError(f"could not discover a model at {target.models_url} (HTTP {status}); pass --model")
     return Target(target.preset, target.base_url, models[0])
 
 
 DEFAULT_CONCURRENCY = 4
+MAX_RUN_CONCURRENCY = 256  # what --concurrency allows
 
 
 async def backend_parallelism(target: Target, timeout: float = 5.0) -> int:
     """How many requests the backend serves at once: llama.cpp's `total_slots` (from /props at the server
     root), else DEFAULT_CONCURRENCY. Sending more than that only measures the backend's queue: the extra
     requests wait for a slot, and their TTFT and latency would count the wait as the model's."""
-    from proxy.upstream import server_root
+    from proxy.upstream import MAX_SLOTS, plausible, server_root
 
     url = server_root(target.base_url) + "/props"
     try:
@@ -146,5 +149,5 @@ async def backend_parallelism(target: Target, timeout: float = 5.0) -> int:
             data = await resp.json(content_type=None) if resp.status == 200 else None
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return DEFAULT_CONCURRENCY
-    slots = data.get("total_slots") if isinstance(data, dict) else None
-    return slots if isinstance(slots, int) and slots > 0 else DEFAULT_CONCURRENCY
+    slots = plausible(data.get("total_slots") if isinstance(data, dict) else None, MAX_SLOTS)
+    return min(slots, MAX_RUN_CONCURRENCY) if slots else DEFAULT_CONCURRENCY

@@ -154,3 +154,28 @@ async def test_backend_probe_errors_are_clear():
             await discover_model(resolve_target("openai", f"{root}/empty/v1", None))
         named = await discover_model(resolve_target("openai", f"{root}/empty/v1", "my-model"))
         assert named.model == "my-model"  # --model wins over discovery
+
+
+@pytest.mark.parametrize(
+    ("answer", "found"),
+    [
+        ({"data": [{"id": 5}, {"id": None}, {"id": ""}, {"id": "real-model"}]}, "real-model"),
+        ({"data": [{"id": 5}]}, None),  # crashed the run's summary table (rich cannot render an int)
+        ([{"id": "a"}], None),  # a JSON array instead of an object: was an AttributeError traceback
+        ({"data": "x"}, None),
+        ("just text", None),
+    ],
+)
+async def test_model_discovery_takes_only_real_model_names(answer, found):
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response(answer)
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    async with serve_on_loopback(app) as root:
+        target = resolve_target("openai", f"{root}/v1", None)
+        if found is None:
+            with pytest.raises(BackendError, match="could not discover a model"):
+                await discover_model(target)
+        else:
+            assert (await discover_model(target)).model == found

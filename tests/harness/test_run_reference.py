@@ -209,3 +209,6 @@ async def test_concurrency_follows_the_backends_parallel_slots() -> None:
     async with FakeBackend(llamacpp=True, total_slots=1) as single, FakeBackend() as unknown:
         assert await backend_parallelism(resolve_target("llamacpp", single.url, "m")) == 1
         assert await backend_parallelism(resolve_target("vllm", unknown.url, "m")) == DEFAULT_CONCURRENCY
+    for nonsense in (0, -1, True, 10**6):  # a slot count that cannot be real is no slot count
+        async with FakeBackend(llamacpp=True, total_slots=nonsense) as odd:
+            assert await backend_parallelism(resolve_target("llamacpp", odd.url, "m")) == DEFAULT_CONCURRENCY
