@@ -138,7 +138,8 @@ async def backend_parallelism(target: Target, timeout: float = 5.0) -> int:
     """How many requests the backend serves at once: llama.cpp's `total_slots` (from /props at the server
     root), else DEFAULT_CONCURRENCY. Sending more than that only measures the backend's queue: the extra
     requests wait for a slot, and their TTFT and latency would count the wait as the model's."""
-    from proxy.upstream import MAX_SLOTS, plausible, server_root
+    from proxy.translate.outcome import plausible_count
+    from proxy.upstream import MAX_SLOTS, server_root
 
     url = server_root(target.base_url) + "/props"
     try:
@@ -149,5 +150,5 @@ async def backend_parallelism(target: Target, timeout: float = 5.0) -> int:
             data = await resp.json(content_type=None) if resp.status == 200 else None
     except (aiohttp.ClientError, TimeoutError, ValueError):
         return DEFAULT_CONCURRENCY
-    slots = plausible(data.get("total_slots") if isinstance(data, dict) else None, MAX_SLOTS)
+    slots = plausible_count(data.get("total_slots") if isinstance(data, dict) else None, MAX_SLOTS)
     return min(slots, MAX_RUN_CONCURRENCY) if slots else DEFAULT_CONCURRENCY

@@ -129,12 +129,7 @@ class ProxyState:
         return self._facts
 
     async def context_length(self) -> int | None:
-        if self.config.context_length:
-            return self.config.context_length
-        return (await self.facts()).context_length
-
-    async def kind(self) -> str:
-        return (await self.facts()).kind
+        return (await self.facts()).context_length  # the configured length wins there already
 
 
 STATE = web.AppKey("ccbench_state", ProxyState)

@@ -15,6 +15,7 @@ import orjson
 
 from proxy.errors import AnthropicError, prompt_too_long_message
 from proxy.textmemo import TextMemo
+from proxy.translate.outcome import MAX_TOKEN_COUNT, plausible_count
 
 if TYPE_CHECKING:
     from proxy.upstream import Upstream
@@ -236,9 +237,9 @@ async def _vllm_count(upstream: Upstream, openai_body: dict) -> int:
         **_template_request(openai_body),
     }
     answer = await upstream.post_json(upstream.root_url + "/tokenize", request)
-    count = answer.get("count")
-    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count < 2**53:
-        raise ValueError(f"/tokenize answered without a usable count ({count!r})"[:120])
+    count = plausible_count(answer.get("count"), MAX_TOKEN_COUNT, minimum=0)
+    if count is None:
+        raise ValueError(f"/tokenize answered without a usable count ({answer.get('count')!r})"[:120])
     return count
 
 

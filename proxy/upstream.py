@@ -21,6 +21,7 @@ from proxy.answers import read_answer, read_error_body
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
+from proxy.translate.outcome import plausible_count
 
 OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
 PROBE_TIMEOUT = 5.0  # seconds per start-up probe request: a probe must never delay start-up for long
@@ -37,13 +38,6 @@ class BackendInfo:
     models: list[str] = field(default_factory=list)
     context_length: int | None = None  # per request; Config.context_length wins
     slots: int | None = None  # llama.cpp total_slots (parallel sequences)
-
-
-def plausible(value: object, limit: int) -> int | None:
-    """A count a backend reports (context length, slots) when it can be one: a positive integer below `limit`.
-    Anything else (0, -1, true, 2**60) is treated as not reported rather than believed."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < limit
-    return value if ok else None  # type: ignore[return-value]
 
 
 def display_url(url: str) -> str:
@@ -279,12 +273,12 @@ class Upstream:
             info.kind = "anthropic" if self.config.upstream_format == "anthropic" else "openai"
             chosen = next((m for m in entries if m["id"] == self.config.model), entries[0] if entries else {})
             if isinstance(chosen.get("max_model_len"), int):
-                info.kind, info.context_length = "vllm", plausible(chosen["max_model_len"], MAX_CONTEXT)
+                info.kind, info.context_length = "vllm", plausible_count(chosen["max_model_len"], MAX_CONTEXT)
         settings = props.get("default_generation_settings") if isinstance(props, dict) else None
         if isinstance(settings, dict) and isinstance(settings.get("n_ctx"), int):
             info.reachable, info.kind = True, "llamacpp"
-            info.context_length = plausible(settings["n_ctx"], MAX_CONTEXT)
-            info.slots = plausible(props.get("total_slots"), MAX_SLOTS)
+            info.context_length = plausible_count(settings["n_ctx"], MAX_CONTEXT)
+            info.slots = plausible_count(props.get("total_slots"), MAX_SLOTS)
         elif isinstance(ollama, dict) and "version" in ollama:
             info.reachable, info.kind = True, "ollama"
         if not info.reachable:

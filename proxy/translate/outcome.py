@@ -108,11 +108,17 @@ class Usage:
 MAX_TOKEN_COUNT = 2**53  # beyond any real count, and beyond what JavaScript (Claude Code) holds exactly
 
 
+def plausible_count(value: object, limit: int, minimum: int = 1) -> int | None:
+    """A number a backend reports (a token count, a context length, a slot count) when it can be one: an integer,
+    not a boolean, from `minimum` up to below `limit`. Anything else (a float, a string, -1, true, 2**64, which
+    orjson could not even write) is treated as not reported rather than believed."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and minimum <= value < limit
+    return value if ok else None  # type: ignore[return-value]
+
+
 def _count(value: object) -> int:
-    """A backend's token count, or 0 when it is not a plausible one (a float, a string, a negative number, or an
-    integer so large that serialising it would fail: orjson writes at most 64 bits)."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_TOKEN_COUNT
-    return value if ok else 0  # type: ignore[return-value]
+    """A usage field's token count, or 0 when it is not a plausible one."""
+    return plausible_count(value, MAX_TOKEN_COUNT) or 0
 
 
 def usage_from_openai(usage: object, fallback_input: int, fallback_output: int) -> Usage:
