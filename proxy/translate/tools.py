@@ -207,14 +207,14 @@ def parse_tool_arguments(raw: object, name: str, schema: dict | None) -> ParsedA
         return ParsedArguments({}, problem)
     try:
         value = loads_exact(text)  # exact: these values go to Claude Code as they are parsed here
-        if isinstance(value, str):  # double-encoded arguments ("{\"a\":1}") are a known server quirk
+        double_encoded = isinstance(value, str)  # ("{\"a\":1}"): a known server quirk
+        if double_encoded:
             value = loads_exact(value)
-            if isinstance(value, dict) and json_depth(value) <= MAX_DEPTH:
-                return ParsedArguments(value, f"tool {name}: arguments were double-encoded JSON")
         if isinstance(value, dict):
             if json_depth(value) > MAX_DEPTH:
                 return ParsedArguments(None, f"tool {name}: arguments nest deeper than {MAX_DEPTH} levels")
-            return ParsedArguments(value)
+            problem = f"tool {name}: arguments were double-encoded JSON" if double_encoded else None
+            return ParsedArguments(value, problem)
     except ValueError:
         pass
     try:
