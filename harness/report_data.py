@@ -153,11 +153,20 @@ def load_results_file(path: str | Path) -> RunView:
     candidate whose file claims a schema validity of 1e40 or -1 errors (a corrupted or hand-edited file)."""
     data = load_json_file(path, "results file", ResultsError)
     view = parse_results(data, str(path))  # the common mistakes first, with their own messages
-    problems = [line.lstrip(".") for line in schema_problems_at("results", "", data, "")]
-    if problems:
-        listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-        raise ResultsError(f"{path}: does not follow the results contract: {listed}")
+    problem = contract_problem(data, str(path))
+    if problem:
+        raise ResultsError(problem)
     return view
+
+
+def contract_problem(data: object, source: str) -> str | None:
+    """Why a results object does not follow harness/schemas/results.json, naming fields and rules (None when it
+    does): the one message for every reader of results files."""
+    problems = [line.lstrip(".") for line in schema_problems_at("results", "", data, "")]
+    if not problems:
+        return None
+    listed = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+    return f"{source}: does not follow the results contract: {listed}"
 
 
 def to_run_views(results_or_list: Any, source: str = "ccbench run (in memory)") -> list[RunView]:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.cassette import write_atomic
-from harness.report_data import SCHEMA_VERSION, schema_version_problem
+from harness.report_data import SCHEMA_VERSION, contract_problem, schema_version_problem
 from harness.validation import schema_problems
 from proxy import __version__
 from proxy.datafile import load_json_file
@@ -56,7 +56,7 @@ def load_results(path: Path | str) -> dict:
     problem = schema_version_problem(data, str(source))
     if problem:
         raise ResultsFileError(problem)
-    problems = contract_problems(data)
-    if problems:
-        raise ResultsFileError(f"{source} does not follow the results contract: " + "; ".join(problems[:3]))
+    problem = contract_problem(data, str(source))
+    if problem:
+        raise ResultsFileError(problem)
     return data

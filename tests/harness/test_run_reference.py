@@ -67,6 +67,14 @@ def test_reference_run_scores_perfectly_for_every_suite(tmp_path, monkeypatch):
         load_results(other)
     with pytest.raises(ResultsError, match="schema_version 2 is not supported"):
         load_results_file(other)
+    # ... and one contract check and message
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text(json.dumps({**results, "summary": {**results["summary"], "errors": -1}}))
+    expected = "does not follow the results contract: summary.errors: -1 is less than the minimum of 0"
+    with pytest.raises(ResultsFileError, match=expected):
+        load_results(corrupt)
+    with pytest.raises(ResultsError, match=expected):
+        load_results_file(corrupt)
     assert results["backend"]["preset"] == "reference" and results["model"] == "ccbench-reference"
     stop_reasons = {s["id"]: s["turns"][0]["stop_reason"] for s in results["scenarios"]}
     assert stop_reasons["smoke-max-tokens"] == "max_tokens"
