@@ -8,6 +8,13 @@ import orjson
 from hypothesis import strategies as st
 
 from proxy.bodyparse import parse_object
+from proxy.errors import AnthropicError
+from proxy.translate.request import (
+    BackendProfile,
+    TranslatedRequest,
+    translate_request,
+    validate_messages_request,
+)
 
 json_values = st.recursive(  # any JSON value (Python's ints, so beyond 64 bits too)
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -130,11 +137,16 @@ requests = st.fixed_dictionaries(
 )
 
 
-def as_received(body: object) -> object | None:
-    """A generated request as the proxy would parse it off the wire (integers beyond 64 bits become floats, as
-    orjson reads them), or None when it is not JSON at all (NaN, Infinity: answered 400 before translation).
-    For properties that call the translation directly instead of going through HTTP."""
+def translated_as_received(body: object) -> TranslatedRequest | None:
+    """A generated request translated the way the handler does it, for properties that call the translation
+    directly instead of going through HTTP: parsed as off the wire (integers beyond 64 bits become floats, as
+    orjson reads them), validated, translated. None when the proxy would answer it with a 400 instead (NaN or
+    Infinity are not JSON; a request validation rejects)."""
     try:
-        return parse_object(json.dumps(body).encode())
+        received = parse_object(json.dumps(body).encode())
     except orjson.JSONDecodeError:
+        return None
+    try:
+        return translate_request(validate_messages_request(received), "m", BackendProfile())
+    except AnthropicError:
         return None

@@ -28,8 +28,8 @@ from proxy.translate.validate import validate_messages_request
 from proxy.upstream import Upstream
 from tests.proxy.conftest import MESSAGE, REQUEST_ID, ProxyFactory, RunningProxy, envelope
 from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url
-from tests.proxy.strategies import as_received
 from tests.proxy.strategies import requests as anthropic_requests
+from tests.proxy.strategies import translated_as_received
 from tests.support import captured_requests
 
 BODY = {
@@ -426,12 +426,8 @@ _IMAGE_REQUESTS = st.one_of(
 def test_image_parts_are_found_wherever_the_estimate_counts_an_image(body: object) -> None:
     """On any translated request: `has_image_parts` is true exactly when the estimate's walk meets an image (so
     the size bound is only trusted where it holds), and without images the bound is above the estimate."""
-    body = as_received(body)
-    if body is None:
-        return
-    try:
-        translated = translate_request(validate_messages_request(body), "m", BackendProfile())
-    except AnthropicError:
+    translated = translated_as_received(body)
+    if translated is None:
         return
     messages = translated.body["messages"]
     walked: list[int] = []
