@@ -16,6 +16,7 @@ from proxy.translate.jsonprefix import MAX_DEPTH, JsonObjectPrefix, json_depth
 from proxy.translate.response import ResponseContext, completion_to_message
 from proxy.translate.stream import StreamTranslator
 from proxy.translate.tools import parse_tool_arguments
+from tests.proxy.fake_backend import Reply, chunk, messages_body
 
 DEEP = '"__deep__"'
 SCHEMA = {"type": "object", "properties": {"a": {}}, "required": ["a"]}
@@ -157,3 +158,20 @@ def test_json_depth_needs_no_recursion():
     assert json_depth(value) == 100_001
     assert json_depth({"a": [1, {"b": []}], "c": 2}) == 4
     assert json_depth("text") == json_depth(3) == 0
+
+
+async def test_the_sdk_accumulates_the_closed_deep_call(backend, proxy):
+    """Through the app, read by the official SDK's stream helper (it parses every partial input as it comes):
+    the 5,000-level call arrives as a tool_use whose input is an object no deeper than MAX_DEPTH."""
+    deep = '{"command": "ls", "extra": ' + nested(5_000) + "}"
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": deep}}
+    backend.reply = Reply(chunks=[chunk({"tool_calls": [call]}), chunk(finish_reason="tool_calls")])
+    tool = {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}
+    request = {**messages_body(), "tools": [tool]}
+    request.pop("stream")
+    async with proxy.sdk().messages.stream(**request) as stream:
+        message = await stream.get_final_message()
+    (block,) = message.content
+    assert block.type == "tool_use" and block.input["command"] == "ls"
+    assert json_depth(block.input) <= MAX_DEPTH
+    assert message.stop_reason == "tool_use"

@@ -194,6 +194,15 @@ async def test_endless_bytes_without_an_event_end_fail_instead_of_filling_memory
     assert await asyncio.wait_for(backend.disconnected.wait(), TIMEOUT)
 
 
+async def test_endless_bytes_raise_in_the_sdk(backend, proxy, monkeypatch):
+    monkeypatch.setattr(relay, "MAX_EVENT_BYTES", 256 * 1024)
+    garbage = [b"data: " + b"x" * 60_000] + [b"x" * 60_000] * 9
+    backend.reply = Reply(chunks=[*text_chunks("Hello")[:2], *garbage], stall_after=12, done=False)
+    with pytest.raises(anthropic.APIError, match="without ending an event"):
+        async with proxy.sdk().messages.stream(**sdk_args()) as stream:
+            await asyncio.wait_for(stream.get_final_message(), TIMEOUT)
+
+
 async def test_a_large_tool_call_in_one_chunk_is_not_garbage(backend, proxy):
     """Some servers send a whole tool call in one chunk; a 3 MB Write is one long line, under MAX_EVENT_BYTES."""
     content = "y" * 3_000_000
