@@ -24,9 +24,13 @@ class Check:
     line: str  # the printed check line
     value: float | None
     passed: bool | None  # None: not measured in this run
+    runs: list[float] | None = None  # the same ratio per pair of interleaved runs, when there were several
 
     def to_json(self) -> dict:
-        return {"name": self.name, "line": self.line, "value": self.value, "passed": self.passed}
+        data = {"name": self.name, "line": self.line, "value": self.value, "passed": self.passed}
+        if self.runs is not None:
+            data["runs"] = self.runs
+        return data
 
 
 SCALED_TARGET = "ccbench-workers"  # the proxy started with --workers N (one process per core)
@@ -66,12 +70,34 @@ def _mark(passed: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "n/a"}[passed]
 
 
+def paired_ratios(numerator: LevelResult | None, denominator: LevelResult | None) -> list[float] | None:
+    """The ratio run by run: run i of one target against run i of the other, which ran right next to it
+    (`measure_all` interleaves them). On a machine whose speed drifts, their spread says how far the verdict,
+    taken from each target's fastest run, can be trusted. None unless both have the same 2+ runs."""
+    if numerator is None or denominator is None:
+        return None
+    tops, bottoms = numerator.requests_per_s_runs, denominator.requests_per_s_runs
+    if len(tops) < 2 or len(tops) != len(bottoms) or not all(bottoms):
+        return None
+    return [round(top / bottom, 3) for top, bottom in zip(tops, bottoms, strict=True)]
+
+
+def _runs_note(runs: list[float] | None) -> str:
+    if runs is None:
+        return ""
+    met = sum(ratio >= TARGET_THROUGHPUT_RATIO for ratio in runs)
+    shown = ", ".join(f"{ratio:.2f}" for ratio in runs)
+    return f"; paired runs {shown}: {met} of {len(runs)} at target"
+
+
 def _direct_ratio_check(levels: list[LevelResult], c: int, target: str, name: str, label: str) -> Check:
-    ratio = _ratio(find(levels, target, c), find(levels, "direct", c))
+    proxy, direct = find(levels, target, c), find(levels, "direct", c)
+    ratio = _ratio(proxy, direct)
+    runs = paired_ratios(proxy, direct)
     passed = None if ratio is None else ratio >= TARGET_THROUGHPUT_RATIO
     shown = "n/a" if ratio is None else f"{ratio:.2f}"
     line = f"{c} concurrent: {label} = {shown} × direct (target ≥ {TARGET_THROUGHPUT_RATIO}) {_mark(passed)}"
-    return Check(name, line, ratio, passed)
+    return Check(name, line + _runs_note(runs), ratio, passed, runs)
 
 
 def throughput_checks(levels: list[LevelResult], scaled_workers: int = 0) -> list[Check]:

@@ -1,0 +1,44 @@
+"""The benchmark's throughput verdict and its run-by-run spread (bench/report.py), on hand-made levels."""
+
+from __future__ import annotations
+
+from bench.measure import LevelResult
+from bench.report import paired_ratios, throughput_checks
+
+
+def level(target: str, runs: list[float], concurrency: int = 16) -> LevelResult:
+    """A measured level whose kept run is the fastest of `runs`, as `measure_all` keeps it."""
+    return LevelResult(
+        target=target,
+        concurrency=concurrency,
+        requests=2000,
+        client_processes=1,
+        ok=2000,
+        errors=0,
+        error_kinds={},
+        wall_s=1.0,
+        requests_per_s=max(runs),
+        ttft_ms={"p50": 1.0, "p99": 2.0},
+        latency_ms={"p50": 1.0, "p99": 2.0},
+        requests_per_s_runs=runs,
+    )
+
+
+def test_the_spread_pairs_each_run_with_the_direct_run_beside_it() -> None:
+    # The machine drifts: the fastest runs (used for the verdict) do not come from the same pair.
+    levels = [level("direct", [4000.0, 3000.0, 2900.0]), level("ccbench", [800.0, 780.0, 900.0])]
+    (check,) = throughput_checks(levels)
+    assert check.value == 0.225  # 900 / 4000, best against best
+    assert check.passed is False
+    assert check.runs == [0.2, 0.26, 0.31]
+    assert check.line.endswith("FAIL; paired runs 0.20, 0.26, 0.31: 2 of 3 at target")
+    assert check.to_json()["runs"] == [0.2, 0.26, 0.31]
+
+
+def test_no_spread_from_a_single_run_or_runs_that_do_not_pair() -> None:
+    assert paired_ratios(level("ccbench", [800.0]), level("direct", [3000.0])) is None
+    assert paired_ratios(level("ccbench", [800.0, 900.0]), level("direct", [3000.0])) is None
+    assert paired_ratios(level("ccbench", [800.0, 900.0]), None) is None
+    (check,) = throughput_checks([level("direct", [3000.0]), level("ccbench", [900.0])])
+    assert check.line.endswith("PASS") and check.runs is None
+    assert "runs" not in check.to_json()
