@@ -1,7 +1,7 @@
 """Benchmark `ccbench proxy` against the direct backend call (and LiteLLM's proxy) in the same run.
 
     python bench/run_bench.py [--quick] [--concurrency 1,16,64,256] [--requests N] [--soak 20000]
-                              [--litellm] [--clients K] [--out bench/results.json] [--check]
+                              [--litellm | --no-litellm] [--clients K] [--out bench/results.json] [--check]
 
 It starts the zero-latency backend (bench/fast_backend.py) and `ccbench proxy` in front of it as
 subprocesses, drives both with concurrent streaming clients in separate processes sending real Claude Code
@@ -113,7 +113,7 @@ class Settings:
     requests: int
     soak: int
     soak_concurrency: int
-    litellm: bool
+    litellm: bool | None  # LiteLLM's proxy: True required, None measured when installed, False off
     litellm_requests: int
     clients: int
     max_concurrency: int
@@ -175,7 +175,7 @@ def execute(settings: Settings, console: Console) -> Outcome:
         direct = Target("direct", f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
         ours = messages_target("ccbench", f"{proxy.base_url}/v1/messages?beta=true", outcome.rows)
         targets = [(direct, backend, settings.requests), (ours, proxy, settings.requests)]
-        if settings.litellm:
+        if settings.litellm is not False:
             models = sorted({row["body"]["model"] for row in outcome.rows})
             try:
                 lite, lite_key = start_litellm(backend.base_url, models)
@@ -185,6 +185,8 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 )
                 targets.append((lite_target, lite, settings.litellm_requests))
             except BenchSetupError as exc:
+                if settings.litellm:  # asked for by name: a run without it is not the run that was asked for
+                    raise BenchSetupError(f"--litellm: {exc}") from None
                 outcome.notes.append(f"LiteLLM skipped: {exc}")
         if settings.vllm_stack:
             try:
@@ -265,9 +267,10 @@ def execute(settings: Settings, console: Console) -> Outcome:
     help="Streams during the soak.",
 )
 @click.option(
-    "--litellm",
-    is_flag=True,
-    help="Also measure LiteLLM's proxy (needs `litellm` on PATH or $CCBENCH_LITELLM).",
+    "--litellm/--no-litellm",
+    default=None,
+    help="Measure LiteLLM's proxy side by side [default: when it is installed (the `bench` extra, "
+    "$CCBENCH_LITELLM or PATH), except with --quick]. --litellm without it installed is an error.",
 )
 @click.option(
     "--litellm-requests",
@@ -329,7 +332,7 @@ def main(
     requests: int | None,
     soak: int | None,
     soak_concurrency: int,
-    litellm: bool,
+    litellm: bool | None,
     litellm_requests: int,
     repeat: int | None,
     clients: int,
@@ -349,7 +352,7 @@ def main(
         requests=requests,
         soak=(0 if quick else 20000) if soak is None else soak,
         soak_concurrency=soak_concurrency,
-        litellm=litellm,
+        litellm=False if litellm is None and quick else litellm,
         litellm_requests=min(litellm_requests, requests),
         clients=clients,
         max_concurrency=max_concurrency,

@@ -251,10 +251,14 @@ def start_ccbench_proxy(
 
 
 def litellm_command() -> list[str] | None:
-    """LiteLLM's proxy CLI: $CCBENCH_LITELLM, else `litellm` on PATH (from `pip install 'ccbench[bench]'`)."""
+    """LiteLLM's proxy CLI: $CCBENCH_LITELLM, else the `litellm` script installed beside this interpreter (by
+    `pip install -e '.[bench]'`, found even when its environment is not activated), else `litellm` on PATH."""
     configured = os.environ.get("CCBENCH_LITELLM")
     if configured:
         return [configured]
+    beside = Path(sys.executable).parent / "litellm"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
     installed = shutil.which("litellm")
     return [installed] if installed else None
 
