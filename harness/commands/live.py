@@ -12,14 +12,8 @@ from pathlib import Path
 import click
 
 from harness.backends import PRESETS, BackendError, Target, discover_model, resolve_target
-from harness.live import (
-    CLAUDE_INSTALL_HINT,
-    LiveTarget,
-    TaskResult,
-    find_claude,
-    live_report,
-    run_task,
-)
+from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
+from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
 
 
@@ -154,7 +148,8 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
                      tasks_dir: Path | None, out: Path | None, claude_path: str | None, timeout: float,
                      from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
     """`--from-cassette FILE --resume-at N`: one forked session (see harness/live_fork.py)."""
-    from harness.live_fork import ForkResult, fork_report, load_fork, run_fork
+    from harness.fork_session import load_fork
+    from harness.live_fork import ForkResult, fork_report, run_fork
 
     if from_cassette is None or resume_at is None:
         raise click.UsageError("--from-cassette FILE and --resume-at N go together")

@@ -47,8 +47,9 @@ class SessionResult:
 
 def find_claude(explicit: str | None = None) -> str:
     """The Claude Code binary: --claude / $CLAUDE_BIN, else where `ccbench live` looks (PATH, node_modules)."""
-    from harness.live import CLAUDE_INSTALL_HINT, LiveError
-    from harness.live import find_claude as locate
+    from harness.claude_cli import CLAUDE_INSTALL_HINT
+    from harness.claude_cli import find_claude as locate
+    from harness.live_tasks import LiveError
 
     try:
         found = locate(explicit or os.environ.get("CLAUDE_BIN") or None)

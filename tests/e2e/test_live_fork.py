@@ -21,9 +21,11 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
+from harness.claude_cli import find_claude
 from harness.cli import main
-from harness.live import LiveTarget, find_claude
-from harness.live_fork import AGENT_HEADER, ForkBackend, load_fork, run_fork
+from harness.fork_session import load_fork
+from harness.live import LiveTarget
+from harness.live_fork import AGENT_HEADER, ForkBackend, run_fork
 from harness.live_tasks import LiveError
 from harness.reference import serve_on_loopback
 

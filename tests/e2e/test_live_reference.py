@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.live import find_claude
+from harness.claude_cli import find_claude
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

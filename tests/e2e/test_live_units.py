@@ -10,17 +10,9 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
+from harness.claude_cli import CLAUDE_BIN_ENV, find_claude, read_stream_json
 from harness.cli import main
-from harness.live import (
-    CLAUDE_BIN_ENV,
-    SeenRequest,
-    find_claude,
-    live_summary,
-    read_stream_json,
-    running_proxy,
-    script_responder,
-    task_result,
-)
+from harness.live import SeenRequest, live_summary, running_proxy, script_responder, task_result
 from harness.live_tasks import LiveError, OutcomeCheck, load_live_tasks, parse_check, prepare_workspace
 from harness.reference import ReferenceBackend
 from proxy.config import Config
@@ -151,7 +143,7 @@ def test_find_claude_search_order(tmp_path: Path) -> None:
 
 
 def test_live_without_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("harness.live.claude_search_paths", lambda env: [])
+    monkeypatch.setattr("harness.claude_cli.claude_search_paths", lambda env: [])
     monkeypatch.delenv(CLAUDE_BIN_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     result = CliRunner().invoke(main, ["live"])
