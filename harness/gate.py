@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.report_data import ResultsError, RunView, format_value, scenario_ids
+from harness.report_data import ResultsError, RunView
+from harness.report_labels import format_value, scenario_ids
 from harness.stats import NoiseBand, noise_band
 from proxy.datafile import load_yaml_file
 

@@ -7,7 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 
 from harness.gate import Check, GateResult, ScenarioCheck
-from harness.report_data import RunView, TurnView, format_value
+from harness.report_data import RunView, TurnView
+from harness.report_labels import format_value
 
 GATE_SUITE = "ccbench-gate"
 THRESHOLD_CLASS = "ccbench.gate.thresholds"

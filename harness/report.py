@@ -17,19 +17,9 @@ from rich.text import Text
 
 from harness.gate import GateResult
 from harness.junit import junit_text, run_junit
-from harness.report_data import (
-    COMPARE_METRICS,
-    ResultsError,
-    RunView,
-    best_rows,
-    format_value,
-    load_results_file,
-    model_names,
-    scenario_ids,
-    to_run_views,
-    unique_labels,
-)
+from harness.report_data import COMPARE_METRICS, ResultsError, RunView, load_results_file, to_run_views
 from harness.report_html import render_html
+from harness.report_labels import best_rows, format_value, model_names, scenario_ids, unique_labels
 from harness.report_markdown import compare_markdown
 
 __all__ = [

@@ -11,17 +11,8 @@ from datetime import UTC, datetime
 from html import escape
 
 from harness.gate import GateResult
-from harness.report_data import (
-    COMPARE_METRICS,
-    RunView,
-    ScenarioView,
-    TurnView,
-    best_rows,
-    format_value,
-    model_names,
-    scenario_ids,
-    unique_labels,
-)
+from harness.report_data import COMPARE_METRICS, RunView, ScenarioView, TurnView
+from harness.report_labels import best_rows, format_value, model_names, scenario_ids, unique_labels
 from harness.svg_charts import Frame, Series, bar_chart, rate_color
 
 CSS = """

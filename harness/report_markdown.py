@@ -7,16 +7,8 @@ from __future__ import annotations
 import re
 
 from harness.gate import GateResult
-from harness.report_data import (
-    COMPARE_METRICS,
-    RunView,
-    ScenarioView,
-    best_rows,
-    format_value,
-    model_names,
-    scenario_ids,
-    unique_labels,
-)
+from harness.report_data import COMPARE_METRICS, RunView, ScenarioView
+from harness.report_labels import best_rows, format_value, model_names, scenario_ids, unique_labels
 
 VERDICT_ICONS = {
     "pass": "✅ pass",

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.report import write_markdown
-from harness.report_data import best_rows, load_results_file, parse_results
+from harness.report_data import load_results_file, parse_results
+from harness.report_labels import best_rows
 from tests.report.factory import results, scenario, turn, write
 
 EVIL_MODEL = "evil|model <script>alert(1)</script>"

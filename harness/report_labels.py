@@ -1,0 +1,58 @@
+"""How reports name and format what they show: metric values for humans, the best value of a column, row labels
+that stay unique when two results files share a model and backend, and scenario order across runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report_data import RunView
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """Format a metric for humans; null (nothing measured) is an em dash, never 100 %."""
+    if value is None:
+        return "—"
+    if kind == "rate":
+        return f"{value * 100:.1f} %"
+    if kind == "ms":
+        if value >= 10_000:
+            return f"{value / 1000:,.1f} s"
+        return f"{value:,.0f} ms" if value >= 10 or value == 0 else f"{value:.1f} ms"
+    if kind == "tps":
+        return f"{value:,.1f}"
+    return f"{value:g}"
+
+
+def best_rows(values: list[float | None], higher_is_better: bool) -> set[int]:
+    """Indices holding the best value; empty when fewer than two rows are comparable or all tie."""
+    present = [(i, v) for i, v in enumerate(values) if v is not None]
+    if len(present) < 2 or len({v for _, v in present}) == 1:
+        return set()
+    best = max(v for _, v in present) if higher_is_better else min(v for _, v in present)
+    return {i for i, v in present if v == best}
+
+
+def scenario_ids(runs: list[RunView]) -> list[str]:
+    """Scenario ids across runs, in first-seen order."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for scenario in run.scenarios:
+            seen.setdefault(scenario.id, None)
+    return list(seen)
+
+
+def _file_tags(runs: list[RunView]) -> list[str]:
+    """The file-name tag (" [file.json]") of runs sharing model and backend with another run, else ""."""
+    labels = [run.label for run in runs]
+    return [f" [{Path(run.source).name}]" if labels.count(run.label) > 1 else "" for run in runs]
+
+
+def model_names(runs: list[RunView]) -> list[str]:
+    """Model names for table rows; runs sharing model and backend get their file name appended."""
+    return [run.model + tag for run, tag in zip(runs, _file_tags(runs), strict=True)]
+
+
+def unique_labels(runs: list[RunView]) -> list[str]:
+    """Row labels "model · backend [file]": the file name, where needed, comes last so that charts, which
+    shorten labels in the middle, keep it."""
+    return [run.label + tag for run, tag in zip(runs, _file_tags(runs), strict=True)]
