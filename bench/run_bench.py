@@ -369,7 +369,7 @@ def main(
     try:
         outcome = execute(settings, console)
     except BenchSetupError as exc:
-        console.print(f"benchmark could not run: {exc}", style="red", highlight=False)
+        console.print(f"benchmark could not run: {exc}", style="red", highlight=False, markup=False)
         sys.exit(2)
     checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers)
     print_report(console, outcome.levels, outcome.soak, checks, outcome.notes)
@@ -379,9 +379,9 @@ def main(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(outcome.to_json(settings, checks), indent=2) + "\n")
     except OSError as exc:
-        console.print(f"cannot write {out}: {exc}", style="red", highlight=False)
+        console.print(f"cannot write {out}: {exc}", style="red", highlight=False, markup=False)
         sys.exit(2)
-    console.print(f"results written to {out}", highlight=False)
+    console.print(f"results written to {out}", highlight=False, markup=False)
     if check and any(c.passed is False for c in checks):
         sys.exit(1)
 

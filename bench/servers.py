@@ -287,7 +287,7 @@ def start_litellm(upstream: str, model_names: list[str]) -> tuple[Server, str]:
     command = litellm_command()
     if command is None:
         raise BenchSetupError(
-            "litellm is not installed (pip install 'litellm[proxy]', or set CCBENCH_LITELLM)"
+            "litellm is not installed (pip install -e '.[bench]', or set CCBENCH_LITELLM to its litellm script)"
         )
     port = free_port()
     master_key = "sk-" + secrets.token_hex(16)

@@ -179,3 +179,15 @@ async def test_model_discovery_takes_only_real_model_names(answer, found):
                 await discover_model(target)
         else:
             assert (await discover_model(target)).model == found
+
+
+def test_names_with_brackets_are_printed_as_they_are(tmp_path):
+    """Model names, URLs and paths are text, not rich markup: `[fp8]` is not swallowed as a style and a
+    `[/x]` does not crash the summary after the run."""
+    folder = scenario_dir(tmp_path, [{"id": "x", "suite": "s", "request": REQUEST, "reference": "hello"}])
+    out = tmp_path / "r [fp8].json"
+    result = run("--scenarios", str(folder), "--model", "org/model [/x] [fp8]", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "org/model [/x] [fp8]" in result.output
+    assert f"results: {out}" in result.output
