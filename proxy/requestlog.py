@@ -21,14 +21,23 @@ def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
+def _printable(value: object) -> str:
+    """Client-chosen text (a model name, the percent-decoded path) with line breaks and other control
+    characters escaped, so that no client can write a line of its own into the log."""
+    text = value if isinstance(value, str) else str(value)  # passthrough keeps any JSON value as the model
+    if text.isprintable():  # nearly always: one C call
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass
 class RequestLog:
     """Facts about one request, filled in as it progresses and written once by `emit`."""
 
     request_id: str
     route: str
-    requested_model: str | None = None
-    backend_model: str | None = None
+    requested_model: object = None  # str, except in passthrough, which forwards any JSON value
+    backend_model: object = None
     stream: bool = False
     status: int = 200
     error_type: str | None = None
@@ -53,12 +62,12 @@ class RequestLog:
         """The log line: `METHOD /path model -> backend status ttft=…ms dur=…ms in=… out=…`."""
         models = ""
         if self.requested_model or self.backend_model:
-            models = f" {self.requested_model or '-'} -> {self.backend_model or '-'}"
+            models = f" {_printable(self.requested_model or '-')} -> {_printable(self.backend_model or '-')}"
         error = f" {self.error_type}" if self.error_type else ""
         kind = " stream" if self.stream else ""
         problems = f" problems={len(self.problems)}" if self.problems else ""
         return (
-            f"{self.request_id} {self.method} {self.route}{models}{kind} {self.status}{error}"
+            f"{self.request_id} {self.method} {_printable(self.route)}{models}{kind} {self.status}{error}"
             f" ttft={_ms(self.ttft_ms)}ms dur={_ms(self.duration_ms)}ms"
             f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}{problems}"
         )

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import proxy.app
 from harness.commands.proxy import command as proxy_command
 from proxy.config import Config
+from proxy.requestlog import RequestLog
 from tests.proxy.fake_backend import Reply, messages_body
 
 INBOUND_KEY = "sk-inbound-8f3a9c1e77d2"
@@ -147,3 +148,25 @@ async def test_backend_cookies_never_reach_another_request(backend, start_proxy)
     calls = [r for r in backend.requests if r.path.endswith("/chat/completions")]
     assert len(calls) == 2
     assert "cookie" not in {name.lower() for name in calls[-1].headers}
+
+
+async def test_a_client_cannot_forge_request_log_lines(backend, start_proxy, caplog):
+    """Line breaks in what a client sends (the model name, the percent-decoded path) are escaped in the
+    request log, so that one request is always one line."""
+    caplog.set_level(logging.INFO, logger="ccbench.proxy.requests")
+    running = await start_proxy(upstream=backend.url)
+    forged = "FORGED POST /v1/messages 200"
+    body = {**messages_body(), "stream": False, "model": f"m\n{forged}\r{forged}\u2028{forged}"}
+    await running.post("/v1/messages", body)
+    await running.http.get(f"{running.url}/v1/x%0A{forged.replace(' ', '%20')}")
+    lines = [record.getMessage() for record in caplog.records if record.name == "ccbench.proxy.requests"]
+    assert len(lines) == 2
+    for line in lines:
+        assert "\n" not in line and "\r" not in line and "\u2028" not in line
+    assert "m\\nFORGED POST /v1/messages 200\\rFORGED" in lines[0]
+    assert "/v1/x\\nFORGED POST /v1/messages 200" in lines[1]
+
+
+def test_a_passthrough_request_log_line_takes_any_json_model_value():
+    entry = RequestLog("req_1", "/v1/messages", requested_model=["a\nb", 5], backend_model=5)
+    assert " ['a\\nb', 5] -> 5 200 " in entry.line()  # one line, whatever the JSON value
