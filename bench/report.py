@@ -261,20 +261,20 @@ def print_report(
             f"{soak['rss_after_kib'] / 1024:.1f} MiB after, peak {soak['rss_peak_kib'] / 1024:.1f} MiB"
         )
     for note in notes:
-        console.print(note, style="dim", soft_wrap=True, markup=False)  # may quote a server's log
+        console.print(note, style="dim", soft_wrap=True)
     for check in checks:
         style = {True: "green", False: "red", None: "yellow"}[check.passed]
-        console.print(check.line, style=style, highlight=False, soft_wrap=True, markup=False)
+        console.print(check.line, style=style, highlight=False, soft_wrap=True)
 
 
 def print_profile(console: Console, profile: dict) -> None:
     """The functions where the proxy spent its CPU samples (self time, then inclusive)."""
     if "error" in profile:
-        console.print(f"profile: {profile['error']}", style="yellow", soft_wrap=True, markup=False)
+        console.print(f"profile: {profile['error']}", style="yellow", soft_wrap=True)
         return
     console.print(
         f"proxy profile: {profile['samples']} samples, raw stacks in {profile['file']}", soft_wrap=True
     )
     for kind in ("self", "inclusive"):
         rows = ", ".join(f"{entry['function']} {entry['pct']}%" for entry in profile[kind][:12])
-        console.print(f"  top {kind}: {rows}", soft_wrap=True, highlight=False, markup=False)
+        console.print(f"  top {kind}: {rows}", soft_wrap=True, highlight=False)

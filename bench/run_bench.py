@@ -363,13 +363,13 @@ def main(
         workers=workers,
         scale_workers=(0 if quick else (os.cpu_count() or 1)) if scale_workers is None else scale_workers,
     )
-    console = Console()
+    console = Console(markup=False)  # what it prints quotes server logs and paths: text, never markup
     if not console.is_terminal:
         console.width = 160  # a log or a pipe: keep the table's columns readable
     try:
         outcome = execute(settings, console)
     except BenchSetupError as exc:
-        console.print(f"benchmark could not run: {exc}", style="red", highlight=False, markup=False)
+        console.print(f"benchmark could not run: {exc}", style="red", highlight=False)
         sys.exit(2)
     checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers)
     print_report(console, outcome.levels, outcome.soak, checks, outcome.notes)
@@ -379,9 +379,9 @@ def main(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(outcome.to_json(settings, checks), indent=2) + "\n")
     except OSError as exc:
-        console.print(f"cannot write {out}: {exc}", style="red", highlight=False, markup=False)
+        console.print(f"cannot write {out}: {exc}", style="red", highlight=False)
         sys.exit(2)
-    console.print(f"results written to {out}", highlight=False, markup=False)
+    console.print(f"results written to {out}", highlight=False)
     if check and any(c.passed is False for c in checks):
         sys.exit(1)
 

@@ -15,7 +15,6 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
 from harness.backends import PRESETS, BackendError, resolve_target
 from harness.replay import RunOptions, plan_jobs, run_scenarios
@@ -54,11 +53,11 @@ def summary_table(results: dict) -> Table:
         ("scenario pass rate", _fmt(s.get("scenario_pass_rate"))),
         (f"pass^{s.get('repeats', 1)}", _fmt(s.get("pass_hat_k"))),
     ]
-    for name, value in rows:  # Text: a model name like "org/model [fp8]" is not rich markup
-        table.add_row(Text(name), Text(value))
+    for name, value in rows:
+        table.add_row(name, value)
     failures = {k: v for k, v in (s.get("failure_classes") or {}).items() if v}
     if failures:
-        table.add_row("failures", Text(", ".join(f"{k} {v}" for k, v in failures.items())))
+        table.add_row("failures", ", ".join(f"{k} {v}" for k, v in failures.items()))
     return table
 
 
@@ -143,7 +142,7 @@ def command(
     scenarios_dir: Path | None,
 ) -> None:
     """Replay scenarios against a backend and score schema validity, tool calls and latency."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, markup=False)  # model names, URLs and paths are text, never markup
     try:
         target = resolve_target(preset, base_url, model)
         chosen = select_scenarios(load_scenarios(scenarios_dir), list(suites), list(scenario_ids))
@@ -177,10 +176,10 @@ def command(
     results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
     write_results(results, out)
     console.print(summary_table(results))
-    console.print(f"results: {out}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None and html:
         report.write_html(results, html)
-        console.print(f"HTML report: {html}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"HTML report: {html}", highlight=False, soft_wrap=True)
     if report is not None and junit:
         report.write_junit_run(results, junit)
-        console.print(f"JUnit XML: {junit}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"JUnit XML: {junit}", highlight=False, soft_wrap=True)
