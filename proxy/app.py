@@ -213,6 +213,16 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def listen_family(host: str) -> socket.AddressFamily:
+    """The address family to listen on `host` with: IPv4 when it has an IPv4 address (or is empty: all
+    interfaces), else IPv6 (`socket.create_server` assumes IPv4, so `--host ::1 --workers 2` failed).
+    socket.gaierror when `host` is no address and does not resolve."""
+    if not host:
+        return socket.AF_INET
+    found = {info[0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    return socket.AF_INET if socket.AF_INET in found else socket.AF_INET6
+
+
 def run(config: Config) -> int:
     """Serve in this process, or fork `config.workers` processes listening on one port with SO_REUSEPORT (the
     kernel spreads new connections evenly over their sockets), so that the proxy can use more than one core.
@@ -221,7 +231,8 @@ def run(config: Config) -> int:
     if config.workers <= 1:
         asyncio.run(serve(config))
         return 0
-    first = socket.create_server((config.host, config.port), backlog=1024, reuse_port=True)  # OSError: caller
+    family = listen_family(config.host)  # socket.gaierror (an OSError) too: the caller reports both
+    first = socket.create_server((config.host, config.port), family=family, backlog=1024, reuse_port=True)
     port = first.getsockname()[1]  # the real port, also when asked for port 0
     children: list[int] = []
 
@@ -243,7 +254,9 @@ def run(config: Config) -> int:
                     sock = first
                 else:  # a socket of its own: one left open here but never accepted on would hang clients
                     first.close()
-                    sock = socket.create_server((config.host, port), backlog=1024, reuse_port=True)
+                    sock = socket.create_server(
+                        (config.host, port), family=family, backlog=1024, reuse_port=True
+                    )
                 sock.setblocking(False)
                 asyncio.run(serve(config, sock=sock, show_banner=number == 0))
             except BaseException:

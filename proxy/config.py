@@ -1,5 +1,9 @@
 """Proxy configuration: defaults < YAML file < environment (CCBENCH_*) < command-line flags.
 
+Every value is checked as it is read, whatever its source, by `setting_problem` (types, ranges, choices), so an
+error names the file, the variable or the command line it came from; `Config.validate` applies the same checks
+to a Config built in code.
+
 Model routing maps what Claude Code asks for (claude-haiku-…, claude-sonnet-…, claude-opus-…, or any name
 set with ANTHROPIC_MODEL) to a backend model: explicit glob rules first, then the tier found in the
 name, then the default model, and last the model the backend itself reports.
@@ -8,15 +12,33 @@ name, then the default model, and last the model the backend itself reports.
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from yarl import URL
+
 from proxy.datafile import load_yaml_file
 
 TIERS = ("haiku", "sonnet", "opus")
 THINKING_STYLES = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_WORKERS = 64
+MAX_CONTEXT = 1 << 31  # tokens: beyond any real model; a larger context length (probed or set) is a mistake
+# Whole-number settings and their ranges (None: no upper bound), whichever source sets them.
+INT_RANGES: dict[str, tuple[int, int | None]] = {
+    "port": (0, 65535),  # 0 = any free port (the banner shows the one bound)
+    "workers": (1, MAX_WORKERS),
+    "max_concurrency": (1, None),
+    "max_queue": (0, None),
+    "max_body_bytes": (1, None),
+    "context_length": (0, MAX_CONTEXT),  # 0 (or unset) = what the backend reports
+    "max_output_tokens": (1, MAX_CONTEXT),
+}
+SECONDS = ("connect_timeout", "read_timeout", "ping_interval")  # finite and greater than 0
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class ConfigError(ValueError):
@@ -84,49 +106,126 @@ class Config:
         return out
 
     def validate(self) -> None:
-        if self.upstream_format not in ("openai", "anthropic"):
-            raise ConfigError(
-                f"upstream_format must be 'openai' or 'anthropic', not {self.upstream_format!r}"
-            )
-        if not self.upstream.startswith(("http://", "https://")):
-            raise ConfigError(f"upstream must be an http(s) URL, not {self.upstream!r}")
-        if self.thinking not in THINKING_STYLES:
-            raise ConfigError(f"thinking must be one of {', '.join(THINKING_STYLES)}, not {self.thinking!r}")
-        for tier in self.tiers:
+        """The same checks `load_config` makes on every value it reads, for a Config built in code."""
+        for item in fields(self):
+            problem = setting_problem(item.name, getattr(self, item.name))
+            if problem:
+                raise ConfigError(problem)
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with one (coerced) setting, or None: the one place that checks types, ranges and choices."""
+    if value is None and name in _OPTIONAL:
+        return None
+    if name in INT_RANGES:
+        low, high = INT_RANGES[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name} must be a whole number, not {value!r}"
+        if high is None and value < low:
+            return f"{name} must be at least {low}, not {value}"
+        if high is not None and not low <= value <= high:
+            return f"{name} must be between {low} and {high}, not {value}"
+    elif name in SECONDS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            return f"{name} must be a finite number of seconds greater than 0, not {value!r}"
+    elif name == "upstream":
+        return http_url_problem(value)
+    elif name in _CHOICES:
+        if value not in _CHOICES[name]:
+            return f"{name} must be one of {', '.join(_CHOICES[name])}, not {value!r}"
+    elif name == "tiers":
+        for tier in value:
             if tier not in TIERS:
-                raise ConfigError(f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}")
-        for name in ("connect_timeout", "read_timeout", "ping_interval"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be greater than 0 seconds")
-        if self.workers < 1:
-            raise ConfigError("workers must be at least 1")
-        for name in ("max_concurrency", "max_queue", "max_body_bytes"):
-            if getattr(self, name) < (0 if name == "max_queue" else 1):
-                raise ConfigError(f"{name} must be positive")
-        if not 0 <= self.port <= 65535:  # 0 = any free port (the banner shows the one bound)
-            raise ConfigError(f"port must be between 0 and 65535, not {self.port}")
+                return f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}"
+    elif name == "forward_headers":
+        if not isinstance(value, list) or not all(isinstance(h, str) for h in value):
+            return f"forward_headers must be a list of header names, not {value!r}"
+    elif name in _BOOLS:
+        if not isinstance(value, bool):
+            return f"{name} must be true or false, not {value!r}"
+    elif name in _SCALAR_FIELDS and not isinstance(value, str):
+        return f"{name} must be a string, not {value!r}"
+    return None
+
+
+def http_url_problem(value: Any, name: str = "upstream") -> str | None:
+    """What keeps `value` from being an http(s) URL with a host that aiohttp can use as a base (so no query,
+    fragment or spaces), or None. `name` is the setting or option the message names."""
+    if not isinstance(value, str):
+        return f"{name} must be an http(s) URL, not {value!r}"
+    try:
+        url = URL(value)
+        host = url.host  # decoded on first use: a bad IDNA name fails here
+    except ValueError as exc:  # yarl: an unclosed [IPv6], a port out of range, a bad IDNA name (UnicodeError)
+        return f"{name} must be an http(s) URL, not {value!r}: {exc}"
+    if url.scheme not in ("http", "https"):
+        return f"{name} must be an http(s) URL, not {value!r}"
+    if not host:
+        return f"{name} must be an http(s) URL with a host, not {value!r}"
+    if not value.isprintable() or " " in value:
+        return f"{name} must be an http(s) URL, not {value!r}: it holds spaces or control characters"
+    if url.query_string or url.fragment:
+        return f"{name} must be an http(s) URL without ?query or #fragment, not {value!r}"
+    return None
 
 
 ENV_PREFIX = "CCBENCH_"
 _SCALAR_FIELDS = {f.name: f for f in fields(Config) if f.name not in ("tiers", "rules", "forward_headers")}
+_OPTIONAL = {f.name for f in fields(Config) if f.default is None}
+_BOOLS = {f.name for f in fields(Config) if isinstance(f.default, bool)}
+_CHOICES = {"upstream_format": ("openai", "anthropic"), "thinking": THINKING_STYLES, "log_level": LOG_LEVELS}
 
 
 def _coerce(name: str, value: Any) -> Any:
-    current = getattr(Config(), name)
+    """A value from YAML, the environment (always a string) or a flag, as the setting's type; ConfigError when it
+    cannot be one. Ranges are `setting_problem`'s."""
+    if name not in _SCALAR_FIELDS:  # forward_headers: checked as it is
+        return value
     if value is None:
-        return None
-    if isinstance(current, bool):
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes", "on")
-        return bool(value)
+        if name in _OPTIONAL:
+            return None
+        raise ConfigError(f"{name} must be {'true or false' if name in _BOOLS else 'a number'}, not None")
+    if name in _BOOLS:
+        word = str(value).strip().lower() if isinstance(value, (str, int)) else None
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise ConfigError(f"{name} must be true or false, not {value!r}")
+        return word in TRUE_WORDS
+    if name in INT_RANGES or name in SECONDS:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ConfigError(f"{name} must be a number, not {value!r}")
+        try:
+            number = value if not isinstance(value, str) else _parse_number(value)
+            if name in SECONDS:
+                return float(number)
+        except (ValueError, OverflowError) as exc:  # OverflowError: an int too large for a float
+            raise ConfigError(f"{name} must be a number, not {value!r}") from exc
+        if isinstance(number, float) and not (math.isfinite(number) and number.is_integer()):
+            raise ConfigError(f"{name} must be a whole number, not {number!r}")
+        return int(number)
+    if name == "log_level" and isinstance(value, str):
+        return value.strip().lower()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise ConfigError(f"{name} must be a string, not {value!r}")
+
+
+def _parse_number(text: str) -> int | float:
     try:
-        if isinstance(current, int) or name in ("context_length", "max_output_tokens"):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a number, not {value!r}") from exc
-    return str(value)
+        return int(text)
+    except ValueError:
+        return float(text)  # "1e3", "2.5", "inf", "nan": the range check decides
+
+
+def _set(cfg: Config, name: str, value: Any, source: str) -> None:
+    """Coerce and check one setting from `source` (a file, an environment variable, the command line)."""
+    try:
+        value = _coerce(name, value)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    problem = setting_problem(name, value)
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
+    setattr(cfg, name, value)
 
 
 def _apply_mapping(cfg: Config, data: dict[str, Any], source: str) -> None:
@@ -139,9 +238,10 @@ def _apply_mapping(cfg: Config, data: dict[str, Any], source: str) -> None:
         elif key in ("tiers", "rules"):
             _apply_models(cfg, {key: value}, source)
         elif key == "forward_headers":
-            cfg.forward_headers = [str(h).lower() for h in (value or [])]
+            _set(cfg, key, value or [], source)
+            cfg.forward_headers = [h.lower() for h in cfg.forward_headers]
         elif key in _SCALAR_FIELDS:
-            setattr(cfg, key, _coerce(key, value))
+            _set(cfg, key, value, source)
         else:
             raise ConfigError(f"{source}: unknown setting {key!r}")
 
@@ -154,6 +254,8 @@ def _apply_models(cfg: Config, models: dict[str, Any], source: str) -> None:
             if value:
                 cfg.tiers[key] = str(value)
         elif key == "tiers":
+            if not isinstance(value or {}, dict):
+                raise ConfigError(f"{source}: 'tiers' must be a mapping")
             for tier, model in (value or {}).items():
                 _apply_models(cfg, {tier: model}, source)
         elif key == "rules":
@@ -194,7 +296,8 @@ def load_config(
             cfg.tiers[tier] = value
     if env.get(ENV_PREFIX + "SMALL_MODEL"):
         cfg.tiers.setdefault("haiku", env[ENV_PREFIX + "SMALL_MODEL"])
-    _apply_mapping(cfg, env_values, "environment")
+    for name, value in env_values.items():
+        _set(cfg, name, value, ENV_PREFIX + name.upper())
     for key, value in (overrides or {}).items():
         if value is None:
             continue

@@ -18,7 +18,7 @@ import orjson
 from yarl import URL
 
 from proxy.answers import read_answer, read_error_body
-from proxy.config import Config
+from proxy.config import MAX_CONTEXT, Config
 from proxy.errors import AnthropicError
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 from proxy.translate.outcome import plausible_count
@@ -27,7 +27,6 @@ OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
 PROBE_TIMEOUT = 5.0  # seconds per start-up probe request: a probe must never delay start-up for long
 STREAM_CUT = "backend closed the stream early"
 CONNECTOR_SPARE = 4  # connections beyond max_concurrency for probes and /tokenize calls during full load
-MAX_CONTEXT = 1 << 31  # tokens: beyond any real model; a larger "context length" is a broken report
 MAX_SLOTS = 4096  # parallel sequences a server may report
 
 

@@ -7,13 +7,14 @@ environment, which wins over the file (see proxy/config.py). Bad values are usag
 from __future__ import annotations
 
 import errno
+import socket
 import sys
 
 import click
 
-from proxy.config import THINKING_STYLES, ConfigError, load_config
+from proxy.config import LOG_LEVELS, MAX_WORKERS, THINKING_STYLES, ConfigError, load_config
 
-LOG_LEVELS = ("debug", "info", "warning", "error")
+LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EAFNOSUPPORT)
 
 
 @click.command(name="proxy")
@@ -40,9 +41,13 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @click.option("--read-timeout", type=float, help="Longest backend silence in seconds (default 600).")
 @click.option("--max-concurrency", type=int, help="Requests in flight to the backend (default 16).")
 @click.option(
-    "--context-length", type=int, help="Context length in tokens, overriding what the backend reports."
+    "--context-length",
+    type=int,
+    help="Context length in tokens, overriding what the backend reports (0: no override).",
 )
-@click.option("--max-output-tokens", type=int, help="Hard cap on max_tokens sent to the backend.")
+@click.option(
+    "--max-output-tokens", type=int, help="Hard cap on max_tokens sent to the backend (at least 1)."
+)
 @click.option(
     "--thinking",
     type=click.Choice(THINKING_STYLES),
@@ -50,8 +55,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
-    help="Processes sharing the port, one core each (default 1); limits such as --max-concurrency are per process.",
+    type=int,  # its range (like every other setting's) is checked by load_config, whatever the source
+    help=f"Processes sharing the port, one core each (1-{MAX_WORKERS}, default 1); limits such as "
+    "--max-concurrency are per process.",
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
 def command(config_file: str | None, **options: object) -> None:
@@ -84,8 +90,8 @@ def command(config_file: str | None, **options: object) -> None:
 
     try:
         status = run(config)
-    except OSError as exc:
-        if exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+    except OSError as exc:  # socket.gaierror: a host that is no address and does not resolve
+        if isinstance(exc, socket.gaierror) or exc.errno in LISTEN_ERRORS:
             raise click.UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
         raise
     except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed (during the start-up probe)

@@ -93,6 +93,18 @@ async def test_sigint_also_exits_cleanly(running) -> None:
         ([], {"CCBENCH_THINKING": "loud"}, "thinking must be one of"),
         (["--config", "/nonexistent/ccbench.yaml"], {}, "cannot read config file"),
         (["--upstream", "localhost:8000"], {}, "upstream must be an http(s) URL"),
+        (["--upstream", "http://[::1"], {}, "upstream must be an http(s) URL, not 'http://[::1'"),
+        ([], {"CCBENCH_UPSTREAM": "http://[::1"}, "CCBENCH_UPSTREAM: upstream must be an http(s) URL"),
+        (["--upstream", "http:///v1"], {}, "upstream must be an http(s) URL with a host"),
+        (["--upstream", "ftp://x"], {}, "upstream must be an http(s) URL, not 'ftp://x'"),
+        (["--context-length", "-1"], {}, "context_length must be between 0 and"),
+        (["--max-output-tokens", "0"], {}, "max_output_tokens must be between 1 and"),
+        (["--max-output-tokens", "-3"], {}, "max_output_tokens must be between 1 and"),
+        (["--read-timeout", "nan"], {}, "read_timeout must be a finite number of seconds greater than 0"),
+        (["--workers", "0"], {}, "workers must be between 1 and 64, not 0"),
+        (["--workers", "65"], {}, "workers must be between 1 and 64, not 65"),
+        ([], {"CCBENCH_WORKERS": "790"}, "CCBENCH_WORKERS: workers must be between 1 and 64, not 790"),
+        ([], {"CCBENCH_LOG_LEVEL": "basicConfig"}, "log_level must be one of debug, info, warning, error"),
     ],
 )
 async def test_usage_errors_exit_2_without_a_traceback(args: list[str], env: dict, fragment: str) -> None:
@@ -101,6 +113,59 @@ async def test_usage_errors_exit_2_without_a_traceback(args: list[str], env: dic
     assert process.returncode == 2
     assert fragment in stderr.decode()
     assert "Traceback" not in stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("forward_headers: 5\n", "forward_headers must be a list of header names, not 5"),
+        ("read_timeout: .inf\n", "read_timeout must be a finite number of seconds greater than 0, not inf"),
+        ("read_timeout: .nan\n", "read_timeout must be a finite number of seconds greater than 0, not nan"),
+        ("context_length: .inf\n", "context_length must be a whole number, not inf"),
+        ("workers: 790\n", "workers must be between 1 and 64, not 790"),
+        ("upstream: 'http://[::1'\n", "upstream must be an http(s) URL"),
+        ("tiers: 5\n", "'tiers' must be a mapping"),
+    ],
+)
+async def test_bad_config_file_values_exit_2_naming_the_file(tmp_path, text: str, fragment: str) -> None:
+    path = tmp_path / "ccbench.yaml"
+    path.write_text(text)
+    process = await spawn("proxy", "--config", str(path))
+    _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    assert process.returncode == 2
+    assert f"{path}: {fragment}" in stderr.decode()
+    assert "Traceback" not in stderr.decode()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_unresolvable_host_is_a_usage_error(workers: str) -> None:
+    """An invalid address or a name that does not resolve: "cannot listen on", like a port in use (with one
+    process the site fails to bind; with several the shared socket does). Nothing gets bound."""
+    process = await spawn(
+        "proxy",
+        "--host",
+        "999.1.1.1",
+        "--port",
+        "0",
+        "--workers",
+        workers,
+        "--upstream",
+        "http://127.0.0.1:9/v1",
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT)
+    assert process.returncode == 2
+    assert "cannot listen on 999.1.1.1:0: " in stderr.decode() and "Traceback" not in stderr.decode()
+
+
+def test_workers_listen_with_the_family_of_the_host() -> None:
+    """`--workers N` binds its shared socket itself: an IPv6 host needs an IPv6 socket (resolved only, not bound)."""
+    from proxy.app import listen_family
+
+    assert listen_family("127.0.0.1") == socket.AF_INET
+    assert listen_family("") == socket.AF_INET  # all interfaces, as before
+    assert listen_family("::1") == socket.AF_INET6
+    with pytest.raises(socket.gaierror):
+        listen_family("999.1.1.1")
 
 
 async def test_port_in_use_is_a_usage_error() -> None:

@@ -92,7 +92,7 @@ def test_aliases_cover_tiers_and_exact_rules_but_not_globs(config_file: Path) ->
         ({"upstream_format": "grpc"}, "upstream_format"),
         ({"upstream": "ftp://x"}, "http(s) URL"),
         ({"thinking": "loud"}, "thinking must be one of"),
-        ({"max_concurrency": 0}, "max_concurrency must be positive"),
+        ({"max_concurrency": 0}, "max_concurrency must be at least 1, not 0"),
         ({"port": 70000}, "port must be between 0 and 65535"),
         ({"port": "eighty"}, "port must be a number"),
         ({"no_such_setting": 1}, "unknown setting 'no_such_setting'"),
@@ -126,3 +126,107 @@ def test_bad_files_raise_config_error(tmp_path: Path, text: str, fragment: str) 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "absent.yaml", environ={})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"upstream": "http://[::1"}, "upstream must be an http(s) URL, not 'http://[::1'"),
+        ({"upstream": "http://"}, "upstream must be an http(s) URL with a host, not 'http://'"),
+        ({"upstream": "http:///v1"}, "upstream must be an http(s) URL with a host"),
+        ({"upstream": "http://h:99999/v1"}, "upstream must be an http(s) URL, not 'http://h:99999/v1'"),
+        ({"upstream": "http://xn--/v1"}, "upstream must be an http(s) URL"),
+        ({"upstream": "http://exa mple/v1"}, "upstream must be an http(s) URL"),
+        ({"upstream": "http://h/v1?key=1"}, "without ?query or #fragment"),
+        ({"upstream": "8000"}, "upstream must be an http(s) URL"),
+        ({"context_length": -1}, "context_length must be between 0 and"),
+        ({"context_length": 1 << 40}, "context_length must be between 0 and"),
+        ({"max_output_tokens": 0}, "max_output_tokens must be between 1 and"),
+        ({"max_output_tokens": -5}, "max_output_tokens must be between 1 and"),
+        ({"workers": 0}, "workers must be between 1 and 64, not 0"),
+        ({"workers": 790}, "workers must be between 1 and 64, not 790"),
+        ({"max_queue": -1}, "max_queue must be at least 0, not -1"),
+        ({"max_body_bytes": 0}, "max_body_bytes must be at least 1, not 0"),
+        ({"read_timeout": float("inf")}, "read_timeout must be a finite number of seconds greater than 0"),
+        ({"read_timeout": float("nan")}, "read_timeout must be a finite number of seconds greater than 0"),
+        ({"connect_timeout": 0}, "connect_timeout must be a finite number of seconds greater than 0"),
+        ({"ping_interval": "-1"}, "ping_interval must be a finite number of seconds greater than 0"),
+        ({"port": 80.5}, "port must be a whole number, not 80.5"),
+        ({"workers": True}, "workers must be a number, not True"),
+        ({"log_level": "basicConfig"}, "log_level must be one of debug, info, warning, error"),
+    ],
+)
+def test_out_of_range_flags_are_config_errors_from_the_command_line(overrides: dict, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=overrides, environ={})
+    assert str(info.value).startswith("command line: ")
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("forward_headers: 5\n", "forward_headers must be a list of header names, not 5"),
+        ("forward_headers: x-trace\n", "forward_headers must be a list of header names, not 'x-trace'"),
+        ("forward_headers: [x-a, [1]]\n", "forward_headers must be a list of header names"),
+        ("read_timeout: .inf\n", "read_timeout must be a finite number of seconds greater than 0, not inf"),
+        ("read_timeout: .nan\n", "read_timeout must be a finite number of seconds greater than 0, not nan"),
+        ("connect_timeout: -.inf\n", "connect_timeout must be a finite number of seconds greater than 0"),
+        ("ping_interval: [1]\n", "ping_interval must be a number, not [1]"),
+        ("context_length: .inf\n", "context_length must be a whole number, not inf"),
+        ("max_output_tokens: 0\n", "max_output_tokens must be between 1 and"),
+        ("workers: 790\n", "workers must be between 1 and 64, not 790"),
+        ("max_concurrency: 0\n", "max_concurrency must be at least 1, not 0"),
+        ("port:\n", "port must be a number, not None"),
+        ("upstream: 'http://[::1'\n", "upstream must be an http(s) URL, not 'http://[::1'"),
+        ("probe_backend: maybe\n", "probe_backend must be true or false, not 'maybe'"),
+        ("host: [a, b]\n", "host must be a string, not ['a', 'b']"),
+        ("tiers: 5\n", "'tiers' must be a mapping"),
+        ("models:\n  tiers: [x]\n", "'tiers' must be a mapping"),
+    ],
+)
+def test_bad_file_values_name_the_key_and_the_file(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value).startswith(f"{path}: ")
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("CCBENCH_WORKERS", "790", "workers must be between 1 and 64, not 790"),
+        ("CCBENCH_UPSTREAM", "http://[::1", "upstream must be an http(s) URL"),
+        ("CCBENCH_READ_TIMEOUT", "inf", "read_timeout must be a finite number of seconds greater than 0"),
+        ("CCBENCH_CONTEXT_LENGTH", "-1", "context_length must be between 0 and"),
+        ("CCBENCH_MAX_OUTPUT_TOKENS", "0", "max_output_tokens must be between 1 and"),
+        ("CCBENCH_PROBE_BACKEND", "ture", "probe_backend must be true or false"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(variable: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={variable: value})
+    assert str(info.value).startswith(f"{variable}: ")
+    assert fragment in str(info.value)
+
+
+def test_every_source_gets_the_same_ranges_and_good_values_pass(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text("workers: 64\ncontext_length: 0\nmax_output_tokens: 1\nread_timeout: 1e3\nport: 8090.0\n")
+    cfg = load_config(path, environ={"CCBENCH_MAX_QUEUE": "0", "CCBENCH_PROBE_BACKEND": "off"})
+    assert (cfg.workers, cfg.context_length, cfg.max_output_tokens) == (64, 0, 1)
+    assert (cfg.read_timeout, cfg.port, cfg.max_queue, cfg.probe_backend) == (1000.0, 8090, 0, False)
+    for upstream in ("https://u:p@h.example:8443/v1", "http://[::1]:8000/v1", "HTTP://127.0.0.1:8000/v1/"):
+        assert load_config(overrides={"upstream": upstream}, environ={}).upstream == upstream.rstrip("/")
+
+
+def test_a_config_built_in_code_is_validated_the_same_way() -> None:
+    with pytest.raises(ConfigError, match="read_timeout must be a finite number"):
+        Config(read_timeout=float("inf")).validate()
+    with pytest.raises(ConfigError, match="workers must be between 1 and 64"):
+        Config(workers=100).validate()
+    with pytest.raises(ConfigError, match="upstream must be an http"):
+        Config(upstream="http://[::1").validate()
+    Config().validate()
