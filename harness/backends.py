@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from proxy.config import http_url_problem
+
 
 class BackendError(Exception):
     """A preset/URL/model problem the user must fix (usage error, exit 2)."""
@@ -91,8 +93,9 @@ def resolve_target(preset_name: str, base_url: str | None, model: str | None) ->
         return Target(preset, "", model)
     if not url:
         raise BackendError(f"the {preset.name} preset needs --base-url (an OpenAI base URL ending in /v1)")
-    if not url.startswith(("http://", "https://")):
-        raise BackendError(f"--base-url must be an http(s) URL, not {url!r}")
+    problem = http_url_problem(url, "--base-url")
+    if problem:
+        raise BackendError(problem)
     return Target(preset, url.rstrip("/"), model)
 
 
@@ -132,6 +135,7 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
 
 DEFAULT_CONCURRENCY = 4
 MAX_RUN_CONCURRENCY = 256  # what --concurrency allows
+MAX_TIMEOUT = 86400.0  # seconds: --timeout of run and live (a day; inf would overflow the event loop's timer)
 
 
 async def backend_parallelism(target: Target, timeout: float = 5.0) -> int:

@@ -8,6 +8,7 @@ itself flattens streams and the replay needs the events and their timing.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -84,13 +85,20 @@ class Interaction:
         return bool(self.request_body and self.request_body.get("stream"))
 
     def response_message(self) -> dict:
-        """The Anthropic Message the response carried, from SSE or JSON."""
+        """The Anthropic Message the response carried, from SSE or JSON; a CassetteError names the interaction."""
+        where = f"interaction {self.seq}"
         if self.is_stream:
-            return parse_sse_message(self.response_body)
+            try:
+                return parse_sse_message(self.response_body)
+            except CassetteError as exc:
+                raise CassetteError(f"{where}: {exc}") from exc
         try:
-            return json.loads(self.response_body)
+            message = json.loads(self.response_body)
         except json.JSONDecodeError as exc:
-            raise CassetteError(f"interaction {self.seq}: response body is not JSON: {exc}") from exc
+            raise CassetteError(f"{where}: response body is not JSON: {exc}") from exc
+        if not isinstance(message, dict):
+            raise CassetteError(f"{where}: response body is not a JSON object (got {type(message).__name__})")
+        return message
 
 
 @dataclass
@@ -192,6 +200,20 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def check_writable(path: Path) -> None:
+    """Raise the OSError that writing `path` would raise (it is a folder, or no file can be made where it goes),
+    without writing it: commands check their outputs before a long run or session, not after. Missing folders
+    are fine, as `write_atomic` makes them; a temporary file is made and dropped in the nearest one that exists."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ that the commands print as a usage error (exit 2), never a traceback.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -362,6 +363,8 @@ def _text(value: object) -> str:
 
 
 def _kind(value: object) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{json.dumps(value)} (not a finite number)"  # NaN, Infinity: JSON spellings Python accepts
     return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
         type(value), type(value).__name__
     )

@@ -12,6 +12,7 @@ Turns are resolved lazily (`resolve_turns`), so a missing cassette only matters 
 
 from __future__ import annotations
 
+import glob
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -180,14 +181,18 @@ def _cassette_turns(raw: dict, scenario_file: Path, where: str) -> list[Turn]:
                 continue
             if inter.request_body is None:
                 continue
-            message = inter.response_message()
+            try:
+                content = inter.response_message().get("content") or []
+            except CassetteError as exc:
+                raise CassetteError(f"{path}: {exc}") from exc
+            at = f"{path}: interaction {inter.seq}: content"
+            if not isinstance(content, list):
+                raise CassetteError(f"{at}: must be a list of content blocks, got {type(content).__name__}")
+            problems = schema_problems_at("scenario_file", "#/$defs/reference", content, at)
+            if problems:
+                raise CassetteError(problems[0])
             turns.append(
-                Turn(
-                    index=len(turns),
-                    request=inter.request_body,
-                    reference=list(message.get("content") or []),
-                    expect=Expectation(),
-                )
+                Turn(index=len(turns), request=inter.request_body, reference=content, expect=Expectation())
             )
     except CassetteError as exc:
         raise _fail(f"{where}.cassette", str(exc)) from exc
@@ -198,16 +203,58 @@ def _cassette_turns(raw: dict, scenario_file: Path, where: str) -> list[Turn]:
     return turns
 
 
+def _captured_requests(requests_file: Path, where: str) -> list[dict]:
+    """The /v1/messages bodies in a `NAME.jsonl`: one JSON object with `path` and `body` per line."""
+    try:
+        lines = requests_file.read_text().splitlines()
+    except OSError as exc:
+        raise _fail(where, f"cannot read {requests_file}: {exc}") from exc
+    requests = []
+    for number, line in enumerate(lines, 1):
+        at = f"{requests_file} line {number}"
+        try:
+            item = json.loads(line.strip() or "{}")  # a blank line is skipped
+        except ValueError as exc:
+            raise _fail(where, f"{at}: not valid JSON: {exc}") from exc
+        if not isinstance(item, dict):
+            raise _fail(
+                where, f"{at}: must be a JSON object with 'path' and 'body', got {type(item).__name__}"
+            )
+        if not isinstance(item.get("path", ""), str):
+            raise _fail(where, f"{at}.path: must be a string, got {type(item['path']).__name__}")
+        if item.get("path", "").split("?")[0] != "/v1/messages":
+            continue
+        problems = schema_problems_at("scenario_file", "#/$defs/request", item.get("body"), f"{at}.body")
+        if problems:
+            raise _fail(where, problems[0])
+        requests.append(item["body"])
+    return requests
+
+
+def _captured_answers(answers_file: Path, where: str) -> list:
+    """The scripted answers in a `NAME.turns.json`: `{"turns": [answer, ...]}`, each a reference answer."""
+    try:
+        data = json.loads(answers_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(where, f"cannot read {answers_file}: {exc}") from exc
+    answers = data.get("turns") if isinstance(data, dict) else None
+    if not isinstance(answers, list):
+        raise _fail(where, f"{answers_file}: must be an object with a 'turns' list (one answer per request)")
+    for i, answer in enumerate(answers):
+        problems = schema_problems_at(
+            "scenario_file", "#/$defs/reference", answer, f"{answers_file}: turns[{i}]"
+        )
+        if problems:
+            raise _fail(where, problems[0])
+    return answers
+
+
 def _captured_turns(raw: dict, scenario_file: Path, where: str) -> list[Turn]:
     """Captured Claude Code requests (`NAME.jsonl`) answered by scripted turns (`NAME.turns.json`)."""
     base = _resolve_path(raw["captured"], scenario_file)
     requests_file, answers_file = base.with_suffix(".jsonl"), base.with_suffix(".turns.json")
-    try:
-        lines = [json.loads(line) for line in requests_file.read_text().splitlines() if line.strip()]
-        answers = json.loads(answers_file.read_text())["turns"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise _fail(f"{where}.captured", f"cannot read {requests_file} / {answers_file}: {exc}") from exc
-    requests = [line["body"] for line in lines if line.get("path", "").split("?")[0] == "/v1/messages"]
+    requests = _captured_requests(requests_file, f"{where}.captured")
+    answers = _captured_answers(answers_file, f"{where}.captured")
     if len(requests) != len(answers):
         raise _fail(f"{where}.captured", f"{len(requests)} requests but {len(answers)} scripted answers")
     return [
@@ -256,13 +303,16 @@ def _scenario_from_entry(entry: dict, index: int, source: Path, defaults: dict) 
 
 
 def _expand_glob(entry: dict, index: int, source: Path, defaults: dict, named: set) -> list[Scenario]:
-    """One cassette scenario per file matching `cassettes:` (relative to the project root)."""
+    """One cassette scenario per file matching `cassettes:` (relative to the project root, or absolute)."""
     suite = entry.get("suite", defaults.get("suite"))
     if not suite:
         raise _fail(f"{source}: scenarios[{index}]", "needs a 'suite' (here or at the top of the file)")
     root, out = source.parent.parent, []
-    for path in sorted(root.glob(entry["cassettes"])):
-        if (suite, str(path.relative_to(root))) in named:
+    # glob.glob, not Path.glob: it takes absolute patterns too, and root_dir is never read as a pattern
+    matches = glob.glob(entry["cassettes"], root_dir=root, recursive=True, include_hidden=True)
+    for path in sorted(root / match for match in matches):  # an absolute match stays as it is
+        names = {str(path), str(path.relative_to(root)) if path.is_relative_to(root) else str(path)}
+        if any((suite, name) in named for name in names):  # the same cassette written out by hand
             continue
         raw = {
             "cassette": str(path),

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from harness.backends import MAX_TIMEOUT
+from harness.commands.options import FiniteFloatRange
 from harness.llamacpp import (
     DEFAULT_CTX,
     DEFAULT_MODEL,
@@ -96,7 +98,11 @@ async def serve_foreground(server: LlamaServer, ready_timeout: float) -> int:
 )
 @click.option("--extra-args", default=None, help='More llama-server flags, e.g. "--temp 0 --seed 1".')
 @click.option(
-    "--ready-timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for /health."
+    "--ready-timeout",
+    type=FiniteFloatRange(min=1, max=MAX_TIMEOUT),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for /health.",
 )
 @click.option("--verbose", is_flag=True, help="Echo llama-server's own log.")
 def start(

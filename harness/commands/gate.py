@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from harness.commands.options import FiniteFloatRange
 from harness.gate import GateConfigError, GateThresholds, build_thresholds, evaluate_gate, load_gate_config
 from harness.junit import gate_junit, junit_text
 from harness.report import console_for_output, load_results_file, print_gate, write_output
@@ -14,32 +15,32 @@ from harness.report_markdown import gate_markdown
 
 DEFAULTS = GateThresholds()
 THRESHOLD_OPTIONS: tuple[tuple[str, click.ParamType, str], ...] = (
-    ("min_schema_validity", click.FloatRange(0, 1), "Candidate schema validity must be at least this."),
+    ("min_schema_validity", FiniteFloatRange(0, 1), "Candidate schema validity must be at least this."),
     (
         "max_tool_drop",
-        click.FloatRange(min=0),
+        FiniteFloatRange(min=0),
         "Tool-call success may drop at most this fraction (0.05 = 5 points).",
     ),
     (
         "max_spurious_growth",
-        click.FloatRange(min=0),
+        FiniteFloatRange(min=0),
         "Spurious tool calls (on text turns) may grow at most this fraction (0.05 = 5 points).",
     ),
     (
         "max_count_tokens_drop",
-        click.FloatRange(min=0),
+        FiniteFloatRange(min=0),
         "count_tokens validity may drop at most this fraction (0 = not at all).",
     ),
     (
         "max_latency_growth",
-        click.FloatRange(min=0),
+        FiniteFloatRange(min=0),
         "p95 TTFT and p95 latency may grow at most this fraction.",
     ),
-    ("latency_floor_ms", click.FloatRange(min=0), "Latency growth of at most this many ms never fails."),
-    ("max_error_growth", click.FloatRange(min=0), "Errors per run may grow at most this much."),
+    ("latency_floor_ms", FiniteFloatRange(min=0), "Latency growth of at most this many ms never fails."),
+    ("max_error_growth", FiniteFloatRange(min=0), "Errors per run may grow at most this much."),
     (
         "noise_sigma",
-        click.FloatRange(min=0),
+        FiniteFloatRange(min=0),
         "With --repeat results: noise band in standard errors; 0 disables.",
     ),
 )

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from harness.backends import PRESETS, BackendError, Target, discover_model, resolve_target
+from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, Target, discover_model, resolve_target
 from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
+from harness.commands.options import FiniteFloatRange
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
 
@@ -95,7 +96,7 @@ def claude_version(claude: Path) -> str | None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1, max=MAX_TIMEOUT),
     default=300.0,
     show_default=True,
     help="Seconds per task before Claude Code is stopped.",

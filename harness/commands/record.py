@@ -17,16 +17,26 @@ class RecordError(click.ClickException):
 
 
 def _check_upstream(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RecordError(
-            f"--upstream must be an http(s) root URL such as http://127.0.0.1:8082, got {url!r}"
-        )
-    if parts.path.rstrip("/").endswith("/v1"):
+    from proxy.config import http_url_problem
+
+    problem = http_url_problem(url, "--upstream")
+    if problem:
+        raise RecordError(f"{problem} (an http(s) root URL such as http://127.0.0.1:8082)")
+    if urlsplit(url).path.rstrip("/").endswith("/v1"):
         raise RecordError(
             f"--upstream is an Anthropic root URL (as ANTHROPIC_BASE_URL takes it), without /v1: {url}"
         )
     return url.rstrip("/")
+
+
+def _check_cassette_writable(cassette: Path) -> None:
+    """Fail before anything starts, not after a session's worth of exchanges went unrecorded."""
+    from harness.cassette import check_writable
+
+    try:
+        check_writable(cassette)
+    except OSError as exc:
+        raise RecordError(f"cannot write the cassette {cassette}: {exc.strerror or exc}") from exc
 
 
 def _record_script(script_path: Path, cassette: Path, normalize: bool, claude_bin: str | None) -> None:
@@ -124,8 +134,11 @@ def command(
     if script_path is not None:
         if upstream:
             raise RecordError("--script runs its own scripted upstream; drop --upstream")
+        _check_cassette_writable(cassette)
         _record_script(script_path, cassette, normalize, claude_bin)
         return
     if not upstream:
         raise RecordError("--upstream is required (or --script FILE to record a scripted session)")
-    _record_proxy(_check_upstream(upstream), cassette, host, port, normalize, workspace, description)
+    upstream = _check_upstream(upstream)
+    _check_cassette_writable(cassette)
+    _record_proxy(upstream, cassette, host, port, normalize, workspace, description)

@@ -2,13 +2,14 @@
 
 Exit 0 when the run completed, whatever the scores; exit 2 (click usage error) for anything the user must
 fix first: an unknown preset, suite or scenario, a malformed scenario, a missing cassette, an unreachable
-backend (the message names the URL).
+backend (the message names the URL), an output file that cannot be written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,7 +17,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.backends import PRESETS, BackendError, resolve_target
+from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
+from harness.cassette import check_writable
+from harness.commands.options import FiniteFloatRange
 from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
@@ -71,6 +74,28 @@ def _report_module(html: Path | None, junit: Path | None):
         raise click.UsageError(f"--html/--junit need harness.report, which cannot be loaded: {exc}") from exc
 
 
+def _cannot_write(path: Path, exc: OSError) -> click.UsageError:
+    return click.UsageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def _check_writable(*paths: Path | None) -> None:
+    """Fail fast, before the replay, on an output that cannot be written."""
+    for path in filter(None, paths):
+        try:
+            check_writable(path)
+        except OSError as exc:
+            raise _cannot_write(path, exc) from None
+
+
+def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> None:
+    """Write one output of the run (--out, --html, --junit alike: missing folders are made)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(results, path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
+
+
 @click.command(name="run")
 @click.option(
     "--backend",
@@ -117,7 +142,7 @@ def _report_module(html: Path | None, junit: Path | None):
     "--timeout",
     default=600.0,
     show_default=True,
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloatRange(min=0.1, max=MAX_TIMEOUT),
     help="Seconds allowed per request.",
 )
 @click.option(
@@ -152,6 +177,7 @@ def command(
     if not chosen:
         raise click.UsageError("no scenarios selected (the chosen suites have no turns)")
     report = _report_module(html, junit)
+    _check_writable(out, html, junit)
     options = RunOptions(
         target=target, api_key=api_key, concurrency=concurrency, repeats=repeats, timeout=timeout
     )
@@ -174,12 +200,12 @@ def command(
             raise click.UsageError(str(exc)) from exc
     base = "embedded" if resolved.preset.name == "reference" else resolved.base_url
     results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
-    write_results(results, out)
+    _write(write_results, results, out)
     console.print(summary_table(results))
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None and html:
-        report.write_html(results, html)
+        _write(report.write_html, results, html)
         console.print(f"HTML report: {html}", highlight=False, soft_wrap=True)
     if report is not None and junit:
-        report.write_junit_run(results, junit)
+        _write(report.write_junit_run, results, junit)
         console.print(f"JUnit XML: {junit}", highlight=False, soft_wrap=True)

@@ -286,6 +286,15 @@ async def test_sigterm_stops_the_recorder_cleanly(tmp_path: Path) -> None:
         (["--upstream", "localhost:8082", "--cassette", "c.yaml"], "http(s) root URL"),
         (["--upstream", "http://127.0.0.1:8082/v1", "--cassette", "c.yaml"], "without /v1"),
         (["--upstream", "http://x", "--script", "Makefile", "--cassette", "c.yaml"], "drop --upstream"),
+        (
+            ["--upstream", "http://[::1", "--cassette", "c.yaml"],
+            "--upstream must be an http(s) URL, not 'http://[::1': Invalid IPv6 URL",
+        ),
+        (
+            ["--upstream", "http://127.0.0.1:99999", "--cassette", "c.yaml"],
+            "Port out of range",
+        ),
+        (["--upstream", "http://:8082", "--cassette", "c.yaml"], "http(s) root URL"),
     ],
 )
 def test_cli_usage_errors_exit_2(args: list[str], message: str) -> None:
@@ -305,6 +314,20 @@ def test_cli_port_in_use_exits_2(tmp_path: Path) -> None:
         )
     assert result.exit_code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+@pytest.mark.parametrize(
+    "mode", [["--upstream", "http://127.0.0.1:9", "--port", "0"], ["--script", "s.yaml"]]
+)
+def test_cli_cassette_that_cannot_be_written_exits_2_before_starting(tmp_path: Path, mode: list[str]) -> None:
+    (tmp_path / "s.yaml").write_text("prompt: hi\nturns: []\n")
+    (tmp_path / "a-file").write_text("")
+    cassette = tmp_path / "a-file" / "c.yaml"
+    mode = [str(tmp_path / arg) if arg == "s.yaml" else arg for arg in mode]
+    result = CliRunner().invoke(record_command, [*mode, "--cassette", str(cassette)])
+    assert result.exit_code == 2
+    assert f"cannot write the cassette {cassette}: Not a directory" in result.output
+    assert "Recording" not in result.output and "Traceback" not in result.output
 
 
 def test_cli_bad_script_exits_2(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from pathlib import Path
@@ -97,6 +98,11 @@ def test_unreachable_backend_names_the_url(tmp_path):
         (["--backend", "openai"], "needs --base-url"),
         (["--backend", "reference", "--base-url", "http://127.0.0.1:1/v1"], "reference backend"),
         (["--backend", "vllm", "--base-url", "127.0.0.1:8000"], "http(s) URL"),
+        (
+            ["--backend", "vllm", "--base-url", "http://[::1/v1"],
+            "--base-url must be an http(s) URL, not 'http://[::1/v1': Invalid IPv6",
+        ),
+        (["--backend", "vllm", "--base-url", "http://127.0.0.1:99999/v1"], "Port out of range"),
         (["--concurrency", "0"], "--concurrency"),
         (["--repeat", "0"], "--repeat"),
     ],
@@ -191,3 +197,81 @@ def test_names_with_brackets_are_printed_as_they_are(tmp_path):
     assert "Traceback" not in result.output
     assert "org/model [/x] [fp8]" in result.output
     assert f"results: {out}" in result.output
+
+
+@pytest.mark.parametrize("out", ["/proc/r.json", ""])
+def test_unwritable_out_is_reported_before_the_replay(out):
+    """`--out` that cannot be written is checked first: the (unreachable) backend is never probed."""
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    result = run("--backend", "vllm", "--base-url", url, "--suite", "smoke", "--out", out)
+    assert_usage_error(result, "cannot write")
+    assert "not reachable" not in result.output
+
+
+def test_results_write_error_after_the_run_is_a_usage_error(tmp_path, monkeypatch):
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("harness.results.write_atomic", full_disk)
+    out = tmp_path / "r.json"
+    result = run("--scenarios", str(PROJECT_SCENARIOS), "--scenario", "smoke-single-tool", "--out", str(out))
+    assert_usage_error(result, f"cannot write {out}: No space left on device")
+
+
+def test_html_and_junit_create_missing_folders(tmp_path):
+    html, junit = tmp_path / "missing" / "dir" / "r.html", tmp_path / "other" / "r.xml"
+    result = run(
+        "--scenarios",
+        str(PROJECT_SCENARIOS),
+        "--scenario",
+        "smoke-single-tool",
+        "--out",
+        str(tmp_path / "r.json"),
+        "--html",
+        str(html),
+        "--junit",
+        str(junit),
+    )
+    assert result.exit_code == 0, result.output
+    assert "<html" in html.read_text() and "<testsuites" in junit.read_text()
+
+
+@pytest.mark.parametrize("option", ["--html", "--junit"])
+def test_unwritable_report_is_reported_before_the_replay(tmp_path, option):
+    out = tmp_path / "r.json"
+    result = run(
+        "--scenarios",
+        str(PROJECT_SCENARIOS),
+        "--scenario",
+        "smoke-single-tool",
+        "--out",
+        str(out),
+        option,
+        "/proc/ccbench/r.out",
+    )
+    assert_usage_error(result, "cannot write /proc/ccbench/r.out")
+    assert not out.exists()  # checked before the run, not after
+
+
+def test_malformed_captured_and_cassette_data_are_usage_errors(tmp_path):
+    """Scenario data of the wrong shape (was a TypeError / AttributeError traceback) names the file."""
+    from harness.cassette import Cassette, Interaction, save_cassette
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "s.jsonl").write_text(json.dumps({"path": "/v1/messages", "body": REQUEST}) + "\n")
+    (data / "s.turns.json").write_text(json.dumps({"turns": 5}))
+    answer = Interaction(0, "POST", "http://x/v1/messages", {}, REQUEST, 200, {}, "[1, 2]")
+    save_cassette(Cassette(tmp_path / "one.yaml", {}, [answer]))
+    folder = scenario_dir(
+        tmp_path,
+        [
+            {"id": "cap", "suite": "s", "captured": str(data / "s")},
+            {"id": "cas", "suite": "t", "cassette": str(tmp_path / "one.yaml")},
+        ],
+    )
+    assert_usage_error(run("--scenarios", str(folder), "--suite", "s"), "s.turns.json: must be an object")
+    assert_usage_error(
+        run("--scenarios", str(folder), "--suite", "t"),
+        "one.yaml: interaction 0: response body is not a JSON",
+    )

@@ -172,6 +172,14 @@ def test_config_file_and_flags_flags_win(tmp_path):
             "summary.schema_validity: 1e+40 is greater than the maximum of 1",
         ),
         (json.dumps(results(errors=-1)), "summary.errors: -1 is less than the minimum of 0"),
+        (  # was "must be a number or null, got float"
+            json.dumps(results(schema_validity=float("nan"))),
+            "summary.schema_validity must be a number or null, got NaN (not a finite number)",
+        ),
+        (
+            json.dumps(results(latency_p95=float("-inf"))),
+            "summary.latency_ms.p95 must be a number or null, got -Infinity (not a finite number)",
+        ),
         (
             json.dumps(results(scenarios=[scenario("grep"), scenario("edit-file"), scenario("grep")])),
             "scenario 'grep' appears more than once",
