@@ -15,13 +15,15 @@ from proxy.translate.tools import parse_tool_arguments, required_properties
 
 
 def is_snapshot(raw: str, fragment: str) -> bool:
-    """A fragment that repeats all arguments so far, where appending it would break the JSON, is a
-    cumulative snapshot (some servers send those) rather than new text."""
+    """A fragment that repeats all arguments so far and is valid JSON text on its own is a cumulative
+    snapshot (some servers send those) rather than new text. That holds even when appending it would also be
+    valid, as after a key's colon (`{"command":` then `{"command":"ls"}`): new text that repeats the whole
+    call so far would be a nested object starting with the very same keys, which tool arguments never are;
+    a fragment that is only valid appended (`{"": ` then `{"": 1}}`) is new text."""
     if not raw or len(fragment) <= len(raw) or not fragment.startswith(raw):
         return False
-    _, appended_rejected = JsonObjectPrefix().feed(raw + fragment)
     _, alone_rejected = JsonObjectPrefix().feed(fragment)
-    return bool(appended_rejected) and not alone_rejected
+    return not alone_rejected
 
 
 def _parses_to(text: str, target: object) -> bool:

@@ -3,6 +3,8 @@ repeat, break or stop short, and what streams around them."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from proxy.translate.response import ResponseContext
@@ -68,6 +70,20 @@ def test_cumulative_argument_snapshots_are_not_doubled():
     pieces = ['{"file_', '{"file_path":"/a', '{"file_path":"/a"}']
     t, events = run([chunk({"tool_calls": [tc(0, "c1", "Read", p)]}) for p in pieces])
     assert blocks(events)[0]["input"] == {"file_path": "/a"} and t.problems == []
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ['{"command":', '{"command":"l', '{"command":"ls"}'],  # each snapshot also valid appended
+        ['{"command": ', '{"command": "ls"}'],
+        ['{"todos":[', '{"todos":[{"content":"a"}]}'],
+    ],
+)
+def test_snapshots_that_end_after_a_colon_or_bracket_are_not_nested(pieces):
+    t, events = run([chunk({"tool_calls": [tc(0, "c1", "Bash", p)]}) for p in pieces] + [chunk({}, "stop")])
+    assert blocks(events)[0]["input"] == json.loads(pieces[-1])
+    assert t.problems == []
 
 
 def test_a_fragment_that_legitimately_repeats_the_prefix_is_appended():
