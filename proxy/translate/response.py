@@ -22,7 +22,14 @@ from proxy.translate.outcome import (
     stop_reason_for,
     usage_from_openai,
 )
-from proxy.translate.tools import new_tool_id, parse_tool_arguments, sanitize_tool_id, unusable_call_text
+from proxy.translate.prefill import strip_echo
+from proxy.translate.tools import (
+    compact_json,
+    new_tool_id,
+    parse_tool_arguments,
+    sanitize_tool_id,
+    unusable_call_text,
+)
 
 __all__ = ["ResponseContext", "backend_error_to_anthropic", "completion_to_message", "tool_use_blocks"]
 
@@ -36,6 +43,7 @@ class ResponseContext:
     message_id: str  # "msg_..."
     input_tokens: int = 0  # best estimate for message_start (real usage replaces it)
     problems: list[str] = field(default_factory=list)  # filled by completion_to_message for logging
+    prefill: str = ""  # the request's final assistant text, which llama.cpp repeats in its answer
 
 
 def _garbage(what: str) -> AnthropicError:
@@ -84,7 +92,7 @@ def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
     if not isinstance(message, dict):
         raise _garbage("choices[0].message is not an object")
     problems = ctx.problems
-    text = content_text(message.get("content"))
+    text = strip_echo(ctx.prefill, content_text(message.get("content")))
     thinking = reasoning_of(message)
     if not thinking:
         thinking, text = split_think_tags(text)
@@ -108,7 +116,9 @@ def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
     has_tool_use = any(block["type"] == "tool_use" for block in content)
     finish = "content_filter" if refusal and not text.strip() else choice.get("finish_reason")
     stop_reason = stop_reason_for(finish, has_tool_use, stop_sequence)
-    chars = len(text) + len(thinking)
+    # the same characters the stream counts: thinking, text and each tool call's argument JSON
+    chars = sum(len(block.get("thinking") or block.get("text") or "") for block in content)
+    chars += sum(len(compact_json(block["input"])) for block in content if block["type"] == "tool_use")
     usage = usage_from_openai(completion.get("usage"), ctx.input_tokens, estimate_output_tokens(chars))
     return {
         "id": ctx.message_id,

@@ -73,6 +73,36 @@ def test_missing_usage_falls_back_to_the_estimate():
     assert message["usage"]["input_tokens"] == 77 and message["usage"]["output_tokens"] == 10
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"content": None, "tool_calls": [call('{"file_path":"/tmp/a/long/path.txt"}')]},
+        {
+            "content": "hi",
+            "reasoning_content": "thinking it over",
+            "tool_calls": [call('{"file_path":"/b"}')],
+        },
+        {"content": None, "refusal": "I will not do that."},
+    ],
+)
+def test_missing_usage_estimate_counts_what_the_stream_counts(message):
+    """Without usage, a non-streaming answer's output estimate matches the same answer streamed: tool
+    arguments, thinking and refusals are output too (a tool call alone was estimated at 0 tokens)."""
+    from tests.proxy.stream_helpers import chunk, run, tc
+
+    whole = completion_to_message(
+        completion(message, "tool_calls" if "tool_calls" in message else "stop"), ctx()
+    )
+    delta = {key: value for key, value in message.items() if key != "tool_calls"}
+    calls = [
+        tc(i, c["id"], c["function"]["name"], c["function"]["arguments"])
+        for i, c in enumerate(message.get("tool_calls", []))
+    ]
+    translator, _ = run([chunk({**delta, **({"tool_calls": calls} if calls else {})})])
+    assert whole["usage"]["output_tokens"] > 0
+    assert whole["usage"]["output_tokens"] == translator.usage["output_tokens"]
+
+
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
 def test_reasoning_field_becomes_a_signed_thinking_block_first(field):
     message = completion_to_message(completion({"content": "\n\nAnswer", field: "Let me think"}), ctx())
