@@ -220,6 +220,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         stop_sequences=translated.stop_sequences,
         message_id=message_id(),
         input_tokens=prompt_tokens,
+        prefill=translated.prefill,
     )
     return BackendCall(payload, ctx, translated.stream)
 

@@ -16,6 +16,7 @@ from proxy.translate.content import (
     tool_result_content,
     user_parts,
 )
+from proxy.translate.prefill import CONTINUE_PARAMS, prefill_text
 from proxy.translate.sharedtext import join_text, shared_block, shared_compact_json
 from proxy.translate.tools import openai_tool_name, sanitize_tool_id, translate_tools
 from proxy.translate.validate import MESSAGE_ROLES, validate_messages_request
@@ -75,6 +76,7 @@ class TranslatedRequest:
     dropped: list[str]  # features consumed or dropped, deduplicated names
     tool_tokens: int = 0  # the tools' share of the prompt estimate (tokens.estimate_tool_tokens)
     tools_json: bytes | None = None  # orjson.dumps(body["tools"]), memoised with the tool translation
+    prefill: str = ""  # the final assistant message's text, when the request ends with one (prefill.py)
 
 
 @dataclass
@@ -373,6 +375,9 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
         dropped.append("tool_choice")
     out.update(_thinking_params(body, profile, dropped))
     out.update(_response_format(body))
+    prefill = prefill_text(out["messages"])
+    if prefill and profile.thinking_style == "chat_template_kwargs":  # servers that read template options
+        out.update(CONTINUE_PARAMS)
     stops = _stop_sequences(body)
     return TranslatedRequest(
         body=out,
@@ -384,6 +389,7 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
         dropped=_dedupe(dropped),
         tool_tokens=tools.prompt_tokens if tools.functions else 0,
         tools_json=tools.functions_json if tools.functions else None,
+        prefill=prefill,
     )
 
 

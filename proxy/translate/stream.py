@@ -16,6 +16,7 @@ from proxy.translate.outcome import (
     stop_reason_for,
     usage_from_openai,
 )
+from proxy.translate.prefill import PrefillEcho
 from proxy.translate.response import ResponseContext
 from proxy.translate.thinktags import ThinkTagSplitter
 from proxy.translate.toolcall import ToolCallBuffer
@@ -52,6 +53,7 @@ class StreamTranslator:
         self._think = ThinkTagSplitter()
         self._finishing = False
         self._refused = False
+        self._echo = PrefillEcho(ctx.prefill) if ctx.prefill else None
 
     # --- public API ---------------------------------------------------------------------------------
 
@@ -125,8 +127,12 @@ class StreamTranslator:
         if self.done:
             return []
         opening = self.start()
+        events: list[dict] = []
+        if self._echo is not None and not self._echo.done:  # a partial repeat was the answer itself
+            thinking, text = self._think.feed(self._echo.flush())
+            events += self._reasoning(thinking) + self._text(text)
         thinking, text = self._think.flush()
-        events = self._reasoning(thinking) + self._text(text)
+        events += self._reasoning(thinking) + self._text(text)
         self._finishing = True
         events += self._pump()
         while self._open is not None:
@@ -193,6 +199,8 @@ class StreamTranslator:
                 self._refused = True
                 events += self._text(refusal)
             content = delta.get("content")
+            if content and isinstance(content, str) and self._echo is not None:
+                content = self._echo.feed(content)
             if content and isinstance(content, str):
                 thinking, text = self._think.feed(content)
                 if thinking:

@@ -159,3 +159,32 @@ async def test_streams_from_a_real_model_parse_with_the_official_sdk(llama_base_
         if block.type == "tool_use":
             assert block.name == "get_weather" and isinstance(block.input, dict)
     assert [s.stream for s in seen] == [True] and seen[0].status == 200 and seen[0].error_type is None
+
+
+PREFILL = [
+    {"role": "user", "content": "Count from one to ten."},
+    {"role": "assistant", "content": "One, two, three,"},
+]
+
+
+@pytest.mark.parametrize("thinking", ["none", "auto"])
+async def test_a_prefill_is_continued_not_repeated(llama_base_url: str, thinking: str) -> None:
+    """A request ending with an assistant message gets the continuation only, as from Anthropic's API:
+    llama-server answers with the prefill text followed by the continuation, and the proxy strips the echo."""
+    async with running_proxy(Config(upstream=llama_base_url, thinking=thinking), []) as proxy_url:
+        client = anthropic.AsyncAnthropic(
+            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
+        )
+        kwargs = {
+            "model": "claude-sonnet-4-5",
+            "max_tokens": 6,
+            "messages": PREFILL,
+            "extra_body": {"temperature": 0},
+        }
+        message = await client.messages.create(**kwargs)
+        async with client.messages.stream(**kwargs) as stream:
+            streamed = await stream.get_final_message()
+    for answer in (message, streamed):
+        text = "".join(block.text for block in answer.content if block.type == "text")
+        assert text.strip(), answer
+        assert not text.lstrip().startswith("One, two, three"), text
