@@ -7,6 +7,8 @@ Decisions (documented in docs/readme/translate.md):
   `retry-after`; 504 stays 504 timeout_error (the SDK retries it too);
 - 401/403 from the backend mean the *proxy's* upstream credentials are wrong, not the user's: they stay
   401/403 (retrying cannot help) with a message that says so;
+- input the model cannot take (an image for a text-only model) is a 400 invalid_request_error whatever status
+  the server chose (llama-server answers 500): Claude Code retries a 500 ten times, never a 400;
 - the backend's text is shortened and never includes a stack trace.
 """
 
@@ -32,6 +34,14 @@ OVERFLOW_PATTERNS = (
     "input length",
     "context length",
     "overflow",
+)
+# Servers' wording for input the loaded model cannot take (llama.cpp: "image input is not supported - hint: …",
+# vLLM: "… is not a multimodal model", LM Studio: "Model does not support images").
+UNSUPPORTED_INPUT_PATTERNS = (
+    "input is not supported",
+    "not a multimodal model",
+    "does not support image",
+    "does not support audio",
 )
 _MAX_RE = (
     re.compile(r"maximum context length is (\d+)"),
@@ -151,6 +161,8 @@ def backend_error_to_anthropic(
         if overflow is not None:
             return overflow
     text = _clean(message) or f"HTTP {status}"
+    if status != 429 and any(pattern in text.lower() for pattern in UNSUPPORTED_INPUT_PATTERNS):
+        return AnthropicError.invalid_request(f"the backend's model cannot take this input: {text}")
     retry = _retry_after(headers)
     if status == 429:
         return AnthropicError(429, "rate_limit_error", f"backend rate limit: {text}", retry)

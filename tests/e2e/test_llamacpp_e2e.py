@@ -188,3 +188,21 @@ async def test_a_prefill_is_continued_not_repeated(llama_base_url: str, thinking
         text = "".join(block.text for block in answer.content if block.type == "text")
         assert text.strip(), answer
         assert not text.lstrip().startswith("One, two, three"), text
+
+
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+async def test_an_image_for_a_text_only_model_is_a_400_not_a_retried_500(llama_base_url: str) -> None:
+    """llama-server without an mmproj answers an image with HTTP 500; Claude Code must get a 400 it shows
+    instead of a 500 it retries."""
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
+    messages = [{"role": "user", "content": [image, {"type": "text", "text": "What is this?"}]}]
+    async with running_proxy(Config(upstream=llama_base_url), []) as proxy_url:
+        client = anthropic.AsyncAnthropic(
+            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
+        )
+        with pytest.raises(anthropic.BadRequestError) as raised:
+            await client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=messages)
+    assert raised.value.body["error"]["type"] == "invalid_request_error"
+    assert "cannot take this input" in raised.value.body["error"]["message"]
