@@ -38,6 +38,7 @@ class GateThresholds:
     max_error_growth: float = 0.0  # errors per run may grow at most this much
     noise_sigma: float = 2.0  # noise band = sigma x standard error of the difference; 0 disables
     allow_regressions: tuple[str, ...] = ()  # scenario ids allowed to go from pass to fail
+    allow_missing: bool = False  # baseline scenarios the candidate did not run are skipped instead of failing
 
 
 THRESHOLD_NAMES = tuple(f.name for f in fields(GateThresholds))
@@ -119,6 +120,10 @@ def _checked_value(key: str, value: object, where: str) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise GateConfigError(f"{where}: allow_regressions must be a list of scenario ids")
         return tuple(value)
+    if key == "allow_missing":
+        if not isinstance(value, bool):
+            raise GateConfigError(f"{where}: allow_missing must be true or false, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise GateConfigError(f"{where}: {key} must be a non-negative number, got {value!r}")
     if key == "min_schema_validity" and value > 1:
@@ -324,11 +329,19 @@ def _scenario_checks(base: RunView, cand: RunView, t: GateThresholds) -> list[Sc
     checks = []
     for scenario_id in scenario_ids([base, cand]):
         b, c = base.scenario(scenario_id), cand.scenario(scenario_id)
-        if b is None or c is None:
-            missing = "candidate" if c is None else "baseline"
-            checks.append(
-                ScenarioCheck(scenario_id, b and b.passed, c and c.passed, "skip", f"not in the {missing}")
+        if b is None:  # new in the candidate: nothing to hold it to
+            checks.append(ScenarioCheck(scenario_id, None, c and c.passed, "skip", "not in the baseline"))
+            continue
+        if c is None:  # a candidate that runs less must not pass on what it left out (nor gain in the rates)
+            verdict, reason = (
+                ("skip", "not in the candidate (allowed)")
+                if t.allow_missing
+                else (
+                    "fail",
+                    "in the baseline, not run by the candidate (same --suite / --scenario for both)",
+                )
             )
+            checks.append(ScenarioCheck(scenario_id, b.passed, None, verdict, reason))
             continue
         failure = c.failure_class
         if c.passed:

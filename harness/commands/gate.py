@@ -78,6 +78,13 @@ def threshold_options(function):
     help="A scenario allowed to go from pass to fail (repeatable).",
 )
 @click.option(
+    "--allow-missing-scenarios",
+    "allow_missing",
+    is_flag=True,
+    default=None,
+    help="Skip baseline scenarios the candidate did not run, instead of failing on each.",
+)
+@click.option(
     "--junit",
     "junit_path",
     metavar="FILE",
@@ -96,6 +103,7 @@ def command(
     candidate: str,
     config_path: str | None,
     allow: tuple[str, ...],
+    allow_missing: bool | None,
     junit_path: str | None,
     markdown_path: str | None,
     html_path: str | None,
@@ -104,13 +112,15 @@ def command(
     """Fail (exit 1) when CANDIDATE regresses against BASELINE.
 
     Checks: schema validity stays at the minimum, tool-call success drops at most --max-tool-drop,
-    no scenario that passed in the baseline fails, p95 TTFT and latency grow at most --max-latency-growth
+    no scenario that passed in the baseline fails, every baseline scenario was run by the candidate, p95 TTFT and latency grow at most --max-latency-growth
     (growth under --latency-floor-ms is ignored), errors grow at most --max-error-growth. With --repeat
     results a breach inside the repeat-to-repeat noise band is reported as "within noise" and passes.
     """
     try:
         config = load_gate_config(config_path) if config_path else {}
-        thresholds = build_thresholds(config, {**flags, "allow_regressions": allow})
+        thresholds = build_thresholds(
+            config, {**flags, "allow_regressions": allow, "allow_missing": allow_missing}
+        )
         result = evaluate_gate(load_results_file(baseline), load_results_file(candidate), thresholds)
     except (ResultsError, GateConfigError) as exc:
         raise click.UsageError(str(exc)) from None

@@ -86,6 +86,24 @@ def test_scenario_regression_fails_and_can_be_allowed(tmp_path):
     assert "allowed" in allowed.output
 
 
+def test_a_candidate_that_ran_fewer_scenarios_fails_unless_allowed(tmp_path):
+    """Dropping scenarios must not pass the gate: neither ones that passed nor ones that failed (leaving out
+    a failing scenario would also raise the candidate's rates). New scenarios in the candidate are skipped."""
+    base = results(scenarios=[scenario("read-file"), scenario("edit-file", [turn(0, passed=False)])])
+    cand = results(scenarios=[scenario("read-file"), scenario("brand-new")])
+    assert verdicts(base, cand)["scenario:edit-file"] == "fail"
+    assert verdicts(base, cand)["scenario:brand-new"] == "skip"
+    assert verdicts(base, cand, allow_missing=True)["scenario:edit-file"] == "skip"
+    outcome = gate(tmp_path, base, cand, "--junit", str(tmp_path / "j.xml"))
+    assert outcome.exit_code == 1
+    assert "not run by the candidate" in outcome.output
+    assert "not run by the candidate" in (tmp_path / "j.xml").read_text()
+    assert gate(tmp_path, base, cand, "--allow-missing-scenarios").exit_code == 0
+    config = tmp_path / "gate.yaml"
+    config.write_text("allow_missing: true\n")
+    assert gate(tmp_path, base, cand, "--config", str(config)).exit_code == 0
+
+
 def test_scenario_failing_in_both_is_not_a_regression():
     failing = [scenario("read-file", [turn(0, passed=False)]), scenario("edit-file"), scenario("grep")]
     assert verdicts(results(scenarios=failing), results(scenarios=failing))["scenario:read-file"] == "pass"
@@ -203,6 +221,7 @@ def test_usage_errors_exit_2(tmp_path, content, message):
         ("max_tool_dorp: 0.1\n", [], "unknown key 'max_tool_dorp'"),
         ("max_tool_drop: lots\n", [], "must be a non-negative number"),
         ("allow_regressions: grep\n", [], "must be a list of scenario ids"),
+        ("allow_missing: 1\n", [], "allow_missing must be true or false"),
         (": [\n", [], "not valid YAML"),
         ("", ["--max-latency-growth", "-1"], "Invalid value for '--max-latency-growth'"),
     ],
