@@ -349,10 +349,6 @@ def _response_format(body: dict) -> dict:
     return {}
 
 
-def _dedupe(names: list[str]) -> list[str]:
-    return list(dict.fromkeys(names))
-
-
 def translate_request(body: dict, backend_model: str, profile: BackendProfile) -> TranslatedRequest:
     """A validated Anthropic request -> the OpenAI /chat/completions request plus what the response needs."""
     dropped = [key for key in body if key not in TRANSLATED_FIELDS]
@@ -386,7 +382,7 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
         tool_names=tools.tool_names,
         tool_schemas=tools.tool_schemas,
         stop_sequences=stops,
-        dropped=_dedupe(dropped),
+        dropped=list(dict.fromkeys(dropped)),  # deduplicated, in order
         tool_tokens=tools.prompt_tokens if tools.functions else 0,
         tools_json=tools.functions_json if tools.functions else None,
         prefill=prefill,
