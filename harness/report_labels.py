@@ -41,6 +41,21 @@ def scenario_ids(runs: list[RunView]) -> list[str]:
     return list(seen)
 
 
+def coverage_note(runs: list[RunView]) -> str | None:
+    """A warning when the runs did not all run the same scenarios: their rates then measure different work
+    (a run of one easy scenario shows 100 % beside a full suite), or None when they did."""
+    every = scenario_ids(runs)
+    counts = [len({scenario.id for scenario in run.scenarios}) for run in runs]
+    if all(count == len(every) for count in counts):
+        return None
+    names = [Path(run.source).name for run in runs]
+    ran = ", ".join(f"{name} {count} of {len(every)}" for name, count in zip(names, counts, strict=True))
+    return (
+        f"The runs cover different scenarios ({ran}), so their rates are not comparable; "
+        "run every model with the same --suite / --scenario selection."
+    )
+
+
 def _file_tags(runs: list[RunView]) -> list[str]:
     """The file-name tag (" [file.json]") of runs sharing model and backend with another run, else ""."""
     labels = [run.label for run in runs]

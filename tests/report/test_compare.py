@@ -124,3 +124,17 @@ def test_best_rows_direction_and_ties():
 def test_null_rate_is_never_rendered_as_full():
     run = parse_results(results(tool_call_success=None, spurious_tool_calls=None), "x")
     assert run.metrics["tool_call_success"] is None
+
+
+def test_runs_of_different_scenarios_are_flagged_in_terminal_and_markdown(tmp_path):
+    """One easy scenario at 100 % beside a full suite at 100 % is not a like-for-like comparison."""
+    full = write(tmp_path / "full.json", results("qwen3-8b", "vllm"))
+    one = write(tmp_path / "one.json", results("smollm2", "llamacpp", scenarios=[scenario("grep")]))
+    markdown = tmp_path / "c.md"
+    outcome = CliRunner().invoke(main, ["compare", str(full), str(one), "--markdown", str(markdown)])
+    assert outcome.exit_code == 0, outcome.output
+    expected = "The runs cover different scenarios (full.json 3 of 3, one.json 1 of 3)"
+    assert expected in " ".join(outcome.output.split())
+    assert expected in markdown.read_text()
+    same = CliRunner().invoke(main, ["compare", str(full), str(full), "--markdown", str(markdown)])
+    assert "cover different scenarios" not in same.output + markdown.read_text()
