@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness.commands.options import write_output_file
 from harness.gate import GateResult
 from harness.junit import junit_text, run_junit
 from harness.report_data import COMPARE_METRICS, ResultsError, RunView, load_results_file, to_run_views
@@ -65,11 +65,8 @@ def console_for_output() -> Console:
 
 
 def write_output(path: str | Path, text: str, console: Console) -> None:
-    """Write a report file for a command, turning an unwritable path into a usage error (exit 2)."""
-    try:
-        Path(path).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write a report file for a command (missing folders made; an unwritable path is a usage error, exit 2)."""
+    write_output_file(path, text)
     console.print(f"wrote {path}", style="dim", markup=False, highlight=False)
 
 

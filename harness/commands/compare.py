@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from harness.commands.options import OutputFile
 from harness.report import (
     compare_table,
     console_for_output,
@@ -23,10 +24,15 @@ from harness.report_markdown import compare_markdown
     "--html",
     "html_path",
     metavar="FILE",
+    type=OutputFile(),
     help="Write one self-contained HTML report (charts, scenario matrix).",
 )
 @click.option(
-    "--markdown", "markdown_path", metavar="FILE", help="Write the table and the scenario matrix as Markdown."
+    "--markdown",
+    "markdown_path",
+    metavar="FILE",
+    type=OutputFile(),
+    help="Write the table and the scenario matrix as Markdown.",
 )
 def command(results: tuple[str, ...], html_path: str | None, markdown_path: str | None) -> None:
     """Compare results files from `ccbench run --out`: one row per model and backend.

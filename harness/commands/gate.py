@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from harness.commands.options import FiniteFloatRange
+from harness.commands.options import FiniteFloatRange, OutputFile
 from harness.gate import GateConfigError, GateThresholds, build_thresholds, evaluate_gate, load_gate_config
 from harness.junit import gate_junit, junit_text
 from harness.report import console_for_output, load_results_file, print_gate, write_output
@@ -88,13 +88,22 @@ def threshold_options(function):
     "--junit",
     "junit_path",
     metavar="FILE",
+    type=OutputFile(),
     help="Write JUnit XML: one testcase per threshold and per scenario.",
 )
 @click.option(
-    "--markdown", "markdown_path", metavar="FILE", help="Write the gate report as Markdown (PR comment)."
+    "--markdown",
+    "markdown_path",
+    metavar="FILE",
+    type=OutputFile(),
+    help="Write the gate report as Markdown (PR comment).",
 )
 @click.option(
-    "--html", "html_path", metavar="FILE", help="Write the HTML comparison of baseline and candidate."
+    "--html",
+    "html_path",
+    metavar="FILE",
+    type=OutputFile(),
+    help="Write the HTML comparison of baseline and candidate.",
 )
 @click.pass_context
 def command(

@@ -13,7 +13,7 @@ import click
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, Target, discover_model, resolve_target
 from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
-from harness.commands.options import FiniteFloatRange
+from harness.commands.options import FiniteFloatRange, OutputFile, write_output_file
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
 
@@ -85,9 +85,7 @@ def claude_version(claude: Path) -> str | None:
     default=None,
     help="Folder of live task YAML files (default: scenarios/live).",
 )
-@click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write results JSON here."
-)
+@click.option("--out", type=OutputFile(), default=None, help="Write results JSON here.")
 @click.option(
     "--claude",
     "claude_path",
@@ -141,8 +139,7 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
         f"fallbacks={summary['fallbacks']} tool_errors={summary['tool_errors']} wall={summary['wall_s']:.1f}s"
     )
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_output_file(out, json.dumps(report, indent=2) + "\n")
 
 
 def run_fork_command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],
@@ -190,8 +187,7 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
     )
     report = fork_report(result, live_target, claude_version(claude))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_output_file(out, json.dumps(report, indent=2) + "\n")
 
 
 def _report_backend_failure(exc: Exception) -> None:

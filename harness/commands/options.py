@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import click
+
+from harness.cassette import check_writable, write_atomic
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -17,3 +20,37 @@ class FiniteFloatRange(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+class OutputFile(click.Path):
+    """A file a command will write: refused at parse time when it cannot be (a folder, an empty name, a place
+    where no file can be made), so a long replay or live session never ends in a write error. Missing folders
+    are fine: `write_output_file` makes them."""
+
+    name = "output file"
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value, param, ctx):  # type: ignore[no-untyped-def]
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty name is not a file.", param, ctx)
+        path = super().convert(value, param, ctx)
+        try:
+            check_writable(path)
+        except OSError as exc:
+            self.fail(f"cannot write {path}: {exc.strerror or exc}", param, ctx)
+        return path
+
+
+def cannot_write(path: Path | str, exc: OSError) -> click.UsageError:
+    return click.UsageError(f"cannot write {path}: {exc.strerror or exc}")
+
+
+def write_output_file(path: Path | str, text: str) -> None:
+    """Write a command's output file atomically, making missing folders; an OSError is a usage error (exit 2)."""
+    try:
+        check_writable(Path(path))  # names the real cause: mkdir under a file says only "File exists"
+        write_atomic(Path(path), text)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None

@@ -18,8 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
-from harness.cassette import check_writable
-from harness.commands.options import FiniteFloatRange
+from harness.commands.options import FiniteFloatRange, OutputFile, cannot_write
 from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
@@ -74,26 +73,13 @@ def _report_module(html: Path | None, junit: Path | None):
         raise click.UsageError(f"--html/--junit need harness.report, which cannot be loaded: {exc}") from exc
 
 
-def _cannot_write(path: Path, exc: OSError) -> click.UsageError:
-    return click.UsageError(f"cannot write {path}: {exc.strerror or exc}")
-
-
-def _check_writable(*paths: Path | None) -> None:
-    """Fail fast, before the replay, on an output that cannot be written."""
-    for path in filter(None, paths):
-        try:
-            check_writable(path)
-        except OSError as exc:
-            raise _cannot_write(path, exc) from None
-
-
 def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> None:
     """Write one output of the run (--out, --html, --junit alike: missing folders are made)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write(results, path)
     except OSError as exc:
-        raise _cannot_write(path, exc) from None
+        raise cannot_write(path, exc) from None
 
 
 @click.command(name="run")
@@ -128,13 +114,13 @@ def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> 
 )
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     default=Path("results.json"),
     show_default=True,
     help="Results file (JSON).",
 )
-@click.option("--html", type=click.Path(dir_okay=False, path_type=Path), help="Also write an HTML report.")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML.")
+@click.option("--html", type=OutputFile(), help="Also write an HTML report.")
+@click.option("--junit", type=OutputFile(), help="Also write JUnit XML.")
 @click.option(
     "--api-key", envvar="CCBENCH_BACKEND_API_KEY", help="Key for the backend (env CCBENCH_BACKEND_API_KEY)."
 )
@@ -177,7 +163,6 @@ def command(
     if not chosen:
         raise click.UsageError("no scenarios selected (the chosen suites have no turns)")
     report = _report_module(html, junit)
-    _check_writable(out, html, junit)
     options = RunOptions(
         target=target, api_key=api_key, concurrency=concurrency, repeats=repeats, timeout=timeout
     )

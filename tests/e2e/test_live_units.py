@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import aiohttp
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -180,3 +181,24 @@ async def test_proxy_observer_sees_fallbacks_and_errors() -> None:
     assert [s.status < 400 and s.error_type is None for s in seen] == [True, True, True, False]
     result = task_result("t", (True, ""), read_stream_json(""), seen, 0, 1.0, "")
     assert (result.fallbacks, result.stream_errors) == (1, 1)
+
+
+@pytest.mark.parametrize("extra", [[], ["--from-cassette", "session.yaml", "--resume-at", "1"]])
+def test_live_refuses_an_unwritable_out_before_claude_code_runs(tmp_path: Path, extra: list[str]) -> None:
+    """Was: the results of a whole live session lost to an OSError traceback at the end."""
+    plain_file = tmp_path / "plain.txt"
+    plain_file.write_text("not a folder")
+    result = CliRunner().invoke(main, ["live", "--out", str(plain_file / "live.json"), *extra])
+    assert result.exit_code == 2, result.output
+    assert f"cannot write {plain_file / 'live.json'}: Not a directory" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_live_writes_its_report_into_a_missing_folder(tmp_path: Path) -> None:
+    from harness.commands.options import write_output_file
+
+    target = tmp_path / "reports" / "live" / "r.json"
+    write_output_file(target, '{"ok": true}\n')
+    assert target.read_text() == '{"ok": true}\n'
+    with pytest.raises(click.UsageError, match="Not a directory"):
+        write_output_file(target / "below-a-file.json", "{}")

@@ -199,12 +199,19 @@ def test_names_with_brackets_are_printed_as_they_are(tmp_path):
     assert f"results: {out}" in result.output
 
 
-@pytest.mark.parametrize("out", ["/proc/r.json", ""])
-def test_unwritable_out_is_reported_before_the_replay(out):
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("/proc/r.json", "cannot write /proc/r.json"),
+        ("", "an empty name is not a file"),
+        (" ", "an empty name"),
+    ],
+)
+def test_unwritable_out_is_reported_before_the_replay(out, message):
     """`--out` that cannot be written is checked first: the (unreachable) backend is never probed."""
     url = f"http://127.0.0.1:{closed_port()}/v1"
     result = run("--backend", "vllm", "--base-url", url, "--suite", "smoke", "--out", out)
-    assert_usage_error(result, "cannot write")
+    assert_usage_error(result, "Invalid value for '--out'", message)
     assert "not reachable" not in result.output
 
 

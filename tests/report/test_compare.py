@@ -89,10 +89,24 @@ def test_compare_usage_errors_exit_2(tmp_path, files):
     assert outcome.exit_code == 2
     assert "'scenarios' must be a list" in outcome.output
     assert CliRunner().invoke(main, ["compare"]).exit_code == 2
-    unwritable = CliRunner().invoke(
-        main, ["compare", files[0], "--html", str(tmp_path / "missing" / "r.html")]
+    plain_file = tmp_path / "plain.txt"
+    plain_file.write_text("not a folder")
+    unwritable = CliRunner().invoke(main, ["compare", files[0], "--html", str(plain_file / "r.html")])
+    assert (
+        unwritable.exit_code == 2
+        and f"cannot write {plain_file / 'r.html'}: Not a directory" in unwritable.output
     )
-    assert unwritable.exit_code == 2 and "cannot write" in unwritable.output
+    assert "ccbench compare" not in unwritable.output  # refused before any work, not after the table
+    empty = CliRunner().invoke(main, ["compare", files[0], "--markdown", ""])
+    assert empty.exit_code == 2 and "an empty name is not a file" in empty.output
+
+
+def test_compare_reports_go_into_missing_folders(tmp_path, files):
+    """CI jobs write into report folders that do not exist yet (was: `cannot write`, exit 2)."""
+    html, markdown = tmp_path / "reports" / "models" / "r.html", tmp_path / "reports" / "r.md"
+    outcome = CliRunner().invoke(main, ["compare", *files, "--html", str(html), "--markdown", str(markdown)])
+    assert outcome.exit_code == 0, outcome.output
+    assert html.read_text().startswith("<!DOCTYPE html>") and "| Model |" in markdown.read_text()
 
 
 def test_contract_only_results_derive_pass_and_failure_class(tmp_path):

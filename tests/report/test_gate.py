@@ -252,3 +252,24 @@ def test_html_report_heads_with_the_verdict_and_checks(tmp_path):
     assert '<p class="verdict bad">FAIL: 1 regression(s): Errors per run</p>' in text
     assert '<span class="pill bad">fail</span>' in text and text.count('<svg class="chart"') == 3
     assert "new &lt;i&gt;model&lt;/i&gt;" in text and "<i>model</i>" not in text
+
+
+def test_gate_reports_go_into_missing_folders(tmp_path):
+    """`--junit reports/gate.xml` in a fresh CI checkout: the folder is made, and the reports are written
+    for a failing gate too (exit 1)."""
+    junit, markdown = tmp_path / "reports" / "ci" / "gate.xml", tmp_path / "reports" / "gate.md"
+    outcome = gate(tmp_path, results(), results(errors=3), "--junit", str(junit), "--markdown", str(markdown))
+    assert outcome.exit_code == 1, outcome.output
+    assert "<testsuite" in junit.read_text() and "## ccbench gate: ❌" in markdown.read_text()
+
+
+@pytest.mark.parametrize("option", ["--junit", "--markdown", "--html"])
+def test_gate_refuses_an_unwritable_report_before_judging(tmp_path, option):
+    plain_file = tmp_path / "plain.txt"
+    plain_file.write_text("not a folder")
+    outcome = gate(tmp_path, results(), results(errors=3), option, str(plain_file / "gate.out"))
+    assert outcome.exit_code == 2, outcome.output
+    assert f"cannot write {plain_file / 'gate.out'}: Not a directory" in outcome.output
+    assert "FAIL" not in outcome.output  # a usage error, not a verdict
+    empty = gate(tmp_path, results(), results(), option, "")
+    assert empty.exit_code == 2 and "an empty name is not a file" in empty.output
