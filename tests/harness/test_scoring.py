@@ -240,3 +240,35 @@ def test_summary_rates_tokens_per_second_and_repeats():
     assert [r["tool_call_success"] for r in summary["per_repeat"]] == [1.0, 0.0]
     assert [r["scenario_pass_rate"] for r in summary["per_repeat"]] == [1.0, 0.0]
     assert summary["scenario_pass_rate"] == 0.5
+
+
+def test_speed_percentiles_leave_out_error_answers():
+    """A fast 400 ("prompt is too long", 80 ms) is not a fast answer: with 51 such errors in 67 turns a real
+    llama-server run reported latency p50 82 ms under a TTFT p50 of 1,160 ms. Errors count in `errors`; TTFT,
+    latency and tokens/s are measured on the answers."""
+    answered = [
+        score_messages_turn(
+            TOOL_TURN,
+            answer(use("get_weather", {"location": "P"}), ttft=ttft, latency=ttft + 500.0, output_tokens=50),
+            stream=True,
+            repeat=0,
+        )
+        for ttft in (1000.0, 1200.0)
+    ]
+    too_long = {"type": "invalid_request_error", "message": "prompt is too long: 12395 tokens > 7872 maximum"}
+    errors = [
+        score_messages_turn(TOOL_TURN, answer(error=too_long, ttft=None, latency=80.0), stream=True, repeat=0)
+        for _ in range(3)
+    ]
+    cut = {"type": "api_error", "message": "backend stream ended early"}
+    cut_mid_stream = score_messages_turn(
+        TOOL_TURN, answer(error=cut, ttft=5.0, latency=None), stream=True, repeat=0
+    )
+    summary = summarize([scenario_entry("s", "smoke", [], [*answered, *errors, cut_mid_stream], 1)], 1)
+    assert summary["errors"] == 4
+    assert summary["latency_ms"] == {"p50": 1500.0, "p95": 1700.0}
+    assert summary["ttft_ms"] == {"p50": 1000.0, "p95": 1200.0}
+    assert summary["per_repeat"][0]["latency_ms_p95"] == 1700.0
+    assert summary["output_tokens_per_s"] == pytest.approx(100 / 1.0)
+    only_errors = summarize([scenario_entry("s", "smoke", [], errors, 1)], 1)
+    assert only_errors["latency_ms"] == {"p50": None, "p95": None}  # nothing answered: null, not 80 ms
