@@ -19,6 +19,7 @@ from rich.table import Table
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
 from harness.commands.options import FiniteFloatRange, OutputFile, cannot_write
+from harness.error_digest import digest_lines, error_digest
 from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
@@ -187,6 +188,8 @@ def command(
     results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
     _write(write_results, results, out)
     console.print(summary_table(results))
+    for line in digest_lines(error_digest(results["scenarios"])):
+        console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None and html:
         _write(report.write_html, results, html)
