@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import subprocess
 from collections.abc import AsyncIterator
@@ -44,11 +45,21 @@ async def started_backend(target: LiveTarget) -> AsyncIterator[LiveTarget]:
         yield LiveTarget("llamacpp", server.base_url, target.model, "openai", target.thinking)
 
 
+async def probed(target: LiveTarget) -> LiveTarget:
+    """Probe an OpenAI-format backend before Claude Code starts (fail fast, naming the URL) and name the model the
+    proxy will use (the first one the backend lists unless --model), so the report says which model ran."""
+    if target.preset == "reference" or target.upstream_format != "openai":
+        return target
+    found = await discover_model(Target(PRESETS[target.preset], str(target.base_url), target.model))
+    return dataclasses.replace(target, model=found.model)
+
+
 async def run_all(
     tasks: list[LiveTask], claude: Path, target: LiveTarget, timeout: float
 ) -> tuple[LiveTarget, list[TaskResult]]:
     results: list[TaskResult] = []
-    async with started_backend(target) as live_target:
+    async with started_backend(target) as started:
+        live_target = await probed(started)
         for task in tasks:
             result = await run_task(task, claude, live_target, timeout)
             mark = "ok  " if result.success else "FAIL"
@@ -129,6 +140,8 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
     target = resolve_live_target(backend, base_url, model)
     try:
         live_target, results = asyncio.run(run_all(tasks, claude, target, timeout))
+    except BackendError as exc:
+        raise click.UsageError(str(exc)) from None
     except Exception as exc:  # a backend that cannot start: report, not a traceback
         _report_backend_failure(exc)
         raise
@@ -165,10 +178,8 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
     target = resolve_live_target(backend, base_url, model)
 
     async def fork() -> tuple[LiveTarget, ForkResult]:
-        async with started_backend(target) as live_target:
-            if live_target.preset != "reference":  # fail fast, naming the URL, before Claude Code starts
-                probe = Target(PRESETS[live_target.preset], str(live_target.base_url), "probe")
-                await discover_model(probe)
+        async with started_backend(target) as started:
+            live_target = await probed(started)
             result = await run_fork(session, from_cassette, resume_at, claude, live_target, timeout)
             return live_target, result
 

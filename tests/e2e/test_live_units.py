@@ -202,3 +202,38 @@ def test_live_writes_its_report_into_a_missing_folder(tmp_path: Path) -> None:
     assert target.read_text() == '{"ok": true}\n'
     with pytest.raises(click.UsageError, match="Not a directory"):
         write_output_file(target / "below-a-file.json", "{}")
+
+
+async def test_live_names_the_model_the_backend_serves() -> None:
+    """The report's `model` was null without --model: the proxy used the backend's first model, unnamed."""
+    from harness.commands.live import probed
+    from harness.live import LiveTarget
+    from tests.proxy.fake_backend import FakeBackend
+
+    async with FakeBackend(model="qwen3-coder-30b") as backend:
+        found = await probed(LiveTarget("vllm", backend.url, None, "openai", "chat_template_kwargs"))
+        pinned = await probed(LiveTarget("vllm", backend.url, "mine", "openai", "chat_template_kwargs"))
+    assert found.model == "qwen3-coder-30b" and found.base_url == backend.url
+    assert pinned.model == "mine"
+    assert (await probed(LiveTarget())).model is None  # the reference backend needs no probe
+
+
+def test_live_fails_fast_on_an_unreachable_backend(tmp_path: Path) -> None:
+    """Before Claude Code starts (it would retry against a dead proxy upstream for minutes)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    marker = tmp_path / "claude-ran"
+    claude = tmp_path / "claude"
+    claude.write_text(f"#!/bin/sh\ntouch {marker}\necho 2.1.328\n")
+    claude.chmod(0o755)
+    url = f"http://127.0.0.1:{port}/v1"
+    result = CliRunner().invoke(
+        main,
+        ["live", "--backend", "vllm", "--base-url", url, "--claude", str(claude), "--scenario", "edit-file"],
+    )
+    assert result.exit_code == 2, result.output
+    assert f"backend not reachable at {url}/models" in result.output
+    assert not marker.exists()
