@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from harness.scenarios import Turn
+from harness.text_tool_calls import text_tool_call, text_tool_call_problem
 from harness.validation import ResponseCheck
 
 FAILURE_CLASSES = (
@@ -134,6 +135,11 @@ def score_messages_turn(turn: Turn, check: ResponseCheck, *, stream: bool, repea
     if turn.uses_tools:
         tool_success = not failed and verdict.failure is None
         problems += verdict.problems
+        if not failed and verdict.failure == "model_no_tool":
+            text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
+            marker = text_tool_call(text, turn.offered_tools)
+            if marker:
+                problems.append(text_tool_call_problem(marker))
         failure = failure or verdict.failure
     else:
         spurious = bool(verdict.calls)

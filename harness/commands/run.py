@@ -23,6 +23,7 @@ from harness.error_digest import digest_lines, error_digest
 from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
+from harness.text_tool_calls import text_tool_call_lines
 
 
 def _fmt(value: object, kind: str = "rate") -> str:
@@ -188,7 +189,7 @@ def command(
     results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
     _write(write_results, results, out)
     console.print(summary_table(results))
-    for line in digest_lines(error_digest(results["scenarios"])):
+    for line in text_tool_call_lines(results["scenarios"]) + digest_lines(error_digest(results["scenarios"])):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None and html:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 
 from click.testing import CliRunner
 
 from harness.cli import main
 from harness.error_digest import CONTEXT_HINT, digest_lines, error_digest
+from tests.proxy.backend_thread import BackendThread
 from tests.proxy.fake_backend import FakeBackend, Reply
 
 
@@ -69,24 +68,6 @@ def test_timeouts_and_context_limits_in_other_words_get_their_hint():
         assert fragment in (digest.groups[0].hint or ""), (kind, message)
     assert error_digest(scenarios_with({"type": "invalid_request_error", "message": "input length and "
         "`max_tokens` exceed context limit: 9000 + 128 > 8192"})).largest_prompt == 9000  # fmt: skip
-
-
-class BackendThread:
-    """A FakeBackend on its own event loop, so the synchronous CLI can call it."""
-
-    def __init__(self, backend: FakeBackend) -> None:
-        self.backend = backend
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> FakeBackend:
-        self.thread.start()
-        return asyncio.run_coroutine_threadsafe(self.backend.start(), self.loop).result(10)
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.backend.close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def test_run_prints_the_digest_for_a_backend_whose_context_is_too_small(tmp_path):

@@ -1,0 +1,102 @@
+"""Tool calls written as text (the server's tool parser is off) are told apart from a model that did not try."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.scenarios import Expectation, Turn
+from harness.scoring import score_messages_turn
+from harness.text_tool_calls import (
+    PROBLEM_PREFIX,
+    count_text_tool_calls,
+    text_tool_call,
+    text_tool_call_lines,
+)
+from harness.validation import ResponseCheck
+from tests.proxy.backend_thread import BackendThread
+from tests.proxy.fake_backend import FakeBackend, Reply, chunks_from_blocks
+
+OFFERED = {"Read", "Bash"}
+HERMES = '<tool_call>\n{"name": "Read", "arguments": {"file_path": "/w/a.py"}}\n</tool_call>'
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        (HERMES, "<tool_call>"),
+        ('Let me look.\n[TOOL_CALLS][{"name": "Read", "arguments": {}}]', "[TOOL_CALLS]"),
+        ('<|python_tag|>{"name": "Bash", "parameters": {"command": "ls"}}', "<|python_tag|>"),
+        ("<function=Read>\n<parameter=file_path>a.py</parameter>\n</function>", "<function="),
+        ('```json\n{"name": "Bash", "arguments": {"command": "ls"}}\n```', '{"name": "Bash", …}'),
+        ('{"function": "Read", "parameters": {"file_path": "x"}}', '{"name": "Read", …}'),
+    ],
+)
+def test_tool_call_syntaxes_in_text_are_found(text, found):
+    assert text_tool_call(text, OFFERED) == found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will read the file first.",
+        '{"name": "Alice", "arguments": "none"}',  # JSON naming no offered tool: a model quoting data
+        'the config has "name": "Read" in it',
+        "",
+    ],
+)
+def test_plain_text_and_quoted_json_are_not_tool_calls(text):
+    assert text_tool_call(text, OFFERED) is None
+
+
+TOOLS = [
+    {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}},
+    {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
+]
+
+
+def text_answer(text: str) -> ResponseCheck:
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 10, "output_tokens": 5},
+    }
+    return ResponseCheck(message=message, ttft_ms=1.0, latency_ms=2.0)
+
+
+def test_the_scorer_notes_it_on_a_tool_turn_and_keeps_the_failure_class():
+    request = {"max_tokens": 10, "messages": [{"role": "user", "content": "read a.py"}], "tools": TOOLS}
+    turn = Turn(index=0, request=request, reference=None, expect=Expectation(tools=["Read"]))
+    written = score_messages_turn(turn, text_answer(HERMES), stream=True, repeat=0)
+    silent = score_messages_turn(turn, text_answer("Sure, reading it now."), stream=True, repeat=0)
+    assert written["failure_class"] == silent["failure_class"] == "model_no_tool"  # the contract's classes
+    noted = [p for p in written["problems"] if p.startswith(PROBLEM_PREFIX)]
+    assert len(noted) == 1 and noted[0].startswith(f"{PROBLEM_PREFIX} (<tool_call>): the server did not parse")
+    assert "--enable-auto-tool-choice" in noted[0]
+    assert not any(p.startswith(PROBLEM_PREFIX) for p in silent["problems"])
+    scenarios = [{"id": "s", "turns": [written, silent]}]
+    assert count_text_tool_calls(scenarios) == (1, 2)
+    assert text_tool_call_lines(scenarios)[0] == "1 of 2 turns without a tool call wrote one as text instead:"
+    assert text_tool_call_lines([{"id": "s", "turns": [silent]}]) == []
+
+
+def test_run_against_a_server_without_its_tool_parser_says_which_flag_is_missing(tmp_path):
+    """vLLM started without --enable-auto-tool-choice streams the model's `<tool_call>` as content."""
+    backend = FakeBackend(Reply(chunks=chunks_from_blocks([{"type": "text", "text": HERMES}])))
+    out = tmp_path / "r.json"
+    with BackendThread(backend) as running:
+        args = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke", "--out", str(out)]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    scenarios = json.loads(out.read_text())["scenarios"]
+    written, no_tool = count_text_tool_calls(scenarios)
+    assert no_tool > 0 and written == no_tool
+    assert f"{written} of {no_tool} turns without a tool call wrote one as text instead" in result.output
+    assert "--enable-auto-tool-choice --tool-call-parser" in result.output
