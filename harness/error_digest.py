@@ -21,6 +21,11 @@ CONTEXT_HINT = (
 )
 # (fragment of "type: message", lower case) -> what to do; the first match wins.
 HINTS: tuple[tuple[str, str], ...] = (
+    (
+        "enable-auto-tool-choice",
+        "vLLM refuses tools without its tool parser: restart it with --enable-auto-tool-choice "
+        "--tool-call-parser NAME (hermes for Qwen/Hermes, mistral, llama3_json, …)",
+    ),
     ("prompt is too long", CONTEXT_HINT),
     ("exceed context limit", CONTEXT_HINT),
     (

@@ -63,6 +63,12 @@ def test_timeouts_and_context_limits_in_other_words_get_their_hint():
             "-c N",
         ),
         ("rate_limit_error", "backend rate limit: slow down", "--concurrency"),
+        (  # vLLM's 400 when tools come without its parser (it defaults tool_choice to "auto" when tools are sent)
+            "invalid_request_error",
+            'backend rejected the request: "auto" tool choice requires --enable-auto-tool-choice and '
+            "--tool-call-parser to be set",
+            "restart it with --enable-auto-tool-choice --tool-call-parser NAME (hermes",
+        ),
     ]:
         digest = error_digest(scenarios_with({"type": kind, "message": message}))
         assert fragment in (digest.groups[0].hint or ""), (kind, message)

@@ -78,7 +78,9 @@ def test_the_scorer_notes_it_on_a_tool_turn_and_keeps_the_failure_class():
     silent = score_messages_turn(turn, text_answer("Sure, reading it now."), stream=True, repeat=0)
     assert written["failure_class"] == silent["failure_class"] == "model_no_tool"  # the contract's classes
     noted = [p for p in written["problems"] if p.startswith(PROBLEM_PREFIX)]
-    assert len(noted) == 1 and noted[0].startswith(f"{PROBLEM_PREFIX} (<tool_call>): the server did not parse")
+    assert len(noted) == 1 and noted[0].startswith(
+        f"{PROBLEM_PREFIX} (<tool_call>): the server did not parse"
+    )
     assert "--enable-auto-tool-choice" in noted[0]
     assert not any(p.startswith(PROBLEM_PREFIX) for p in silent["problems"])
     scenarios = [{"id": "s", "turns": [written, silent]}]
