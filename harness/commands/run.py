@@ -65,6 +65,11 @@ def summary_table(results: dict) -> Table:
     return table
 
 
+def diagnosis_lines(scenarios: list[dict]) -> list[str]:
+    """What went wrong and what to do, under the table: tool calls left as text, then the errors."""
+    return text_tool_call_lines(scenarios) + digest_lines(error_digest(scenarios))
+
+
 def _report_module(html: Path | None, junit: Path | None):
     """harness.report, checked before the run so a missing module does not waste one."""
     if not html and not junit:
@@ -189,7 +194,7 @@ def command(
     results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
     _write(write_results, results, out)
     console.print(summary_table(results))
-    for line in text_tool_call_lines(results["scenarios"]) + digest_lines(error_digest(results["scenarios"])):
+    for line in diagnosis_lines(results["scenarios"]):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None and html:
