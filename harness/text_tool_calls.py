@@ -1,53 +1,19 @@
-"""Tool calls a model wrote as text because the server did not parse them.
-
-A model trained for tools emits its call in its own syntax (`<tool_call>{…}</tool_call>` for Hermes/Qwen,
-`[TOOL_CALLS]` for Mistral, …); the server is meant to turn that into a structured `tool_calls` entry. When the
-server is started without its tool parser (vLLM without `--enable-auto-tool-choice --tool-call-parser`,
-llama-server without `--jinja`) the call arrives as plain text, Claude Code runs nothing, and the run shows
-`model_no_tool`. Telling that apart from a model that did not try is the difference between "change the model"
-and "add a server flag", so the scorer notes it on the turn and `ccbench run` sums it up. Pure functions.
+"""Tool calls written as text in a run: the scorer notes them on `model_no_tool` turns (detection in
+proxy/translate/textcalls.py), and `ccbench run` sums them up, because telling them apart from a model that did
+not try is the difference between "change the model" and "add a server flag". Pure functions.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection
+from proxy.translate.textcalls import PROBLEM_PREFIX, SERVER_HINT, text_tool_call, text_tool_call_problem
 
-PROBLEM_PREFIX = "tool call written as text"
-SERVER_HINT = (
-    "the server did not parse the model's tool calls: vLLM needs --enable-auto-tool-choice --tool-call-parser "
-    "NAME (hermes for Qwen/Hermes, mistral, llama3_json, …), llama-server needs --jinja, and Ollama a model "
-    "whose template supports tools"
-)
-# Opening markers of the tool-call syntaxes servers parse, in the model's own text.
-MARKERS = (
-    "<tool_call>",  # Hermes, Qwen 2.5/3, SmolLM, many fine-tunes
-    "<|python_tag|>",  # Llama 3.1
-    "[TOOL_CALLS]",  # Mistral
-    "<function=",  # Llama 3.2 custom tools, Qwen3-Coder XML
-    "<｜tool▁calls▁begin｜>",  # DeepSeek V3/R1
-    "<|tool_calls_section_begin|>",  # Kimi K2
-    "<|tool_call|>",  # Phi-4-mini, Granite
-)
-_JSON_CALL = re.compile(
-    r'\{\s*"(?:name|function)"\s*:\s*"([^"\\]{1,200})"\s*,\s*"(?:arguments|parameters)"\s*:'
-)
-
-
-def text_tool_call(text: str, offered: Collection[str]) -> str | None:
-    """What in `text` is a tool call the server left unparsed (a marker, or a bare JSON call naming an offered
-    tool), or None. A JSON object naming a tool that was not offered is not counted: models quote JSON."""
-    for marker in MARKERS:
-        if marker in text:
-            return marker
-    for match in _JSON_CALL.finditer(text):
-        if match.group(1) in offered:
-            return f'{{"name": "{match.group(1)}", …}}'
-    return None
-
-
-def text_tool_call_problem(marker: str) -> str:
-    return f"{PROBLEM_PREFIX} ({marker}): {SERVER_HINT}"
+__all__ = [
+    "PROBLEM_PREFIX",
+    "count_text_tool_calls",
+    "text_tool_call",
+    "text_tool_call_lines",
+    "text_tool_call_problem",
+]
 
 
 def count_text_tool_calls(scenarios: list[dict]) -> tuple[int, int]:

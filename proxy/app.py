@@ -76,7 +76,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         response = _from_http_exception(exc, request, request_id)
     except asyncio.CancelledError:
         entry.status, entry.error_type = 499, "client_closed"
-        _emit(entry, request.path)
+        _emit(entry, request)
         raise
     except Exception:
         log.exception("unexpected error in %s %s (%s)", request.method, request.path, request_id)
@@ -88,7 +88,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         if response.status >= 400 and isinstance(response, web.Response) and response.body:
             with contextlib.suppress(orjson.JSONDecodeError, TypeError, AttributeError):
                 entry.error_type = orjson.loads(response.body)["error"]["type"]
-    _emit(entry, request.path)
+    _emit(entry, request)
     return response
 
 
@@ -107,12 +107,12 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request, request_i
     return error_response(exc.status, error_type_for_status(exc.status), message, request_id, headers)
 
 
-def _emit(entry: RequestLog, path: str) -> None:
-    if path in QUIET_PATHS and entry.status < 400:
+def _emit(entry: RequestLog, request: web.Request) -> None:
+    if request.path in QUIET_PATHS and entry.status < 400:
         if access_log.isEnabledFor(logging.DEBUG):
             access_log.debug("%s", entry.line())
         return
-    entry.emit(access_log)
+    entry.emit(access_log, request.app[STATE].advised if entry.problems else None)
 
 
 def check_key(request: web.Request) -> None:

@@ -84,6 +84,7 @@ class ProxyState:
     _probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _reprobe: asyncio.Task | None = None
     dropped_features: Counter[str] = field(default_factory=Counter)  # feature -> requests it was dropped from
+    advised: set[str] = field(default_factory=set)  # operator advice already logged (see RequestLog.emit)
     _facts: BackendFacts | None = None
     _facts_from: BackendInfo | None = None
 

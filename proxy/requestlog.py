@@ -11,6 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.logsetup import sole_handler
+from proxy.translate.textcalls import PROBLEM_PREFIX as TEXT_TOOL_CALL
+
+# Problems that are advice for whoever runs the backend (a server flag), logged once at warning level.
+OPERATOR_ADVICE = (TEXT_TOOL_CALL,)
 
 
 def _ms(value: float | None) -> str:
@@ -72,8 +76,9 @@ class RequestLog:
             f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}{problems}"
         )
 
-    def emit(self, logger: logging.Logger) -> None:
-        """Write the line once (later calls do nothing), at warning level for 5xx and info otherwise."""
+    def emit(self, logger: logging.Logger, advised: set[str] | None = None) -> None:
+        """Write the line once (later calls do nothing), at warning level for 5xx and info otherwise. Advice for
+        the operator among the problems is logged at warning level once per `advised` set (one per proxy)."""
         if self.emitted:
             return
         self.emitted = True
@@ -86,3 +91,8 @@ class RequestLog:
                 logger.log(level, "%s", self.line())
         for problem in self.problems:  # may quote model output, so only at debug level
             logger.debug("%s problem: %s", self.request_id, problem)
+            if advised is not None and problem.startswith(OPERATOR_ADVICE) and problem not in advised:
+                advised.add(
+                    problem
+                )  # no model output in these; once: the fix is the operator's, not per request
+                logger.warning("%s %s (said once)", self.request_id, problem)

@@ -18,6 +18,7 @@ from proxy.translate.outcome import (
 )
 from proxy.translate.prefill import PrefillEcho
 from proxy.translate.response import ResponseContext
+from proxy.translate.textcalls import HEAD_CHARS, text_tool_call, text_tool_call_problem
 from proxy.translate.thinktags import ThinkTagSplitter
 from proxy.translate.toolcall import ToolCallBuffer
 from proxy.translate.tools import compact_json, new_tool_id, sanitize_tool_id
@@ -47,6 +48,7 @@ class StreamTranslator:
         self._stop_candidates: list[object] = []
         self._last_usage: dict | None = None
         self._text_tail = ""
+        self._text_head: list[str] = []  # the first HEAD_CHARS or so of text, to spot a call written as text
         self._longest_stop = max((len(s) for s in ctx.stop_sequences), default=0)
         self._pending_space = ""
         self._drop_leading_space = False
@@ -141,6 +143,10 @@ class StreamTranslator:
             if not call.started:
                 self.problems.append("backend sent a tool call without a function name; dropped")
         has_tool_use = any(call.started for call in self._calls)
+        if not has_tool_use and self.ctx.tool_names and self._text_head:
+            marker = text_tool_call("".join(self._text_head), self.ctx.tool_names)
+            if marker:
+                self.problems.append(text_tool_call_problem(marker))
         stop_sequence = None
         if self._finish_reason in ("stop", None) and not has_tool_use:
             stop_sequence = matched_stop_sequence(
@@ -248,6 +254,8 @@ class StreamTranslator:
             events += self._start_block({"type": "text", "text": ""}, "text")
         longest = self._longest_stop
         self._text_tail = (self._text_tail + text)[-longest:] if longest else ""
+        if self.output_text_chars < HEAD_CHARS:
+            self._text_head.append(text)
         self.output_text_chars += len(text)
         return events + [self._delta({"type": "text_delta", "text": text})]
 
