@@ -1,14 +1,14 @@
-"""The errors of a run, grouped, with what to do about the common ones.
+"""The errors of a run, grouped, with what to do about the common ones (see harness/diagnosis.py).
 
-`ccbench run` prints this under its table so a user sees why turns failed (e.g. 51 turns of "prompt is too long"
-from a server started with a small context) without opening the HTML report. Pure: it reads the scored
-scenarios of a results file.
+A user should see why turns failed (e.g. 51 turns of "prompt is too long" from a server started with a small
+context) without opening the HTML report. Pure.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _NUMBER = re.compile(r"\d+")
@@ -77,23 +77,22 @@ def hint_for(kind: str, message: str) -> str | None:
     return next((hint for fragment, hint in HINTS if fragment in haystack), None)
 
 
-def error_digest(scenarios: list[dict], limit: int = 3) -> ErrorDigest:
-    """The `limit` most frequent kinds of error over every turn (messages and count_tokens alike)."""
+def error_digest(errors: Iterable[object], limit: int = 3) -> ErrorDigest:
+    """The `limit` most frequent kinds among the errors of a run's turns (messages and count_tokens alike)."""
     counts: Counter[tuple[str, str]] = Counter()
     examples: dict[tuple[str, str], str] = {}
     largest: int | None = None
-    for scenario in scenarios:
-        for turn in scenario.get("turns") or []:
-            if not isinstance(turn, dict) or turn.get("error") is None:
-                continue
-            kind, message = _error_text(turn["error"])
-            key = (kind, _NUMBER.sub("N", message))
-            counts[key] += 1
-            examples.setdefault(key, message)
-            match = _PROMPT_SIZE.search(message)
-            if match:
-                size = int(match.group(1) or match.group(2))
-                largest = size if largest is None else max(largest, size)
+    for error in errors:
+        if error is None:
+            continue
+        kind, message = _error_text(error)
+        key = (kind, _NUMBER.sub("N", message))
+        counts[key] += 1
+        examples.setdefault(key, message)
+        match = _PROMPT_SIZE.search(message)
+        if match:
+            size = int(match.group(1) or match.group(2))
+            largest = size if largest is None else max(largest, size)
     ranked = counts.most_common()
     groups = [
         ErrorGroup(count, kind, examples[(kind, shape)], hint_for(kind, examples[(kind, shape)]))

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.commands.options import write_output_file
+from harness.diagnosis import diagnose
 from harness.gate import GateResult
 from harness.junit import junit_text, run_junit
 from harness.report_data import COMPARE_METRICS, ResultsError, RunView, load_results_file, to_run_views
@@ -154,4 +155,9 @@ def print_gate(result: GateResult, console: Console) -> None:
             )
     for note in result.notes:
         console.print(Text(f"note: {note}", style="dim"))
+    why = diagnose(result.candidate)
+    if why:
+        console.print(Text("why the candidate's turns failed:", style="bold"))
+        for line in why:
+            console.print(Text(line), soft_wrap=True)
     console.print(Text(result.verdict_line, style="bold green" if result.passed else "bold red"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from harness.diagnosis import diagnose
 from harness.gate import GateResult
 from harness.report_data import COMPARE_METRICS, RunView, ScenarioView
 from harness.report_labels import (
@@ -123,4 +124,8 @@ def gate_markdown(result: GateResult) -> str:
     if scenario_rows:
         lines += ["", *_table(["Scenario", "Verdict", "Why"], scenario_rows)]
     lines += [""] + [f"- {md_escape(note)}" for note in result.notes] + [""]
+    why = diagnose(result.candidate)
+    if why:  # backend text inside: a fence that no line can close (runs of backticks are cut to two)
+        lines += ["### Why the candidate's turns failed", "", "````text"]
+        lines += [re.sub("`{3,}", "``", line) for line in why] + ["````", ""]
     return "\n".join(lines)

@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from harness.scenarios import Turn
-from harness.text_tool_calls import text_tool_call, text_tool_call_problem
 from harness.validation import ResponseCheck
+from proxy.translate.textcalls import text_tool_call, text_tool_call_problem
 
 FAILURE_CLASSES = (
     "proxy_protocol",

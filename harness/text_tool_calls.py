@@ -5,6 +5,9 @@ not try is the difference between "change the model" and "add a server flag". Pu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from harness.report_data import TurnView
 from proxy.translate.textcalls import PROBLEM_PREFIX, SERVER_HINT, text_tool_call, text_tool_call_problem
 
 __all__ = [
@@ -16,22 +19,20 @@ __all__ = [
 ]
 
 
-def count_text_tool_calls(scenarios: list[dict]) -> tuple[int, int]:
-    """(turns whose call was written as text, turns without a tool call) over a results file's scenarios."""
+def count_text_tool_calls(turns: Iterable[TurnView]) -> tuple[int, int]:
+    """(turns whose call was written as text, turns without a tool call)."""
     written = no_tool = 0
-    for scenario in scenarios:
-        for turn in scenario.get("turns") or []:
-            if not isinstance(turn, dict) or turn.get("failure_class") != "model_no_tool":
-                continue
-            no_tool += 1
-            problems = turn.get("problems") or []
-            written += any(isinstance(p, str) and p.startswith(PROBLEM_PREFIX) for p in problems)
+    for turn in turns:
+        if turn.failure_class != "model_no_tool":
+            continue
+        no_tool += 1
+        written += any(problem.startswith(PROBLEM_PREFIX) for problem in turn.problems)
     return written, no_tool
 
 
-def text_tool_call_lines(scenarios: list[dict]) -> list[str]:
-    """The line `ccbench run` prints under its table when it saw such turns (else nothing)."""
-    written, no_tool = count_text_tool_calls(scenarios)
+def text_tool_call_lines(turns: Iterable[TurnView]) -> list[str]:
+    """The lines for a run with such turns (else nothing)."""
+    written, no_tool = count_text_tool_calls(turns)
     if not written:
         return []
     return [

@@ -19,11 +19,11 @@ from rich.table import Table
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
 from harness.commands.options import FiniteFloatRange, OutputFile, cannot_write
-from harness.error_digest import digest_lines, error_digest
+from harness.diagnosis import diagnose
 from harness.replay import RunOptions, plan_jobs, run_scenarios
+from harness.report_data import parse_results
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
-from harness.text_tool_calls import text_tool_call_lines
 
 
 def _fmt(value: object, kind: str = "rate") -> str:
@@ -63,11 +63,6 @@ def summary_table(results: dict) -> Table:
     if failures:
         table.add_row("failures", ", ".join(f"{k} {v}" for k, v in failures.items()))
     return table
-
-
-def diagnosis_lines(scenarios: list[dict]) -> list[str]:
-    """What went wrong and what to do, under the table: tool calls left as text, then the errors."""
-    return text_tool_call_lines(scenarios) + digest_lines(error_digest(scenarios))
 
 
 def _report_module(html: Path | None, junit: Path | None):
@@ -194,7 +189,7 @@ def command(
     results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
     _write(write_results, results, out)
     console.print(summary_table(results))
-    for line in diagnosis_lines(results["scenarios"]):
+    for line in diagnose(parse_results(results, str(out))):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
     if report is not None and html:

@@ -11,12 +11,6 @@ from harness.error_digest import CONTEXT_HINT, digest_lines, error_digest
 from tests.proxy.backend_thread import BackendThread
 from tests.proxy.fake_backend import FakeBackend, Reply
 
-
-def scenarios_with(*errors: dict | None) -> list[dict]:
-    turns = [{"kind": "messages", "error": error} for error in errors]
-    return [{"id": "a", "turns": turns[:2]}, {"id": "b", "turns": turns[2:]}]
-
-
 TOO_LONG = "prompt is too long: {} tokens > 7872 maximum"
 
 
@@ -26,7 +20,7 @@ def test_errors_that_differ_only_in_numbers_are_one_group_with_a_hint():
         "type": "overloaded_error",
         "message": "backend at http://127.0.0.1:8000/v1 is not reachable",
     }
-    digest = error_digest(scenarios_with(*errors, None, overloaded))
+    digest = error_digest([*errors, None, overloaded])
     assert digest.total == 4 and digest.other_groups == 0 and digest.largest_prompt == 13248
     first, second = digest.groups
     assert (first.count, first.kind, first.example) == (3, "invalid_request_error", TOO_LONG.format(12395))
@@ -40,16 +34,16 @@ def test_errors_that_differ_only_in_numbers_are_one_group_with_a_hint():
 
 def test_only_the_most_frequent_kinds_are_listed_and_the_rest_counted():
     errors = [{"type": f"kind_{n}", "message": "x"} for n in range(5) for _ in range(n + 1)]
-    digest = error_digest([{"id": "s", "turns": [{"error": e} for e in errors]}], limit=2)
+    digest = error_digest(errors, limit=2)
     assert [g.kind for g in digest.groups] == ["kind_4", "kind_3"] and digest.other_groups == 3
     assert digest_lines(digest)[-1] == "  … and 3 other kind(s): see the results file or --html"
     assert all(g.hint is None for g in digest.groups)  # no advice invented for unknown errors
 
 
 def test_no_errors_print_nothing_and_long_messages_are_cut():
-    assert digest_lines(error_digest(scenarios_with(None, None))) == []
+    assert digest_lines(error_digest([None, None])) == []
     long = {"type": "api_error", "message": "y" * 500}
-    lines = digest_lines(error_digest(scenarios_with(long)), width=80)
+    lines = digest_lines(error_digest([long]), width=80)
     assert len(lines[1]) == len("  1 × api_error: ") + 80 and lines[1].endswith("…")
 
 
@@ -70,10 +64,13 @@ def test_timeouts_and_context_limits_in_other_words_get_their_hint():
             "restart it with --enable-auto-tool-choice --tool-call-parser NAME (hermes",
         ),
     ]:
-        digest = error_digest(scenarios_with({"type": kind, "message": message}))
+        digest = error_digest([{"type": kind, "message": message}])
         assert fragment in (digest.groups[0].hint or ""), (kind, message)
-    assert error_digest(scenarios_with({"type": "invalid_request_error", "message": "input length and "
-        "`max_tokens` exceed context limit: 9000 + 128 > 8192"})).largest_prompt == 9000  # fmt: skip
+    limit = {
+        "type": "invalid_request_error",
+        "message": "input length and `max_tokens` exceed context limit: 9000 + 128 > 8192",
+    }
+    assert error_digest([limit]).largest_prompt == 9000
 
 
 def test_run_prints_the_digest_for_a_backend_whose_context_is_too_small(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
+from harness.report_data import parse_results
 from harness.scenarios import Expectation, Turn
 from harness.scoring import score_messages_turn
 from harness.text_tool_calls import (
@@ -52,6 +53,12 @@ def test_plain_text_and_quoted_json_are_not_tool_calls(text):
     assert text_tool_call(text, OFFERED) is None
 
 
+def views(*turns: dict) -> list:
+    """Scored turn entries as the report's TurnViews (what the diagnosis reads)."""
+    results = {"schema_version": 1, "summary": {}, "scenarios": [{"id": "s", "turns": list(turns)}]}
+    return parse_results(results, "test").scenarios[0].turns
+
+
 TOOLS = [
     {"name": "Read", "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"}}}},
     {"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}},
@@ -83,10 +90,10 @@ def test_the_scorer_notes_it_on_a_tool_turn_and_keeps_the_failure_class():
     )
     assert "--enable-auto-tool-choice" in noted[0]
     assert not any(p.startswith(PROBLEM_PREFIX) for p in silent["problems"])
-    scenarios = [{"id": "s", "turns": [written, silent]}]
-    assert count_text_tool_calls(scenarios) == (1, 2)
-    assert text_tool_call_lines(scenarios)[0] == "1 of 2 turns without a tool call wrote one as text instead:"
-    assert text_tool_call_lines([{"id": "s", "turns": [silent]}]) == []
+    turns = views(written, silent)
+    assert count_text_tool_calls(turns) == (1, 2)
+    assert text_tool_call_lines(turns)[0] == "1 of 2 turns without a tool call wrote one as text instead:"
+    assert text_tool_call_lines(views(silent)) == []
 
 
 def test_run_against_a_server_without_its_tool_parser_says_which_flag_is_missing(tmp_path):
@@ -97,8 +104,8 @@ def test_run_against_a_server_without_its_tool_parser_says_which_flag_is_missing
         args = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke", "--out", str(out)]
         result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    scenarios = json.loads(out.read_text())["scenarios"]
-    written, no_tool = count_text_tool_calls(scenarios)
+    run = parse_results(json.loads(out.read_text()), str(out))
+    written, no_tool = count_text_tool_calls(t for s in run.scenarios for t in s.turns)
     assert no_tool > 0 and written == no_tool
     assert f"{written} of {no_tool} turns without a tool call wrote one as text instead" in result.output
     assert "--enable-auto-tool-choice --tool-call-parser" in result.output

@@ -273,3 +273,39 @@ def test_gate_refuses_an_unwritable_report_before_judging(tmp_path, option):
     assert "FAIL" not in outcome.output  # a usage error, not a verdict
     empty = gate(tmp_path, results(), results(), option, "")
     assert empty.exit_code == 2 and "an empty name is not a file" in empty.output
+
+
+def test_the_gate_says_why_the_candidate_failed_in_terminal_and_markdown(tmp_path):
+    """A tool-call drop that is a server flag (the parser off) or a context too small is named as such."""
+    from harness.text_tool_calls import text_tool_call_problem
+
+    as_text = turn(0, passed=False, problems=[text_tool_call_problem("<tool_call>")])
+    too_long = turn(0, passed=False, failure_class="backend_error")
+    too_long["error"] = {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 13248 tokens > 7872 maximum",
+    }
+    fence = turn(0, passed=False, failure_class="backend_error")
+    fence["error"] = {"type": "api_error", "message": "backend said ```\n# injected heading"}
+    candidate = results(
+        tool_call_success=0.3,
+        scenarios=[
+            scenario("read-file", [as_text]),
+            scenario("edit-file", [too_long]),
+            scenario("grep", [fence]),
+        ],
+    )
+    out = tmp_path / "gate.md"
+    outcome = gate(tmp_path, results(), candidate, "--markdown", str(out))
+    assert outcome.exit_code == 1
+    assert "why the candidate's turns failed:" in outcome.output
+    assert "1 of 1 turns without a tool call wrote one as text instead" in outcome.output
+    assert "1 × invalid_request_error: prompt is too long: 13248 tokens > 7872 maximum" in outcome.output
+    text = out.read_text()
+    section = text.split("### Why the candidate's turns failed", 1)[1]
+    assert section.startswith("\n\n````text\n") and section.rstrip().endswith("````")
+    assert "--tool-call-parser NAME" in section and "the largest prompt here was 13,248 tokens" in section
+    assert "```" not in section.replace("````", "")  # backend text cannot close the fence
+    clean = gate(tmp_path, results(), results(model="same"), "--markdown", str(out))
+    assert clean.exit_code == 0 and "why the candidate" not in clean.output
+    assert "Why the candidate" not in out.read_text()
