@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime
 from html import escape
 
+from harness.diagnosis import diagnose
 from harness.gate import GateResult
 from harness.report_data import COMPARE_METRICS, RunView, ScenarioView, TurnView
 from harness.report_labels import best_rows, format_value, model_names, scenario_ids, unique_labels
@@ -32,6 +33,7 @@ h1 { font-size:26px; margin:0 0 4px; } h2 { font-size:19px; margin:36px 0 12px; 
 .card dl { display:grid; grid-template-columns:auto auto; gap:2px 12px; margin:10px 0 0; font-size:13px; }
 .card dt { color:var(--muted); } .card dd { margin:0; text-align:right; font-variant-numeric:tabular-nums; }
 .card dd.classes { font-size:12px; overflow-wrap:anywhere; }
+.card pre.why { font-size:12px; white-space:pre-wrap; overflow-wrap:anywhere; margin:8px 0 0; }
 .charts { display:grid; grid-template-columns:repeat(auto-fit, minmax(460px, 1fr)); gap:14px; }
 .panel { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:14px 16px; }
 .panel h3 { margin:0 0 8px; font-size:15px; } .panel.wide { grid-column:1 / -1; }
@@ -157,10 +159,12 @@ def _card(run: RunView, name: str) -> str:
         listed = ", ".join(f"{c} {n:g}" for n, c in failures)
         items += f'<dt>Failures</dt><dd class="classes">{escape(listed)}</dd>'
     backend = " · ".join(part for part in (run.preset or "—", run.base_url, run.created_at) if part)
+    why = diagnose(run)
+    notes = f'<pre class="why">{escape(chr(10).join(line.strip() for line in why))}</pre>' if why else ""
     return (
         f'<div class="card"><h3>{escape(name)}</h3><div class="backend">{escape(backend)}</div>'
         f'<p class="big {tool_class}">{escape(format_value("rate", tool))} <small>tool-call success</small></p>'
-        f"<dl>{items}</dl></div>"
+        f"<dl>{items}</dl>{notes}</div>"
     )
 
 

@@ -142,3 +142,18 @@ def test_chart_labels_are_cut_keeping_start_and_end():
     short = frame.short(path_label)
     assert len(short) <= (210 - 14) // 8 and short.startswith("SmolLM2") and short.endswith("· llamacpp")
     assert frame.short("qwen3-8b · vllm") == "qwen3-8b · vllm"
+
+
+def test_run_cards_say_why_turns_failed_escaped(tmp_path):
+    failed = turn(0, passed=False, failure_class="backend_error")
+    failed["error"] = {
+        "type": "invalid_request_error",
+        "message": "prompt is too long: 13248 tokens > 7872 <b>max</b>",
+    }
+    out = tmp_path / "why.html"
+    write_html([results("ok-model"), results("small-ctx", scenarios=[scenario("read-file", [failed])])], out)
+    text = out.read_text()
+    (why,) = re.findall(r'<pre class="why">(.*?)</pre>', text, re.S)  # only the run with errors has one
+    assert why.startswith("errors (1), most frequent first:\n1 × invalid_request_error: prompt is too long")
+    assert "&lt;b&gt;max&lt;/b&gt;" in why and "<b>" not in why
+    assert "→ the prompts do not fit the backend&#x27;s context" in why
