@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from harness.commands.options import OutputFile
+from harness.diagnosis import diagnose
 from harness.report import (
     compare_table,
     console_for_output,
@@ -14,7 +15,7 @@ from harness.report import (
 )
 from harness.report_data import ResultsError
 from harness.report_html import render_html
-from harness.report_labels import coverage_note
+from harness.report_labels import coverage_note, unique_labels
 from harness.report_markdown import compare_markdown
 
 
@@ -54,6 +55,12 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
         console.print("All scenarios pass in every run.")
     else:
         console.print(failing)
+    for run, name in zip(runs, unique_labels(runs), strict=True):
+        why = diagnose(run)
+        if why:
+            console.print(f"why {name}'s turns failed:", style="bold", markup=False, highlight=False)
+            for line in why:
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
     if markdown_path:
         write_output(markdown_path, compare_markdown(runs), console)
     if html_path:

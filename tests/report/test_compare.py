@@ -152,3 +152,21 @@ def test_runs_of_different_scenarios_are_flagged_in_terminal_and_markdown(tmp_pa
     assert expected in markdown.read_text()
     same = CliRunner().invoke(main, ["compare", str(full), str(full), "--markdown", str(markdown)])
     assert "cover different scenarios" not in same.output + markdown.read_text()
+
+
+def test_compare_says_why_each_run_failed_turns(tmp_path):
+    from tests.report.factory import scenario, turn
+
+    failed = turn(0, passed=False, failure_class="backend_error")
+    failed["error"] = {"type": "overloaded_error", "message": "backend at http://x:8000/v1 is not reachable"}
+    files = [
+        str(write(tmp_path / "good.json", results("good-model"))),
+        str(
+            write(tmp_path / "down.json", results("down-model", scenarios=[scenario("read-file", [failed])]))
+        ),
+    ]
+    outcome = CliRunner().invoke(main, ["compare", *files])
+    assert outcome.exit_code == 0, outcome.output
+    assert "why down-model · vllm's turns failed:" in outcome.output
+    assert "1 × overloaded_error: backend at http://x:8000/v1 is not reachable" in outcome.output
+    assert "good-model · vllm's turns" not in outcome.output
