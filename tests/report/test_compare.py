@@ -155,8 +155,6 @@ def test_runs_of_different_scenarios_are_flagged_in_terminal_and_markdown(tmp_pa
 
 
 def test_compare_says_why_each_run_failed_turns(tmp_path):
-    from tests.report.factory import scenario, turn
-
     failed = turn(0, passed=False, failure_class="backend_error")
     failed["error"] = {"type": "overloaded_error", "message": "backend at http://x:8000/v1 is not reachable"}
     files = [
