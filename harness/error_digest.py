@@ -26,6 +26,7 @@ HINTS: tuple[tuple[str, str], ...] = (
         "vLLM refuses tools without its tool parser: restart it with --enable-auto-tool-choice "
         "--tool-call-parser NAME (hermes for Qwen/Hermes, mistral, llama3_json, …)",
     ),
+    ("requires --jinja", "restart llama-server with --jinja: it renders tools only with its Jinja templates"),
     ("prompt is too long", CONTEXT_HINT),
     ("exceed context limit", CONTEXT_HINT),
     (

@@ -7,8 +7,9 @@ Decisions (documented in docs/readme/translate.md):
   `retry-after`; 504 stays 504 timeout_error (the SDK retries it too);
 - 401/403 from the backend mean the *proxy's* upstream credentials are wrong, not the user's: they stay
   401/403 (retrying cannot help) with a message that says so;
-- input the model cannot take (an image for a text-only model) is a 400 invalid_request_error whatever status
-  the server chose (llama-server answers 500): Claude Code retries a 500 ten times, never a 400;
+- input the model cannot take (an image for a text-only model), or a server started without what the request
+  needs (llama-server without `--jinja` and tools), is a 400 invalid_request_error whatever status the server
+  chose (llama-server answers 500): Claude Code retries a 500 ten times, never a 400;
 - the backend's text is shortened and never includes a stack trace.
 """
 
@@ -43,6 +44,10 @@ UNSUPPORTED_INPUT_PATTERNS = (
     "does not support image",
     "does not support audio",
 )
+# Servers' wording for a server started without what the request needs (llama-server without --jinja answers
+# every request with tools with HTTP 500 "tools param requires --jinja flag"): a 400 naming the flag, not a 500
+# that Claude Code retries ten times before showing anything.
+SETUP_PATTERNS = ("requires --jinja",)
 _MAX_RE = (
     re.compile(r"maximum context length is (\d+)"),
     re.compile(r"context (?:length|size|window) of (?:only )?(\d+)"),
@@ -163,6 +168,8 @@ def backend_error_to_anthropic(
     text = _clean(message) or f"HTTP {status}"
     if status != 429 and any(pattern in text.lower() for pattern in UNSUPPORTED_INPUT_PATTERNS):
         return AnthropicError.invalid_request(f"the backend's model cannot take this input: {text}")
+    if status != 429 and any(pattern in text for pattern in SETUP_PATTERNS):
+        return AnthropicError.invalid_request(f"the backend is not set up for this request: {text}")
     retry = _retry_after(headers)
     if status == 429:
         return AnthropicError(429, "rate_limit_error", f"backend rate limit: {text}", retry)

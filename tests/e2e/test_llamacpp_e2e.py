@@ -206,3 +206,33 @@ async def test_an_image_for_a_text_only_model_is_a_400_not_a_retried_500(llama_b
             await client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=messages)
     assert raised.value.body["error"]["type"] == "invalid_request_error"
     assert "cannot take this input" in raised.value.body["error"]["message"]
+
+
+async def test_tools_to_a_llama_server_without_jinja_are_a_400_naming_the_flag(tmp_path: Path) -> None:
+    """`llama-server --no-jinja` answers every request with tools with HTTP 500; Claude Code would retry it ten
+    times with backoff before showing anything. Through the proxy it is a 400 that says which flag is missing."""
+    from harness.llamacpp import LlamaServerOptions, running_llama_server
+
+    require_llamacpp()
+    options = LlamaServerOptions(ctx=2048, extra_args=["--no-jinja"])
+    async with (
+        running_llama_server(options) as server,
+        running_proxy(Config(upstream=server.base_url), []) as url,
+    ):
+        client = anthropic.AsyncAnthropic(
+            base_url=url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
+        )
+        tool = {
+            "name": "Read",
+            "description": "Read a file",
+            "input_schema": {"type": "object", "properties": {}},
+        }
+        messages = [{"role": "user", "content": "read a.py"}]
+        with pytest.raises(anthropic.BadRequestError) as raised:
+            await client.messages.create(
+                model="claude-sonnet-4-5", max_tokens=5, tools=[tool], messages=messages
+            )
+        plain = await client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=messages)
+    assert raised.value.body["error"]["type"] == "invalid_request_error"
+    assert "requires --jinja" in raised.value.body["error"]["message"]
+    assert plain.content  # the same server answers a request without tools

@@ -57,6 +57,11 @@ def test_timeouts_and_context_limits_in_other_words_get_their_hint():
             "-c N",
         ),
         ("rate_limit_error", "backend rate limit: slow down", "--concurrency"),
+        (
+            "invalid_request_error",
+            "the backend is not set up for this request: tools param requires --jinja flag",
+            "restart llama-server with --jinja",
+        ),
         (  # vLLM's 400 when tools come without its parser (it defaults tool_choice to "auto" when tools are sent)
             "invalid_request_error",
             'backend rejected the request: "auto" tool choice requires --enable-auto-tool-choice and '

@@ -36,3 +36,13 @@ def test_unsupported_input_is_an_invalid_request(status, body):
 def test_other_server_errors_stay_retryable():
     error = backend_error_to_anthropic(500, json.dumps({"error": {"message": "CUDA out of memory"}}), {})
     assert (error.status, error.error_type) == (500, "api_error")
+
+
+def test_a_server_started_without_what_tools_need_is_a_400_naming_the_flag():
+    """llama-server --no-jinja answers every request with tools like this (HTTP 500, checked live in tests/e2e)."""
+    body = {"error": {"code": 500, "message": "tools param requires --jinja flag", "type": "server_error"}}
+    error = backend_error_to_anthropic(500, json.dumps(body), {})
+    assert (error.status, error.error_type) == (400, "invalid_request_error")
+    assert error.message == "the backend is not set up for this request: tools param requires --jinja flag"
+    overloaded = backend_error_to_anthropic(429, json.dumps(body), {})
+    assert overloaded.status == 429  # a rate limit stays a rate limit whatever its text
