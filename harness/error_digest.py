@@ -27,6 +27,11 @@ HINTS: tuple[tuple[str, str], ...] = (
         "--tool-call-parser NAME (hermes for Qwen/Hermes, mistral, llama3_json, …)",
     ),
     ("requires --jinja", "restart llama-server with --jinja: it renders tools only with its Jinja templates"),
+    (
+        "does not support tools",
+        "the model cannot take tools (Ollama says so for a model whose template has no "
+        "tool support): pick a model with tool calling (Ollama tags them `tools`)",
+    ),
     ("prompt is too long", CONTEXT_HINT),
     ("exceed context limit", CONTEXT_HINT),
     (

@@ -62,6 +62,11 @@ def test_timeouts_and_context_limits_in_other_words_get_their_hint():
             "the backend is not set up for this request: tools param requires --jinja flag",
             "restart llama-server with --jinja",
         ),
+        (  # Ollama's 400 for a model whose template has no tools
+            "invalid_request_error",
+            "backend rejected the request: registry.ollama.ai/library/gemma:2b does not support tools",
+            "pick a model with tool calling",
+        ),
         (  # vLLM's 400 when tools come without its parser (it defaults tool_choice to "auto" when tools are sent)
             "invalid_request_error",
             'backend rejected the request: "auto" tool choice requires --enable-auto-tool-choice and '
