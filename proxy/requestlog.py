@@ -92,7 +92,6 @@ class RequestLog:
         for problem in self.problems:  # may quote model output, so only at debug level
             logger.debug("%s problem: %s", self.request_id, problem)
             if advised is not None and problem.startswith(OPERATOR_ADVICE) and problem not in advised:
-                advised.add(
-                    problem
-                )  # no model output in these; once: the fix is the operator's, not per request
+                # no model output in these; once: the fix is the operator's, not each request's
+                advised.add(problem)
                 logger.warning("%s %s (said once)", self.request_id, problem)
