@@ -30,6 +30,7 @@ from harness.scripted_upstream import (
     play_role,
 )
 from proxy.config import Config
+from proxy.translate.textcalls import PROBLEM_PREFIX as TEXT_TOOL_CALL
 
 SIDE_REPLY = "OK"
 END_REPLY = "Done."
@@ -90,6 +91,7 @@ class SeenRequest:
     main: bool  # carries tools: the agent loop, not a side request
     status: int  # 0 while in flight
     error_type: str | None  # "client_closed" when Claude Code went away (e.g. stopped at --timeout)
+    text_tool_call: bool = False  # the answer held a tool call the backend left as text (its parser is off)
 
 
 def observer_middleware(seen: list[SeenRequest]) -> Callable:
@@ -113,6 +115,7 @@ def observer_middleware(seen: list[SeenRequest]) -> Callable:
             raise
         entry = request.get(REQUEST_LOG)
         record.error_type = getattr(entry, "error_type", None)
+        record.text_tool_call = any(p.startswith(TEXT_TOOL_CALL) for p in getattr(entry, "problems", ()))
         record.status = getattr(entry, "status", response.status) if record.error_type else response.status
         return response
 
@@ -153,6 +156,7 @@ class TaskResult:
     result: str | None
     timed_out: bool
     stderr_tail: str = ""
+    text_tool_calls: int = 0  # main-path answers whose tool call the backend left as text
 
 
 def task_result(
@@ -186,6 +190,7 @@ def task_result(
         result=transcript.result,
         timed_out=code is None,
         stderr_tail="" if code == 0 else stderr.strip()[-500:],
+        text_tool_calls=sum(1 for s in messages if s.main and s.text_tool_call),
     )
 
 
@@ -243,6 +248,7 @@ def live_summary(results: list[TaskResult]) -> dict:
         "tool_errors": sum(r.tool_errors for r in results),
         "stream_errors": sum(r.stream_errors for r in results),
         "fallbacks": sum(r.fallbacks for r in results),
+        "text_tool_calls": sum(r.text_tool_calls for r in results),
         "api_errors": sum(r.api_errors for r in results),
         "timeouts": sum(r.timed_out for r in results),
         "wall_s": round(sum(r.wall_s for r in results), 3),

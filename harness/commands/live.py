@@ -17,6 +17,7 @@ from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
 from harness.commands.options import FiniteFloatRange, OutputFile, write_output_file
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
+from proxy.translate.textcalls import SERVER_HINT
 
 
 def resolve_live_target(backend: str, base_url: str | None, model: str | None) -> LiveTarget:
@@ -151,6 +152,7 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
         f"tasks={summary['tasks']} task_success={summary['task_success']:.2f} stream_errors={summary['stream_errors']} "
         f"fallbacks={summary['fallbacks']} tool_errors={summary['tool_errors']} wall={summary['wall_s']:.1f}s"
     )
+    _advise_text_tool_calls(summary["text_tool_calls"])
     if out is not None:
         write_output_file(out, json.dumps(report, indent=2) + "\n")
 
@@ -196,9 +198,16 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
         f"tool_errors={result.tool_errors} stream_errors={result.stream_errors} fallbacks={result.fallbacks} "
         f"{result.wall_s:.1f}s  {result.check}"
     )
+    _advise_text_tool_calls(result.text_tool_calls)
     report = fork_report(result, live_target, claude_version(claude))
     if out is not None:
         write_output_file(out, json.dumps(report, indent=2) + "\n")
+
+
+def _advise_text_tool_calls(count: int) -> None:
+    """Claude Code ran nothing because the backend's tool parser is off: say so, with the flag."""
+    if count:
+        click.echo(f"{count} answer(s) held a tool call the backend left as text: {SERVER_HINT}")
 
 
 def _report_backend_failure(exc: Exception) -> None:

@@ -237,3 +237,29 @@ def test_live_fails_fast_on_an_unreachable_backend(tmp_path: Path) -> None:
     assert result.exit_code == 2, result.output
     assert f"backend not reachable at {url}/models" in result.output
     assert not marker.exists()
+
+
+async def test_proxy_observer_counts_tool_calls_the_backend_left_as_text() -> None:
+    """A backend with its tool parser off: Claude Code runs nothing; the live report says why."""
+    hermes = '<tool_call>\n{"name": "Read", "arguments": {"file_path": "a.py"}}\n</tool_call>'
+
+    def respond(_key: str, body: dict) -> list[dict] | None:
+        return [{"type": "text", "text": hermes if "call" in str(body["messages"]) else "done"}]
+
+    tool = {"name": "Read", "description": "read", "input_schema": {"type": "object"}}
+    seen: list[SeenRequest] = []
+    async with contextlib.AsyncExitStack() as stack:
+        backend = await stack.enter_async_context(ReferenceBackend(responder=respond))
+        proxy_url = await stack.enter_async_context(running_proxy(Config(upstream=backend.base_url), seen))
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        )
+        for stream, text in ((True, "call"), (False, "call"), (True, "plain")):
+            body = {"model": "m", "max_tokens": 16, "stream": stream, "tools": [tool],
+                    "messages": [{"role": "user", "content": text}]}  # fmt: skip
+            async with session.post(f"{proxy_url}/v1/messages", json=body) as response:
+                await response.read()
+    assert [s.text_tool_call for s in seen] == [True, True, False]
+    result = task_result("t", (False, ""), read_stream_json(""), seen, 0, 1.0, "")
+    assert result.text_tool_calls == 2
+    assert live_summary([result])["text_tool_calls"] == 2
