@@ -23,7 +23,7 @@ from proxy.translate.outcome import (
     usage_from_openai,
 )
 from proxy.translate.prefill import strip_echo
-from proxy.translate.textcalls import text_tool_call, text_tool_call_problem
+from proxy.translate.textcalls import HEAD_CHARS, text_tool_call, text_tool_call_problem
 from proxy.translate.tools import (
     compact_json,
     new_tool_id,
@@ -115,7 +115,8 @@ def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
         calls = [{"function": message["function_call"]}]  # legacy single function_call
     content += tool_use_blocks(calls if isinstance(calls, list) else [], ctx, problems)
     has_tool_use = any(block["type"] == "tool_use" for block in content)
-    if not has_tool_use and ctx.tool_names and (marker := text_tool_call(text, ctx.tool_names)):
+    # the head only, as a stream is searched: the same answer gets the same advice either way
+    if not has_tool_use and ctx.tool_names and (marker := text_tool_call(text[:HEAD_CHARS], ctx.tool_names)):
         problems.append(text_tool_call_problem(marker))
     finish = "content_filter" if refusal and not text.strip() else choice.get("finish_reason")
     stop_reason = stop_reason_for(finish, has_tool_use, stop_sequence)

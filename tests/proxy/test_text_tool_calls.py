@@ -57,6 +57,10 @@ def test_a_non_streaming_answer_gets_the_same_advice():
     message = completion_to_message(completion, ctx)
     assert message["content"][0]["text"] == HERMES and message["stop_reason"] == "end_turn"
     assert len(advice(ctx.problems)) == 1
+    later = ResponseContext("claude", {"Read": "Read"}, {"Read": SCHEMA}, [], "msg_2", 10)
+    completion["choices"][0]["message"]["content"] = "x" * 300 + HERMES  # prose that mentions one later
+    completion_to_message(completion, later)
+    assert advice(later.problems) == []  # as in a stream: only the head is searched
     assert text_tool_call('{"name": "Read", "arguments": {}}', {"Read"}) == '{"name": "Read", …}'
 
 
