@@ -16,8 +16,8 @@ _PROMPT_SIZE = re.compile(
     r"prompt is too long: (\d+) tokens|input length and `max_tokens` exceed context limit: (\d+)"
 )
 CONTEXT_HINT = (
-    "the prompts do not fit the backend's context: start it with a larger one (llama-server -c N, "
-    "vllm serve --max-model-len N); Claude Code's first request alone is ~13,000 tokens"
+    "the prompts do not fit the backend's context: start it with a larger one (llama-server -c N, which its "
+    "-np slots share; vllm serve --max-model-len N); Claude Code's first request alone is ~13,000 tokens"
 )
 # (fragment of "type: message", lower case) -> what to do; the first match wins.
 HINTS: tuple[tuple[str, str], ...] = (
