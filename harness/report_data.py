@@ -252,7 +252,7 @@ def _scenario(item: object, number: int, source: str) -> ScenarioView:
     failure_class = item.get("failure_class")
     if not isinstance(failure_class, str):
         failure_class = next((t.failure_class for t in turns if t.failure_class), None)
-    pass_rate = _number_or_none(item.get("pass_rate"))
+    pass_rate = _finite(item.get("pass_rate"), f"scenarios[{number}].pass_rate", source)
     return ScenarioView(
         id=scenario_id,
         suite=_text(item.get("suite")),
@@ -326,7 +326,24 @@ def _per_repeat(raw: object, source: str) -> list[dict[str, float | None]]:
         return []
     if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
         raise ResultsError(f"{source}: summary.per_repeat must be a list of objects")
-    return [{key: _number_or_none(item.get(name)) for name, key in PER_REPEAT_KEYS.items()} for item in raw]
+    return [
+        {
+            key: _finite(item.get(name), f"summary.per_repeat[{i}].{name}", source)
+            for name, key in PER_REPEAT_KEYS.items()
+        }
+        for i, item in enumerate(raw)
+    ]
+
+
+def _finite(value: object, where: str, source: str) -> float | None:
+    """A number or null; NaN and infinities (JSON spellings Python accepts) are a broken file, not "unmeasured":
+    read as null they would drop repeats from the gate's noise band without a word."""
+    if value is None:
+        return None
+    number = _number_or_none(value)
+    if number is None:
+        raise ResultsError(f"{source}: {where} must be a number or null, got {_kind(value)}")
+    return number
 
 
 def _failure_classes(raw: object) -> dict[str, int]:
@@ -344,12 +361,7 @@ def _summary_number(summary: Mapping[str, Any], path: tuple[str, ...], source: s
             where = ".".join(path[:depth])
             raise ResultsError(f"{source}: summary.{where} must be an object or null, got {_kind(value)}")
         value = value.get(part)
-    if value is None:
-        return None
-    number = _number_or_none(value)
-    if number is None:
-        raise ResultsError(f"{source}: summary.{'.'.join(path)} must be a number or null, got {_kind(value)}")
-    return number
+    return _finite(value, f"summary.{'.'.join(path)}", source)
 
 
 def _number_or_none(value: object) -> float | None:

@@ -202,6 +202,14 @@ def test_config_file_and_flags_flags_win(tmp_path):
             json.dumps(results(scenarios=[scenario("grep"), scenario("edit-file"), scenario("grep")])),
             "scenario 'grep' appears more than once",
         ),
+        (  # was read as null: a repeat silently left out of the noise band
+            json.dumps(results(per_repeat=[{"latency_ms_p95": 800.0}, {"latency_ms_p95": float("nan")}])),
+            "summary.per_repeat[1].latency_ms_p95 must be a number or null, got NaN (not a finite number)",
+        ),
+        (  # was read as null, then derived from the turns
+            json.dumps(results(scenarios=[{**scenario("read-file"), "pass_rate": float("inf")}])),
+            "scenarios[0].pass_rate must be a number or null, got Infinity (not a finite number)",
+        ),
     ],
 )
 def test_usage_errors_exit_2(tmp_path, content, message):
