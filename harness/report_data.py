@@ -202,6 +202,11 @@ def parse_results(data: object, source: str) -> RunView:
     problem = schema_version_problem(data, source)
     if problem:
         raise ResultsError(problem)
+    if data.get("kind") == "live":
+        raise ResultsError(
+            f"{source} is a `ccbench live` report (task success of the real CLI), not a `ccbench run` results file: "
+            "compare and gate read the files of `ccbench run --out`"
+        )
     summary = data.get("summary")
     if not isinstance(summary, Mapping):
         raise ResultsError(f"{source}: 'summary' must be an object, got {_kind(summary)}")

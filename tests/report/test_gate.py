@@ -202,6 +202,10 @@ def test_config_file_and_flags_flags_win(tmp_path):
             json.dumps(results(scenarios=[scenario("grep"), scenario("edit-file"), scenario("grep")])),
             "scenario 'grep' appears more than once",
         ),
+        (  # was "'scenarios' must be a list, got null"
+            json.dumps({"schema_version": 1, "kind": "live", "summary": {"tasks": 1}, "tasks": []}),
+            "is a `ccbench live` report (task success of the real CLI), not a `ccbench run` results file",
+        ),
         (  # was read as null: a repeat silently left out of the noise band
             json.dumps(results(per_repeat=[{"latency_ms_p95": 800.0}, {"latency_ms_p95": float("nan")}])),
             "summary.per_repeat[1].latency_ms_p95 must be a number or null, got NaN (not a finite number)",
