@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from proxy.config import Config
-from proxy.upstream import display_url
+from proxy.upstream import display_url, missing_v1_hint
 
 NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
 
@@ -58,6 +58,9 @@ def backend_lines(config: Config, info: ProbeResult | None) -> list[str]:
     if config.context_length:
         context = f"{config.context_length} tokens (set in config)"
     lines = [f"backend: {where}: {info.kind}", f"  models: {models}", f"  context length: {context}"]
+    hint = missing_v1_hint(config) if not info.models else None
+    if hint:
+        lines.append(f"  no model list at {display_url(config.upstream)}/models: {hint}")
     default = config.model or (info.models[0] if info.models else None)
     if default:
         lines.append(f"  default model: {default}")

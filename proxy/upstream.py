@@ -44,6 +44,15 @@ def display_url(url: str) -> str:
     return str(URL(url).with_user(None))
 
 
+def missing_v1_hint(config: Config) -> str | None:
+    """For a 404 from an OpenAI-format backend whose URL lacks the `/v1` that nearly every server serves under
+    (`--upstream http://127.0.0.1:8000` instead of `…:8000/v1`): the likely fix, else None."""
+    base = config.upstream.rstrip("/")
+    if config.upstream_format != "openai" or base.endswith("/v1") or "/v1/" in base + "/":
+        return None
+    return f"an OpenAI base URL usually ends in /v1: try --upstream {display_url(base)}/v1"
+
+
 def server_root(upstream: str) -> str:
     """The server root of an OpenAI base URL: `http://h:8000/v1` -> `http://h:8000` (llama.cpp /props lives there)."""
     base = upstream.rstrip("/")
@@ -204,7 +213,11 @@ class Upstream:
             raw = f"backend answered HTTP {response.status} ({type(exc).__name__})".encode()
         finally:
             response.release()
-        return backend_error_to_anthropic(response.status, raw, response.headers)
+        error = backend_error_to_anthropic(response.status, raw, response.headers)
+        hint = missing_v1_hint(self.config) if response.status == 404 else None
+        if hint:
+            error = AnthropicError(error.status, error.error_type, f"{error.message} ({hint})", error.headers)
+        return error
 
     async def post_json(
         self, path: str, body: dict | bytes, headers: Mapping[str, str] | None = None

@@ -1,0 +1,62 @@
+"""`--upstream http://host:8000` without the `/v1` nearly every OpenAI-format server serves under: every request
+404s; the error and the start-up banner say what to change (was "backend rejected the request: 404: Not Found")."""
+
+from __future__ import annotations
+
+import anthropic
+import pytest
+
+from proxy.banner import backend_lines
+from proxy.config import Config
+from proxy.upstream import BackendInfo, missing_v1_hint
+from tests.proxy.conftest import ProxyFactory
+from tests.proxy.fake_backend import FakeBackend
+
+
+@pytest.mark.parametrize(
+    ("upstream", "upstream_format", "hinted"),
+    [
+        ("http://127.0.0.1:8000", "openai", True),
+        ("http://127.0.0.1:8000/", "openai", True),
+        ("http://gpu:8000/api", "openai", True),
+        ("http://127.0.0.1:8000/v1", "openai", False),
+        ("http://127.0.0.1:8000/api/v1/", "openai", False),
+        ("http://127.0.0.1:8082", "anthropic", False),  # an Anthropic upstream is named by its root
+    ],
+)
+def test_the_hint_is_for_openai_urls_without_v1(upstream, upstream_format, hinted):
+    hint = missing_v1_hint(Config(upstream=upstream, upstream_format=upstream_format))
+    assert (hint is not None) == hinted
+    if hinted:
+        assert hint == f"an OpenAI base URL usually ends in /v1: try --upstream {upstream.rstrip('/')}/v1"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_404_from_a_url_without_v1_says_what_to_change(start_proxy: ProxyFactory, stream: bool):
+    async with FakeBackend() as backend:  # serves /v1/chat/completions, as vLLM and llama-server do
+        proxy = await start_proxy(upstream=backend.root_url)
+        client = proxy.sdk()
+        messages = [{"role": "user", "content": "hi"}]
+        with pytest.raises(anthropic.NotFoundError) as raised:
+            if stream:
+                async with client.messages.stream(
+                    model="claude-sonnet-5", max_tokens=10, messages=messages
+                ) as s:
+                    await s.get_final_message()
+            else:
+                await client.messages.create(model="claude-sonnet-5", max_tokens=10, messages=messages)
+    message = raised.value.body["error"]["message"]
+    assert message.endswith(f"(an OpenAI base URL usually ends in /v1: try --upstream {backend.root_url}/v1)")
+
+
+def test_the_banner_says_it_when_no_model_list_was_found():
+    config = Config(upstream="http://127.0.0.1:8000")
+    lines = backend_lines(config, BackendInfo(reachable=True, kind="unknown"))
+    assert lines[-1] == (
+        "  no model list at http://127.0.0.1:8000/models: an OpenAI base URL usually ends in /v1: "
+        "try --upstream http://127.0.0.1:8000/v1"
+    )
+    listed = backend_lines(config, BackendInfo(reachable=True, kind="openai", models=["m"]))
+    assert not any(
+        "usually ends in /v1" in line for line in listed
+    )  # a server that lists models there is fine
