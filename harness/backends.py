@@ -129,7 +129,18 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
     listed = entries if isinstance(entries, list) else []
     models = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
     if not models:
-        raise BackendError(f"could not discover a model at {target.models_url} (HTTP {status}); pass --model")
+        hint = ""
+        if (
+            status == 404
+            and target.preset.format == "openai"
+            and not target.base_url.rstrip("/").endswith("/v1")
+        ):
+            hint = (
+                f"; an OpenAI base URL usually ends in /v1: try --base-url {target.base_url.rstrip('/')}/v1"
+            )
+        raise BackendError(
+            f"could not discover a model at {target.models_url} (HTTP {status}){hint or '; pass --model'}"
+        )
     return Target(target.preset, target.base_url, models[0])
 
 

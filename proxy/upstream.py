@@ -50,7 +50,7 @@ def missing_v1_hint(config: Config) -> str | None:
     base = config.upstream.rstrip("/")
     if config.upstream_format != "openai" or base.endswith("/v1") or "/v1/" in base + "/":
         return None
-    return f"an OpenAI base URL usually ends in /v1: try --upstream {display_url(base)}/v1"
+    return f"an OpenAI base URL usually ends in /v1: try {display_url(base)}/v1"
 
 
 def server_root(upstream: str) -> str:

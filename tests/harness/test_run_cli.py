@@ -187,6 +187,24 @@ async def test_model_discovery_takes_only_real_model_names(answer, found):
             assert (await discover_model(target)).model == found
 
 
+async def test_a_base_url_without_v1_gets_the_fix_not_pass_model():
+    """vLLM and llama-server list models at /v1/models; `--base-url http://host:8000` 404s there."""
+
+    async def models(request: web.Request) -> web.Response:
+        return web.json_response({"data": [{"id": "qwen"}]})
+
+    app = web.Application()
+    app.router.add_get("/v1/models", models)
+    async with serve_on_loopback(app) as root:
+        with pytest.raises(BackendError) as raised:
+            await discover_model(resolve_target("vllm", root, None))
+        assert (await discover_model(resolve_target("vllm", f"{root}/v1", None))).model == "qwen"
+    assert str(raised.value) == (
+        f"could not discover a model at {root}/models (HTTP 404); an OpenAI base URL usually ends in /v1: "
+        f"try --base-url {root}/v1"
+    )
+
+
 def test_names_with_brackets_are_printed_as_they_are(tmp_path):
     """Model names, URLs and paths are text, not rich markup: `[fp8]` is not swallowed as a style and a
     `[/x]` does not crash the summary after the run."""

@@ -28,7 +28,7 @@ def test_the_hint_is_for_openai_urls_without_v1(upstream, upstream_format, hinte
     hint = missing_v1_hint(Config(upstream=upstream, upstream_format=upstream_format))
     assert (hint is not None) == hinted
     if hinted:
-        assert hint == f"an OpenAI base URL usually ends in /v1: try --upstream {upstream.rstrip('/')}/v1"
+        assert hint == f"an OpenAI base URL usually ends in /v1: try {upstream.rstrip('/')}/v1"
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -46,7 +46,7 @@ async def test_a_404_from_a_url_without_v1_says_what_to_change(start_proxy: Prox
             else:
                 await client.messages.create(model="claude-sonnet-5", max_tokens=10, messages=messages)
     message = raised.value.body["error"]["message"]
-    assert message.endswith(f"(an OpenAI base URL usually ends in /v1: try --upstream {backend.root_url}/v1)")
+    assert message.endswith(f"(an OpenAI base URL usually ends in /v1: try {backend.root_url}/v1)")
 
 
 def test_the_banner_says_it_when_no_model_list_was_found():
@@ -54,7 +54,7 @@ def test_the_banner_says_it_when_no_model_list_was_found():
     lines = backend_lines(config, BackendInfo(reachable=True, kind="unknown"))
     assert lines[-1] == (
         "  no model list at http://127.0.0.1:8000/models: an OpenAI base URL usually ends in /v1: "
-        "try --upstream http://127.0.0.1:8000/v1"
+        "try http://127.0.0.1:8000/v1"
     )
     listed = backend_lines(config, BackendInfo(reachable=True, kind="openai", models=["m"]))
     assert not any(
