@@ -166,7 +166,16 @@ def http_url_problem(value: Any, name: str = "upstream") -> str | None:
         return f"{name} must be an http(s) URL, not {value!r}: it holds spaces or control characters"
     if url.query_string or url.fragment:
         return f"{name} must be an http(s) URL without ?query or #fragment, not {value!r}"
+    path = url.path.rstrip("/")
+    for endpoint in _ENDPOINTS:  # a pasted endpoint: requests would go to …/chat/completions/chat/completions
+        if path.endswith(endpoint):
+            base = str(url.with_user(None).with_path(path[: -len(endpoint)] or "/")).rstrip("/")
+            return f"{name} takes the base URL, not the {endpoint} endpoint: try {base}"
     return None
+
+
+# What is left without them is the base: OpenAI bases end in /v1, Anthropic upstreams are named by their root.
+_ENDPOINTS = ("/chat/completions", "/completions", "/v1/messages/count_tokens", "/v1/messages")
 
 
 ENV_PREFIX = "CCBENCH_"

@@ -295,6 +295,10 @@ async def test_sigterm_stops_the_recorder_cleanly(tmp_path: Path) -> None:
             "Port out of range",
         ),
         (["--upstream", "http://:8082", "--cassette", "c.yaml"], "http(s) root URL"),
+        (
+            ["--upstream", "https://api.anthropic.com/v1/messages", "--cassette", "c.yaml"],
+            "--upstream takes the base URL, not the /v1/messages endpoint: try https://api.anthropic.com",
+        ),
     ],
 )
 def test_cli_usage_errors_exit_2(args: list[str], message: str) -> None:

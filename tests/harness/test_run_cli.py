@@ -103,6 +103,10 @@ def test_unreachable_backend_names_the_url(tmp_path):
             "--base-url must be an http(s) URL, not 'http://[::1/v1': Invalid IPv6",
         ),
         (["--backend", "vllm", "--base-url", "http://127.0.0.1:99999/v1"], "Port out of range"),
+        (
+            ["--backend", "vllm", "--base-url", "http://127.0.0.1:8000/v1/chat/completions"],
+            "--base-url takes the base URL, not the /chat/completions endpoint: try http://127.0.0.1:8000/v1",
+        ),
         (["--concurrency", "0"], "--concurrency"),
         (["--repeat", "0"], "--repeat"),
     ],

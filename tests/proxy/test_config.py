@@ -139,6 +139,14 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
         ({"upstream": "http://exa mple/v1"}, "upstream must be an http(s) URL"),
         ({"upstream": "http://h/v1?key=1"}, "without ?query or #fragment"),
         ({"upstream": "8000"}, "upstream must be an http(s) URL"),
+        (  # a pasted endpoint: every request went to …/chat/completions/chat/completions (404)
+            {"upstream": "http://u:secret@gpu:8000/v1/chat/completions/"},
+            "upstream takes the base URL, not the /chat/completions endpoint: try http://gpu:8000/v1",
+        ),
+        (
+            {"upstream": "http://127.0.0.1:8082/v1/messages", "upstream_format": "anthropic"},
+            "upstream takes the base URL, not the /v1/messages endpoint: try http://127.0.0.1:8082",
+        ),
         ({"context_length": -1}, "context_length must be between 0 and"),
         ({"context_length": 1 << 40}, "context_length must be between 0 and"),
         ({"max_output_tokens": 0}, "max_output_tokens must be between 1 and"),
