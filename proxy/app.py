@@ -96,6 +96,8 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request, request_i
     headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
     if exc.status == 404:
         message = f"not found: {request.method} {request.path}"
+        if request.path.startswith("/v1/v1/"):  # ANTHROPIC_BASE_URL=http://…:8082/v1
+            message += " (ANTHROPIC_BASE_URL must not end in /v1: Claude Code adds /v1/messages itself)"
     elif exc.status == 405:
         message = f"method {request.method} not allowed on {request.path}"
     elif exc.status == 413:

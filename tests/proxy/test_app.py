@@ -71,6 +71,19 @@ async def test_probes_are_answered_harmlessly(proxy: RunningProxy, method: str, 
     assert response.status == 200 and REQUEST_ID.match(response.headers["request-id"])
 
 
+async def test_a_base_url_ending_in_v1_gets_told_so(proxy: RunningProxy) -> None:
+    """ANTHROPIC_BASE_URL=http://127.0.0.1:8082/v1: Claude Code posts to /v1/v1/messages?beta=true."""
+    client = proxy.sdk()
+    client = client.with_options(base_url=proxy.url + "/v1")
+    with pytest.raises(anthropic.NotFoundError) as raised:
+        await client.messages.create(
+            model="claude-sonnet-5", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+        )
+    assert raised.value.body["error"]["message"] == (
+        "not found: POST /v1/v1/messages (ANTHROPIC_BASE_URL must not end in /v1: Claude Code adds /v1/messages itself)"
+    )
+
+
 async def test_unknown_path_is_a_404_envelope(proxy: RunningProxy) -> None:
     message = await envelope(await proxy.http.get(proxy.url + "/v1/complete"), 404, "not_found_error")
     assert "/v1/complete" in message
