@@ -113,6 +113,21 @@ class Config:
                 raise ConfigError(problem)
 
 
+_LOOPBACK_V4 = ("127.0.0.1", "localhost")
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def upstream_is_self(config: Config) -> bool:
+    """The upstream is this proxy's own address (e.g. `--upstream-format anthropic --upstream
+    http://127.0.0.1:8082` with the default port): every request would come back in, again and again."""
+    url = URL(config.upstream)
+    if not config.port or url.port != config.port:
+        return False
+    if url.host == config.host or (url.host in _LOOPBACK_V4 and config.host in _LOOPBACK_V4):
+        return True
+    return config.host in _WILDCARDS and url.host in (*_LOOPBACK_V4, "::1", *_WILDCARDS)
+
+
 def setting_problem(name: str, value: Any) -> str | None:
     """What is wrong with one (coerced) setting, or None: the one place that checks types, ranges and choices."""
     if value is None and name in _OPTIONAL:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from proxy.config import LOG_LEVELS, MAX_WORKERS, THINKING_STYLES, ConfigError, load_config
+from proxy.config import LOG_LEVELS, MAX_WORKERS, THINKING_STYLES, ConfigError, load_config, upstream_is_self
 
 LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EAFNOSUPPORT)
 
@@ -83,6 +83,11 @@ def command(config_file: str | None, **options: object) -> None:
         config = load_config(config_file, overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    if upstream_is_self(config):
+        raise click.UsageError(
+            f"the upstream {config.upstream} is this proxy's own address ({config.host}:{config.port}): "
+            "every request would come back to it; name the model server, or listen on another --port"
+        )
     from proxy.app import run  # imported late: `ccbench proxy --help` stays fast
     from proxy.logsetup import configure_logging
 

@@ -105,6 +105,11 @@ async def test_sigint_also_exits_cleanly(running) -> None:
         (["--workers", "65"], {}, "workers must be between 1 and 64, not 65"),
         ([], {"CCBENCH_WORKERS": "790"}, "CCBENCH_WORKERS: workers must be between 1 and 64, not 790"),
         ([], {"CCBENCH_LOG_LEVEL": "basicConfig"}, "log_level must be one of debug, info, warning, error"),
+        (  # the proxy as its own upstream: every request would come back in (was accepted, then 529s)
+            ["--upstream-format", "anthropic", "--upstream", "http://localhost:8082", "--port", "8082"],
+            {},
+            "the upstream http://localhost:8082 is this proxy's own address (127.0.0.1:8082)",
+        ),
     ],
 )
 async def test_usage_errors_exit_2_without_a_traceback(args: list[str], env: dict, fragment: str) -> None:

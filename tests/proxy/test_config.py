@@ -238,3 +238,22 @@ def test_a_config_built_in_code_is_validated_the_same_way() -> None:
     with pytest.raises(ConfigError, match="upstream must be an http"):
         Config(upstream="http://[::1").validate()
     Config().validate()
+
+
+@pytest.mark.parametrize(
+    ("upstream", "host", "port", "is_self"),
+    [
+        ("http://127.0.0.1:8082", "127.0.0.1", 8082, True),
+        ("http://localhost:8082/v1", "127.0.0.1", 8082, True),
+        ("http://127.0.0.1:8082", "0.0.0.0", 8082, True),  # a wildcard bind is reached through loopback
+        ("http://[::1]:8082", "::", 8082, True),
+        ("http://gpu-box:8082/v1", "gpu-box", 8082, True),
+        ("http://127.0.0.1:8000/v1", "127.0.0.1", 8082, False),
+        ("http://gpu-box:8082/v1", "127.0.0.1", 8082, False),  # the same port on another machine
+        ("http://127.0.0.1:8082", "127.0.0.1", 0, False),  # port 0: a free port, never the upstream's
+    ],
+)
+def test_upstream_is_self(upstream: str, host: str, port: int, is_self: bool) -> None:
+    from proxy.config import upstream_is_self
+
+    assert upstream_is_self(Config(upstream=upstream, host=host, port=port)) is is_self
