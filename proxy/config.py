@@ -111,6 +111,14 @@ class Config:
             problem = setting_problem(item.name, getattr(self, item.name))
             if problem:
                 raise ConfigError(problem)
+        url = URL(self.upstream)
+        if self.upstream_format == "anthropic" and url.path.rstrip("/").endswith("/v1"):
+            root = str(url.with_user(None).with_path(url.path.rstrip("/")[: -len("/v1")] or "/")).rstrip("/")
+            raise ConfigError(
+                "upstream with upstream_format anthropic: an Anthropic upstream is named by its root, as "
+                "ANTHROPIC_BASE_URL takes it (requests go to "
+                f"…/v1/messages): try {root}"
+            )
 
 
 _LOOPBACK_V4 = ("127.0.0.1", "localhost")

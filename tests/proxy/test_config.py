@@ -257,3 +257,17 @@ def test_upstream_is_self(upstream: str, host: str, port: int, is_self: bool) ->
     from proxy.config import upstream_is_self
 
     assert upstream_is_self(Config(upstream=upstream, host=host, port=port)) is is_self
+
+
+def test_an_anthropic_upstream_ending_in_v1_is_refused() -> None:
+    """Requests went to /v1/v1/messages (`ccbench record --upstream` refused this already; the proxy did not)."""
+    overrides = {"upstream": "https://u:k@api.example.com/v1/", "upstream_format": "anthropic"}
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=overrides, environ={})
+    assert str(info.value) == (
+        "upstream with upstream_format anthropic: an Anthropic upstream is named by its root, as ANTHROPIC_BASE_URL "
+        "takes it (requests go to …/v1/messages): try https://api.example.com"
+    )
+    assert load_config(overrides={"upstream": "https://api.example.com/v1"}, environ={}).upstream.endswith(
+        "/v1"
+    )
