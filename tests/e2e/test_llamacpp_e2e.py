@@ -106,6 +106,12 @@ def test_smoke_latency_figures_are_real(smoke_results: dict) -> None:
     streamed = [t for t in turns if t["stream"] and t.get("ttft_ms") is not None]
     assert streamed, f"no streamed turn with a first content delta: {turns}"
     for turn in turns:
+        if turn["error"] is not None:
+            # A stream the backend broke has no end (latency is to message_stop). Seen once in CI: llama-server's
+            # tool grammar failed mid-stream, "got exception: Unexpected empty grammar stack after accepting
+            # piece", sampling-dependent; its answer must still be a well-formed Anthropic error.
+            assert turn["schema_valid"] and turn["failure_class"] == "backend_error", turn
+            continue
         assert turn["latency_ms"] is not None and turn["latency_ms"] > 0, turn
         if turn.get("ttft_ms") is not None:
             assert 0 < turn["ttft_ms"] <= turn["latency_ms"], turn
