@@ -10,6 +10,9 @@ from typing import Protocol
 from proxy.config import Config
 from proxy.upstream import display_url, missing_v1_hint
 
+MIN_USEFUL_CONTEXT = (
+    16384  # tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
+)
 NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
 
 
@@ -61,6 +64,12 @@ def backend_lines(config: Config, info: ProbeResult | None) -> list[str]:
     hint = missing_v1_hint(config) if not info.models else None
     if hint:
         lines.append(f"  no model list at {display_url(config.upstream)}/models: {hint}")
+    window = config.context_length or info.context_length
+    if window and window < MIN_USEFUL_CONTEXT:
+        lines.append(
+            f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "
+            f"any history): they will be refused as too long; start the server with at least {MIN_USEFUL_CONTEXT:,}"
+        )
     default = config.model or (info.models[0] if info.models else None)
     if default:
         lines.append(f"  default model: {default}")

@@ -1,5 +1,6 @@
-"""`--upstream http://host:8000` without the `/v1` nearly every OpenAI-format server serves under: every request
-404s; the error and the start-up banner say what to change (was "backend rejected the request: 404: Not Found")."""
+"""Set-up mistakes the proxy names with their fix. `--upstream http://host:8000` without the `/v1` nearly every
+OpenAI-format server serves under: every request 404s; the error and the start-up banner say what to change (was
+"backend rejected the request: 404: Not Found"). A context too small for Claude Code: the banner warns at start."""
 
 from __future__ import annotations
 
@@ -60,3 +61,23 @@ def test_the_banner_says_it_when_no_model_list_was_found():
     assert not any(
         "usually ends in /v1" in line for line in listed
     )  # a server that lists models there is fine
+
+
+@pytest.mark.parametrize(
+    ("probed", "configured", "warned"),
+    [(8192, 0, True), (32768, 0, False), (32768, 4096, True), (None, 0, False)],
+)
+def test_the_banner_warns_when_the_context_cannot_take_claude_code(probed, configured, warned):
+    """A server started with -c 8192 refuses every Claude Code request as too long; say so at start, not later."""
+    config = Config(upstream="http://127.0.0.1:8000/v1", context_length=configured)
+    lines = backend_lines(
+        config, BackendInfo(reachable=True, kind="llamacpp", models=["m"], context_length=probed)
+    )
+    warnings = [line for line in lines if line.startswith("  warning: a context of")]
+    assert bool(warnings) == warned
+    if warned:
+        window = configured or probed
+        assert warnings[0] == (
+            f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "
+            "any history): they will be refused as too long; start the server with at least 16,384"
+        )
