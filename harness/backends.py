@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from proxy.config import http_url_problem
+from proxy.upstream import with_v1
 
 
 class BackendError(Exception):
@@ -129,15 +130,8 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
     listed = entries if isinstance(entries, list) else []
     models = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
     if not models:
-        hint = ""
-        if (
-            status == 404
-            and target.preset.format == "openai"
-            and not target.base_url.rstrip("/").endswith("/v1")
-        ):
-            hint = (
-                f"; an OpenAI base URL usually ends in /v1: try --base-url {target.base_url.rstrip('/')}/v1"
-            )
+        fixed = with_v1(target.base_url) if status == 404 and target.preset.format == "openai" else None
+        hint = f"; an OpenAI base URL usually ends in /v1: try --base-url {fixed}" if fixed else ""
         raise BackendError(
             f"could not discover a model at {target.models_url} (HTTP {status}){hint or '; pass --model'}"
         )

@@ -111,9 +111,8 @@ class Config:
             problem = setting_problem(item.name, getattr(self, item.name))
             if problem:
                 raise ConfigError(problem)
-        url = URL(self.upstream)
-        if self.upstream_format == "anthropic" and url.path.rstrip("/").endswith("/v1"):
-            root = str(url.with_user(None).with_path(url.path.rstrip("/")[: -len("/v1")] or "/")).rstrip("/")
+        root = anthropic_root(self.upstream) if self.upstream_format == "anthropic" else None
+        if root:
             raise ConfigError(
                 "upstream with upstream_format anthropic: an Anthropic upstream is named by its root, as "
                 "ANTHROPIC_BASE_URL takes it (requests go to "
@@ -189,12 +188,26 @@ def http_url_problem(value: Any, name: str = "upstream") -> str | None:
         return f"{name} must be an http(s) URL, not {value!r}: it holds spaces or control characters"
     if url.query_string or url.fragment:
         return f"{name} must be an http(s) URL without ?query or #fragment, not {value!r}"
-    path = url.path.rstrip("/")
     for endpoint in _ENDPOINTS:  # a pasted endpoint: requests would go to …/chat/completions/chat/completions
-        if path.endswith(endpoint):
-            base = str(url.with_user(None).with_path(path[: -len(endpoint)] or "/")).rstrip("/")
+        base = without_path_suffix(value, endpoint)
+        if base:
             return f"{name} takes the base URL, not the {endpoint} endpoint: try {base}"
     return None
+
+
+def without_path_suffix(value: str, suffix: str) -> str | None:
+    """`value` with `suffix` cut from the end of its path (and no user:password, for messages), or None when its
+    path does not end with it: `http://u:p@h:8000/v1/chat/completions`, `/chat/completions` -> `http://h:8000/v1`."""
+    url = URL(value)
+    path = url.path.rstrip("/")
+    if not path.endswith(suffix):
+        return None
+    return str(url.with_user(None).with_path(path[: -len(suffix)] or "/")).rstrip("/")
+
+
+def anthropic_root(value: str) -> str | None:
+    """The root an Anthropic URL ending in /v1 should have been (requests would go to /v1/v1/messages), or None."""
+    return without_path_suffix(value, "/v1")
 
 
 # What is left without them is the base: OpenAI bases end in /v1, Anthropic upstreams are named by their root.

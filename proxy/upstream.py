@@ -44,13 +44,20 @@ def display_url(url: str) -> str:
     return str(URL(url).with_user(None))
 
 
-def missing_v1_hint(config: Config) -> str | None:
-    """For a 404 from an OpenAI-format backend whose URL lacks the `/v1` that nearly every server serves under
-    (`--upstream http://127.0.0.1:8000` instead of `…:8000/v1`): the likely fix, else None."""
-    base = config.upstream.rstrip("/")
-    if config.upstream_format != "openai" or base.endswith("/v1") or "/v1/" in base + "/":
+def with_v1(base_url: str) -> str | None:
+    """The OpenAI base URL with the `/v1` nearly every server serves under, when `base_url` has none (no
+    user:password, for messages); None when it has one."""
+    base = base_url.rstrip("/")
+    if "/v1/" in base + "/":
         return None
-    return f"an OpenAI base URL usually ends in /v1: try {display_url(base)}/v1"
+    return f"{display_url(base)}/v1"
+
+
+def missing_v1_hint(config: Config) -> str | None:
+    """For a 404 from an OpenAI-format backend whose URL lacks the `/v1` (`--upstream http://127.0.0.1:8000`
+    instead of `…:8000/v1`): the likely fix, else None."""
+    fixed = with_v1(config.upstream) if config.upstream_format == "openai" else None
+    return f"an OpenAI base URL usually ends in /v1: try {fixed}" if fixed else None
 
 
 def server_root(upstream: str) -> str:

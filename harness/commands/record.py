@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
@@ -17,12 +16,12 @@ class RecordError(click.ClickException):
 
 
 def _check_upstream(url: str) -> str:
-    from proxy.config import http_url_problem
+    from proxy.config import anthropic_root, http_url_problem
 
     problem = http_url_problem(url, "--upstream")
     if problem:
         raise RecordError(f"{problem} (an http(s) root URL such as http://127.0.0.1:8082)")
-    if urlsplit(url).path.rstrip("/").endswith("/v1"):
+    if anthropic_root(url):
         raise RecordError(
             f"--upstream is an Anthropic root URL (as ANTHROPIC_BASE_URL takes it), without /v1: {url}"
         )
