@@ -39,18 +39,26 @@ class OutputFile(click.Path):
         try:
             check_writable(path)
         except OSError as exc:
-            self.fail(f"cannot write {path}: {exc.strerror or exc}", param, ctx)
+            self.fail(cannot_write_message(path, exc), param, ctx)
         return path
 
 
+def cannot_write_message(path: Path | str, exc: OSError) -> str:
+    return f"cannot write {path}: {exc.strerror or exc}"
+
+
 def cannot_write(path: Path | str, exc: OSError) -> click.UsageError:
-    return click.UsageError(f"cannot write {path}: {exc.strerror or exc}")
+    return click.UsageError(cannot_write_message(path, exc))
 
 
 def write_output_file(path: Path | str, text: str) -> None:
     """Write a command's output file atomically, making missing folders; an OSError is a usage error (exit 2)."""
     try:
-        check_writable(Path(path))  # names the real cause: mkdir under a file says only "File exists"
         write_atomic(Path(path), text)
     except OSError as exc:
-        raise cannot_write(path, exc) from None
+        error = exc
+        try:  # name the real cause: mkdir below a regular file says only "File exists"
+            check_writable(Path(path))
+        except OSError as cause:
+            error = cause
+        raise cannot_write(path, error) from None
