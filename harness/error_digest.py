@@ -11,6 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from proxy.translate.textcalls import VLLM_TOOL_FLAGS
+
 _NUMBER = re.compile(r"\d+")
 _PROMPT_SIZE = re.compile(
     r"prompt is too long: (\d+) tokens|input length and `max_tokens` exceed context limit: (\d+)"
@@ -23,8 +25,7 @@ CONTEXT_HINT = (
 HINTS: tuple[tuple[str, str], ...] = (
     (
         "enable-auto-tool-choice",
-        "vLLM refuses tools without its tool parser: restart it with --enable-auto-tool-choice "
-        "--tool-call-parser NAME (hermes for Qwen/Hermes, mistral, llama3_json, …)",
+        f"vLLM refuses tools without its tool parser: restart it with {VLLM_TOOL_FLAGS}",
     ),
     ("requires --jinja", "restart llama-server with --jinja: it renders tools only with its Jinja templates"),
     (

@@ -30,6 +30,7 @@ __all__ = [
     "failing_scenarios_table",
     "gate_table",
     "load_results_file",
+    "print_diagnosis",
     "print_gate",
     "write_html",
     "write_junit_run",
@@ -155,9 +156,14 @@ def print_gate(result: GateResult, console: Console) -> None:
             )
     for note in result.notes:
         console.print(Text(f"note: {note}", style="dim"))
-    why = diagnose(result.candidate)
+    print_diagnosis(result.candidate, "the candidate", console)
+    console.print(Text(result.verdict_line, style="bold green" if result.passed else "bold red"))
+
+
+def print_diagnosis(run: RunView, name: str, console: Console) -> None:
+    """ "why NAME's turns failed:" and the lines of `harness.diagnosis`, when there are any."""
+    why = diagnose(run)
     if why:
-        console.print(Text("why the candidate's turns failed:", style="bold"))
+        console.print(Text(f"why {name}'s turns failed:", style="bold"))
         for line in why:
             console.print(Text(line), soft_wrap=True)
-    console.print(Text(result.verdict_line, style="bold green" if result.passed else "bold red"))

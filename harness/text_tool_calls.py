@@ -8,15 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from harness.report_data import TurnView
-from proxy.translate.textcalls import PROBLEM_PREFIX, SERVER_HINT, text_tool_call, text_tool_call_problem
-
-__all__ = [
-    "PROBLEM_PREFIX",
-    "count_text_tool_calls",
-    "text_tool_call",
-    "text_tool_call_lines",
-    "text_tool_call_problem",
-]
+from proxy.translate.textcalls import PROBLEM_PREFIX, SERVER_HINT
 
 
 def count_text_tool_calls(turns: Iterable[TurnView]) -> tuple[int, int]:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from harness.commands.options import OutputFile
-from harness.diagnosis import diagnose
 from harness.report import (
     compare_table,
     console_for_output,
     failing_scenarios_table,
     load_results_file,
+    print_diagnosis,
     write_output,
 )
 from harness.report_data import ResultsError
@@ -56,11 +56,7 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
     else:
         console.print(failing)
     for run, name in zip(runs, unique_labels(runs), strict=True):
-        why = diagnose(run)
-        if why:
-            console.print(f"why {name}'s turns failed:", style="bold", markup=False, highlight=False)
-            for line in why:
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
+        print_diagnosis(run, name, console)
     if markdown_path:
         write_output(markdown_path, compare_markdown(runs), console)
     if html_path:

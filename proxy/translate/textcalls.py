@@ -12,10 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+VLLM_TOOL_FLAGS = (
+    "--enable-auto-tool-choice --tool-call-parser NAME (hermes for Qwen/Hermes, mistral, llama3_json, …)"
+)
 SERVER_HINT = (
-    "the server did not parse the model's tool calls: vLLM needs --enable-auto-tool-choice --tool-call-parser "
-    "NAME (hermes for Qwen/Hermes, mistral, llama3_json, …), SGLang --tool-call-parser NAME, llama-server "
-    "--jinja, and Ollama a model whose template supports tools"
+    f"the server did not parse the model's tool calls: vLLM needs {VLLM_TOOL_FLAGS}, SGLang --tool-call-parser "
+    "NAME, llama-server --jinja, and Ollama a model whose template supports tools"
 )
 PROBLEM_PREFIX = "tool call written as text"
 HEAD_CHARS = 256  # where the stream translator looks: calls come first or after a short preamble

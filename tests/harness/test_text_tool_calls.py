@@ -11,13 +11,9 @@ from harness.cli import main
 from harness.report_data import parse_results
 from harness.scenarios import Expectation, Turn
 from harness.scoring import score_messages_turn
-from harness.text_tool_calls import (
-    PROBLEM_PREFIX,
-    count_text_tool_calls,
-    text_tool_call,
-    text_tool_call_lines,
-)
-from harness.validation import ResponseCheck
+from harness.text_tool_calls import count_text_tool_calls, text_tool_call_lines
+from proxy.translate.textcalls import PROBLEM_PREFIX, text_tool_call
+from tests.harness.test_scoring import answer
 from tests.proxy.backend_thread import BackendThread
 from tests.proxy.fake_backend import FakeBackend, Reply, chunks_from_blocks
 
@@ -65,24 +61,18 @@ TOOLS = [
 ]
 
 
-def text_answer(text: str) -> ResponseCheck:
-    message = {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "m",
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
-        "usage": {"input_tokens": 10, "output_tokens": 5},
-    }
-    return ResponseCheck(message=message, ttft_ms=1.0, latency_ms=2.0)
-
-
 def test_the_scorer_notes_it_on_a_tool_turn_and_keeps_the_failure_class():
     request = {"max_tokens": 10, "messages": [{"role": "user", "content": "read a.py"}], "tools": TOOLS}
     turn = Turn(index=0, request=request, reference=None, expect=Expectation(tools=["Read"]))
-    written = score_messages_turn(turn, text_answer(HERMES), stream=True, repeat=0)
-    silent = score_messages_turn(turn, text_answer("Sure, reading it now."), stream=True, repeat=0)
+    written = score_messages_turn(
+        turn, answer({"type": "text", "text": HERMES}, stop_reason="end_turn"), stream=True, repeat=0
+    )
+    silent = score_messages_turn(
+        turn,
+        answer({"type": "text", "text": "Sure, reading it now."}, stop_reason="end_turn"),
+        stream=True,
+        repeat=0,
+    )
     assert written["failure_class"] == silent["failure_class"] == "model_no_tool"  # the contract's classes
     noted = [p for p in written["problems"] if p.startswith(PROBLEM_PREFIX)]
     assert len(noted) == 1 and noted[0].startswith(

@@ -289,7 +289,7 @@ def test_gate_refuses_an_unwritable_report_before_judging(tmp_path, option):
 
 def test_the_gate_says_why_the_candidate_failed_in_terminal_and_markdown(tmp_path):
     """A tool-call drop that is a server flag (the parser off) or a context too small is named as such."""
-    from harness.text_tool_calls import text_tool_call_problem
+    from proxy.translate.textcalls import text_tool_call_problem
 
     as_text = turn(0, passed=False, problems=[text_tool_call_problem("<tool_call>")])
     too_long = turn(0, passed=False, failure_class="backend_error")
