@@ -104,12 +104,11 @@ def judge_tool_calls(turn: Turn, content: list[dict]) -> ToolVerdict:
     return ToolVerdict(calls, problems, failure)
 
 
-def _other_problems(turn: Turn, message: dict) -> list[str]:
+def _other_problems(turn: Turn, message: dict, text: str) -> list[str]:
     problems = []
     allowed = turn.expect.stop_reason
     if allowed is not None and message.get("stop_reason") not in allowed:
         problems.append(f"stop_reason {message.get('stop_reason')!r}, expected one of {list(allowed)}")
-    text = "".join(b.get("text", "") for b in message.get("content") or [] if b.get("type") == "text")
     problems += [f"text contains {s!r}" for s in turn.expect.text_excludes if s in text]
     return problems
 
@@ -118,6 +117,7 @@ def score_messages_turn(turn: Turn, check: ResponseCheck, *, stream: bool, repea
     """One /v1/messages call -> its results-file turn entry (contract fields + extensions)."""
     message = check.message or {}
     content = [b for b in message.get("content") or [] if isinstance(b, dict)]
+    text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
     failed = check.error is not None or not message
     verdict = judge_tool_calls(turn, [] if failed else content)
     problems = list(check.problems)
@@ -135,11 +135,12 @@ def score_messages_turn(turn: Turn, check: ResponseCheck, *, stream: bool, repea
     if turn.uses_tools:
         tool_success = not failed and verdict.failure is None
         problems += verdict.problems
-        if not failed and verdict.failure == "model_no_tool":
-            text = "".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
-            marker = text_tool_call(text, turn.offered_tools)
-            if marker:
-                problems.append(text_tool_call_problem(marker))
+        if (
+            not failed
+            and verdict.failure == "model_no_tool"
+            and (marker := text_tool_call(text, turn.offered_tools))
+        ):
+            problems.append(text_tool_call_problem(marker))
         failure = failure or verdict.failure
     else:
         spurious = bool(verdict.calls)
@@ -147,7 +148,7 @@ def score_messages_turn(turn: Turn, check: ResponseCheck, *, stream: bool, repea
             problems.append(f"tool call(s) {[c['name'] for c in verdict.calls]} on a text-only turn")
             failure = failure or "model_spurious_tool"
     if not failed:
-        other = _other_problems(turn, message)
+        other = _other_problems(turn, message, text)
         problems += other
         failure = failure or ("model_other" if other else None)
     return {
