@@ -10,9 +10,8 @@ from typing import Protocol
 from proxy.config import Config
 from proxy.upstream import display_url, missing_v1_hint
 
-MIN_USEFUL_CONTEXT = (
-    16384  # tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
-)
+# tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
+MIN_USEFUL_CONTEXT = 16384
 NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
 
 
