@@ -11,11 +11,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from proxy.errors import PROMPT_TOO_LONG_SIZE
 from proxy.translate.textcalls import VLLM_TOOL_FLAGS
 
 _NUMBER = re.compile(r"\d+")
-_PROMPT_SIZE = re.compile(
-    r"prompt is too long: (\d+) tokens|input length and `max_tokens` exceed context limit: (\d+)"
+# the proxy's wording and Anthropic's for "input length + max_tokens > context" (input length first)
+_PROMPT_SIZES = (
+    PROMPT_TOO_LONG_SIZE,
+    re.compile(r"input length and `max_tokens` exceed context limit: (\d+)"),
 )
 CONTEXT_HINT = (
     "the prompts do not fit the backend's context: start it with a larger one (llama-server -c N, which its "
@@ -73,6 +76,15 @@ class ErrorDigest:
     largest_prompt: int | None  # the largest prompt a context error named, in tokens
 
 
+def _prompt_size(message: str) -> int | None:
+    """The prompt size (tokens) a context error names, if it is one."""
+    for pattern in _PROMPT_SIZES:
+        match = pattern.search(message)
+        if match:
+            return int(match.group(1))
+    return None
+
+
 def _error_text(error: object) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("type") or "error"), str(error.get("message") or "")
@@ -96,9 +108,8 @@ def error_digest(errors: Iterable[object], limit: int = 3) -> ErrorDigest:
         key = (kind, _NUMBER.sub("N", message))
         counts[key] += 1
         examples.setdefault(key, message)
-        match = _PROMPT_SIZE.search(message)
-        if match:
-            size = int(match.group(1) or match.group(2))
+        size = _prompt_size(message)
+        if size is not None:
             largest = size if largest is None else max(largest, size)
     ranked = counts.most_common()
     groups = [

@@ -6,6 +6,7 @@ reports, ours or the backend's, goes through this one module.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from aiohttp.http_exceptions import HttpProcessingError
@@ -69,6 +70,10 @@ def error_body(error_type: str, message: str, request_id: str | None = None) -> 
 def prompt_too_long_message(prompt_tokens: int, limit: int) -> str:
     """The wording Claude Code matches on to trigger compaction."""
     return f"prompt is too long: {prompt_tokens} tokens > {limit} maximum"
+
+
+# reads the prompt size back out of that wording (Anthropic's own uses it too), e.g. from a backend's error
+PROMPT_TOO_LONG_SIZE = re.compile(r"prompt is too long: (\d+)")
 
 
 def client_fault(exc: BaseException | None) -> str | None:

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from proxy.errors import AnthropicError, error_type_for_status, prompt_too_long_message
+from proxy.errors import PROMPT_TOO_LONG_SIZE, AnthropicError, error_type_for_status, prompt_too_long_message
 
 MAX_MESSAGE_CHARS = 500
 OVERFLOW_PATTERNS = (
@@ -59,7 +59,7 @@ _MAX_RE = (
 _PROMPT_RE = (
     re.compile(r"\((\d+) in the messages"),
     re.compile(r"your (?:request|prompt|messages?) (?:has|have|contains?|resulted in) (\d+)"),
-    re.compile(r"prompt is too long: (\d+)"),
+    PROMPT_TOO_LONG_SIZE,
     re.compile(r"n_prompt_tokens[\"'=: ]+(\d+)"),
     re.compile(r"input \((\d+) tokens"),
     re.compile(r"keep the first (\d+) tokens"),

@@ -20,6 +20,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from harness.cassette import load_cassette
+from harness.commands import record as record_module
 from harness.commands.record import command as record_command
 from harness.recorder import CassetteRecorder, build_recorder_app, start_site
 from proxy.sse import SSEDecoder, encode_events
@@ -279,13 +280,17 @@ async def test_sigterm_stops_the_recorder_cleanly(tmp_path: Path) -> None:
     assert "Stopped: 1 interactions" in output and "Traceback" not in output
 
 
+def _must_not_start(*_args: object) -> None:
+    raise AssertionError("the recorder started despite bad input")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--cassette", "c.yaml"], "--upstream is required"),
         (["--upstream", "localhost:8082", "--cassette", "c.yaml"], "http(s) root URL"),
         (["--upstream", "http://127.0.0.1:8082/v1", "--cassette", "c.yaml"], "without /v1"),
-        (["--upstream", "http://x", "--script", "Makefile", "--cassette", "c.yaml"], "drop --upstream"),
+        (["--upstream", "http://x", "--script", "s.yaml", "--cassette", "c.yaml"], "drop --upstream"),
         (
             ["--upstream", "http://[::1", "--cassette", "c.yaml"],
             "--upstream must be an http(s) URL, not 'http://[::1': Invalid IPv6 URL",
@@ -301,7 +306,15 @@ async def test_sigterm_stops_the_recorder_cleanly(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_cli_usage_errors_exit_2(args: list[str], message: str) -> None:
+def test_cli_usage_errors_exit_2(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a check that lets bad input through must fail here at once, not start a recorder that serves until killed
+    # (and writes c.yaml into the working directory)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text("prompt: hi\nturns: []\n")
+    monkeypatch.setattr(record_module, "_record_proxy", _must_not_start)
+    monkeypatch.setattr(record_module, "_record_script", _must_not_start)
     result = CliRunner().invoke(record_command, args)
     assert result.exit_code == 2
     assert message in result.output
