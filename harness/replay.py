@@ -42,7 +42,7 @@ from proxy.sse import SSEDecoder
 
 # Fields of a /v1/messages body that count_tokens does not take.
 NOT_FOR_COUNT_TOKENS = ("max_tokens", "stream", "metadata", "stop_sequences", "temperature", "top_p", "top_k")
-ProgressHook = Callable[[], None]
+ProgressHook = Callable[["Job"], None]  # called as each request finishes
 
 
 @dataclass
@@ -69,6 +69,11 @@ class Job:
     check: ResponseCheck | None = None
     count_value: int | None = None
     count_problems: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Answered with an error (or not at all), for progress counts; scoring looks deeper."""
+        return self.check is None or self.check.error is not None
 
 
 def turn_key(scenario_id: str, index: int) -> str:
@@ -222,7 +227,7 @@ async def execute(jobs: list[Job], root: str, model: str, options: RunOptions, t
             except Exception as exc:  # a checker bug must cost one turn (blamed on ccbench), not the run
                 job.check = ResponseCheck(problems=[f"ccbench internal error: {exc!r}"])
                 job.count_problems = list(job.check.problems)
-        tick()
+        tick(job)
 
     connector = aiohttp.TCPConnector(limit=options.in_flight)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
@@ -266,7 +271,7 @@ def score_jobs(
 
 
 async def run_scenarios(
-    scenarios: list[Scenario], options: RunOptions, tick: ProgressHook = lambda: None
+    scenarios: list[Scenario], options: RunOptions, tick: ProgressHook = lambda job: None
 ) -> tuple[Target, dict, list[dict]]:
     """Start what the target needs (reference backend, proxy), replay every job, score. -> (target, summary, scenarios)."""
     target = options.target

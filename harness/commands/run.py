@@ -14,12 +14,12 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
 from harness.commands.options import FiniteFloatRange, OutputFile, cannot_write
 from harness.diagnosis import diagnose
+from harness.progress import replay_progress
 from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.report_data import parse_results
 from harness.results import build_results, write_results
@@ -168,20 +168,10 @@ def command(
     options = RunOptions(
         target=target, api_key=api_key, concurrency=concurrency, repeats=repeats, timeout=timeout
     )
-    total = len(plan_jobs(chosen, repeats))
-    progress = Progress(
-        TextColumn("replaying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    with progress:
-        task = progress.add_task("replay", total=total)
+    with replay_progress(console, len(plan_jobs(chosen, repeats))) as progress:
         try:
             resolved, summary, scored = asyncio.run(
-                run_scenarios(chosen, options, lambda: progress.advance(task))
+                run_scenarios(chosen, options, lambda job: progress.advance(job.failed))
             )
         except BackendError as exc:
             raise click.UsageError(str(exc)) from exc
