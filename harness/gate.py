@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.report_data import ResultsError, RunView
 from harness.report_labels import format_value, scenario_ids
+from harness.run_conditions import condition_notes
 from harness.stats import NoiseBand, noise_band
 from proxy.datafile import load_yaml_file
 
@@ -164,6 +165,7 @@ def evaluate_gate(baseline: RunView, candidate: RunView, thresholds: GateThresho
             notes.append("repeats without summary.per_repeat in both files: plain thresholds apply")
     else:
         notes.append("single runs (no --repeat): plain thresholds apply, no noise band")
+    notes += condition_notes([baseline, candidate], ["baseline", "candidate"])
     unknown = [s for s in thresholds.allow_regressions if baseline.scenario(s) is None]
     if unknown:
         notes.append(f"allowed regressions not in the baseline: {', '.join(unknown)}")

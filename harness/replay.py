@@ -52,11 +52,23 @@ class RunOptions:
     concurrency: int | None = None  # None: the backend's parallel slots when it reports them, else 4
     repeats: int = 1
     timeout: float = 600.0
+    max_output_tokens: int | None = (
+        None  # cap on max_tokens sent to the backend (OpenAI-format, via the proxy)
+    )
 
     @property
     def in_flight(self) -> int:
         """Requests in flight at once (before the backend was asked: the default)."""
         return max(1, self.concurrency or DEFAULT_CONCURRENCY)
+
+    def conditions(self) -> dict:
+        """The settings that shape the numbers, for the results file: a gate compares like with like only when
+        these match (latency under 4 requests at once is not latency under 1; a cap cuts long answers)."""
+        return {
+            "concurrency": self.in_flight,
+            "timeout_s": self.timeout,
+            "max_output_tokens": self.max_output_tokens,
+        }
 
 
 @dataclass
@@ -114,6 +126,7 @@ async def in_process_proxy(target: Target, api_key: str | None, options: RunOpti
         "thinking": target.preset.thinking,
         "read_timeout": options.timeout,
         "max_concurrency": options.in_flight,
+        "max_output_tokens": options.max_output_tokens,
     }
     try:
         config = load_config(overrides=overrides, environ={})  # the run's options alone decide, not CCBENCH_*

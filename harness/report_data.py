@@ -138,6 +138,7 @@ class RunView:
     per_repeat: list[dict[str, float | None]]
     failure_classes: dict[str, int]
     scenarios: list[ScenarioView] = field(default_factory=list)
+    conditions: dict[str, object] = field(default_factory=dict)  # the file's "run" (older files: empty)
 
     @property
     def label(self) -> str:
@@ -227,6 +228,7 @@ def parse_results(data: object, source: str) -> RunView:
         per_repeat=_per_repeat(summary.get("per_repeat"), source),
         failure_classes=_failure_classes(summary.get("failure_classes")),
         scenarios=_unique([_scenario(item, number, source) for number, item in enumerate(scenarios)], source),
+        conditions=dict(data["run"]) if isinstance(data.get("run"), Mapping) else {},
     )
 
 

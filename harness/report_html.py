@@ -13,7 +13,14 @@ from html import escape
 from harness.diagnosis import diagnose
 from harness.gate import GateResult
 from harness.report_data import COMPARE_METRICS, RunView, ScenarioView, TurnView
-from harness.report_labels import best_rows, format_value, model_names, scenario_ids, unique_labels
+from harness.report_labels import (
+    best_rows,
+    comparability_notes,
+    format_value,
+    model_names,
+    scenario_ids,
+    unique_labels,
+)
 from harness.svg_charts import Frame, Series, bar_chart, rate_color
 
 CSS = """
@@ -74,14 +81,19 @@ LATENCY_SERIES = (
 )
 
 
-def render_html(runs: list[RunView], title: str = "ccbench report", preface: str = "") -> str:
-    """The whole page; `preface` is trusted HTML put above the cards (the gate's verdict)."""
+def render_html(
+    runs: list[RunView], title: str = "ccbench report", preface: str = "", warnings: list[str] | None = None
+) -> str:
+    """The whole page; `preface` is trusted HTML put above the cards (the gate's verdict); `warnings` (default:
+    why the runs may not compare) are shown beneath it."""
     labels = unique_labels(runs)
+    notes = comparability_notes(runs) if warnings is None else warnings
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = [
         f"<h1>{escape(title)}</h1>",
         f'<p class="sub">{len(runs)} run(s) · {len(scenario_ids(runs))} scenario(s) · generated {generated}</p>',
         preface,
+        "".join(f'<p class="warn">⚠ {escape(note)}</p>' for note in notes),
         '<section class="cards">'
         + "".join(_card(run, name) for run, name in zip(runs, model_names(runs), strict=True))
         + "</section>",
@@ -122,7 +134,8 @@ def render_gate_html(result: GateResult) -> str:
     notes = "".join(f'<p class="sub">{escape(note)}</p>' for note in result.notes)
     banner = f'<p class="verdict {"ok" if result.passed else "bad"}">{escape(result.verdict_line)}</p>'
     preface = f'{banner}<div class="scroll"><table><tr>{head}</tr>{rows}</table></div>{notes}'
-    return render_html([result.baseline, result.candidate], "ccbench gate", preface)
+    # the gate's notes above already say where the runs' conditions differ
+    return render_html([result.baseline, result.candidate], "ccbench gate", preface, warnings=[])
 
 
 def _verdict_pill(verdict: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.report_data import RunView
+from harness.run_conditions import condition_notes
 
 
 def format_value(kind: str, value: float | None) -> str:
@@ -54,6 +55,12 @@ def coverage_note(runs: list[RunView]) -> str | None:
         f"The runs cover different scenarios ({ran}), so their rates are not comparable; "
         "run every model with the same --suite / --scenario selection."
     )
+
+
+def comparability_notes(runs: list[RunView]) -> list[str]:
+    """Why the runs' numbers may not compare: different scenarios, different run conditions (by file name)."""
+    coverage = coverage_note(runs)
+    return ([coverage] if coverage else []) + condition_notes(runs, [Path(run.source).name for run in runs])
 
 
 def _file_tags(runs: list[RunView]) -> list[str]:

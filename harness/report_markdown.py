@@ -11,7 +11,7 @@ from harness.gate import GateResult
 from harness.report_data import COMPARE_METRICS, RunView, ScenarioView
 from harness.report_labels import (
     best_rows,
-    coverage_note,
+    comparability_notes,
     format_value,
     model_names,
     scenario_ids,
@@ -82,8 +82,7 @@ def scenario_matrix(runs: list[RunView]) -> list[str]:
 def compare_markdown(runs: list[RunView]) -> str:
     lines = ["## ccbench compare", "", *summary_table(runs), ""]
     lines += ["Best value per column in **bold**. — means nothing to measure (null), never 100 %.", ""]
-    note = coverage_note(runs)
-    if note:
+    for note in comparability_notes(runs):
         lines += [f"> ⚠️ {md_escape(note)}", ""]
     lines += ["### Scenarios", "", *scenario_matrix(runs), ""]
     return "\n".join(lines)

@@ -22,14 +22,17 @@ class ResultsFileError(Exception):
     """A results file that cannot be read or does not follow the contract."""
 
 
-def build_results(preset: str, base_url: str, model: str, summary: dict, scenarios: list[dict]) -> dict:
-    """The whole results document, keys in contract order."""
+def build_results(
+    preset: str, base_url: str, model: str, summary: dict, scenarios: list[dict], run: dict | None = None
+) -> dict:
+    """The whole results document, keys in contract order; `run` holds the conditions (RunOptions.conditions)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "ccbench_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "backend": {"preset": preset, "base_url": base_url},
         "model": model,
+        **({"run": run} if run is not None else {}),
         "summary": summary,
         "scenarios": scenarios,
     }

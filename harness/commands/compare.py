@@ -15,7 +15,7 @@ from harness.report import (
 )
 from harness.report_data import ResultsError
 from harness.report_html import render_html
-from harness.report_labels import coverage_note, unique_labels
+from harness.report_labels import comparability_notes, unique_labels
 from harness.report_markdown import compare_markdown
 
 
@@ -47,9 +47,8 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
         raise click.UsageError(str(exc)) from None
     console = console_for_output()
     console.print(compare_table(runs))
-    note = coverage_note(runs)
-    if note:
-        console.print(f"warning: {note}", style="yellow")
+    for note in comparability_notes(runs):
+        console.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
     failing = failing_scenarios_table(runs)
     if failing is None:
         console.print("All scenarios pass in every run.")

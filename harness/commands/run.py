@@ -24,6 +24,7 @@ from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.report_data import parse_results
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
+from proxy.config import MAX_CONTEXT
 
 
 def _fmt(value: object, kind: str = "rate") -> str:
@@ -134,6 +135,12 @@ def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> 
     help="Seconds allowed per request.",
 )
 @click.option(
+    "--max-output-tokens",
+    type=click.IntRange(1, MAX_CONTEXT),
+    help="Cap on max_tokens sent to the backend (OpenAI-format presets): bounds the time a model that "
+    "never stops can take per turn; recorded in the results, and the gate notes runs with different caps.",
+)
+@click.option(
     "--scenarios",
     "scenarios_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -152,6 +159,7 @@ def command(
     junit: Path | None,
     api_key: str | None,
     timeout: float,
+    max_output_tokens: int | None,
     scenarios_dir: Path | None,
 ) -> None:
     """Replay scenarios against a backend and score schema validity, tool calls and latency."""
@@ -165,8 +173,18 @@ def command(
     if not chosen:
         raise click.UsageError("no scenarios selected (the chosen suites have no turns)")
     report = _report_module(html, junit)
+    if max_output_tokens is not None and target.preset.format == "anthropic":
+        raise click.UsageError(
+            "--max-output-tokens caps what the proxy sends to an OpenAI-format backend; --backend anthropic "
+            "gets the recorded requests as they are"
+        )
     options = RunOptions(
-        target=target, api_key=api_key, concurrency=concurrency, repeats=repeats, timeout=timeout
+        target=target,
+        api_key=api_key,
+        concurrency=concurrency,
+        repeats=repeats,
+        timeout=timeout,
+        max_output_tokens=max_output_tokens,
     )
     with replay_progress(console, len(plan_jobs(chosen, repeats))) as progress:
         try:
@@ -176,7 +194,9 @@ def command(
         except BackendError as exc:
             raise click.UsageError(str(exc)) from exc
     base = "embedded" if resolved.preset.name == "reference" else resolved.base_url
-    results = build_results(resolved.preset.name, base, resolved.model or "", summary, scored)
+    results = build_results(
+        resolved.preset.name, base, resolved.model or "", summary, scored, run=options.conditions()
+    )
     _write(write_results, results, out)
     console.print(summary_table(results))
     for line in diagnose(parse_results(results, str(out))):

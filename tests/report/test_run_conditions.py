@@ -1,0 +1,115 @@
+"""Run conditions (results "run"): recorded by `ccbench run`, compared by gate and compare, which say when two
+runs were measured differently (concurrency, output cap, timeout) instead of comparing them silently."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.report_data import parse_results
+from harness.results import contract_problems
+from harness.run_conditions import condition_notes
+from tests.proxy.backend_thread import BackendThread
+from tests.proxy.fake_backend import FakeBackend
+from tests.report.factory import results, write
+
+CONDITIONS = {"concurrency": 4, "timeout_s": 600.0, "max_output_tokens": None}
+
+
+def with_conditions(**changes) -> dict:
+    return {**results(), "run": {**CONDITIONS, **changes}}
+
+
+def test_run_records_its_conditions_and_caps_output_tokens(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    out = tmp_path / "r.json"
+    with BackendThread(backend) as running:
+        argv = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke", "--out", str(out)]
+        result = CliRunner().invoke(
+            main, [*argv, "--concurrency", "2", "--timeout", "30", "--max-output-tokens", "7"]
+        )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert data["run"] == {"concurrency": 2, "timeout_s": 30.0, "max_output_tokens": 7}
+    assert contract_problems(data) == []
+    sent = [r.body for r in backend.requests if r.path.endswith("/chat/completions")]
+    assert sent and all(body["max_tokens"] <= 7 for body in sent)
+
+
+def test_without_a_cap_the_recorded_max_tokens_go_through(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    out = tmp_path / "r.json"
+    with BackendThread(backend) as running:
+        argv = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke", "--out", str(out)]
+        result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["run"]["max_output_tokens"] is None
+    sent = [r.body for r in backend.requests if r.path.endswith("/chat/completions")]
+    assert sent and max(body["max_tokens"] for body in sent) > 7
+
+
+def test_a_cap_for_an_anthropic_backend_is_a_usage_error() -> None:
+    argv = ["run", "--backend", "anthropic", "--base-url", "http://127.0.0.1:9", "--max-output-tokens", "5"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2
+    assert "--max-output-tokens caps what the proxy sends to an OpenAI-format backend" in result.output
+
+
+def test_a_results_file_with_a_bad_run_entry_breaks_the_contract() -> None:
+    assert contract_problems(with_conditions(concurrency=0))
+    assert contract_problems(with_conditions(max_output_tokens="many"))
+    assert contract_problems(with_conditions()) == []
+
+
+def test_notes_name_each_differing_condition_and_nothing_else() -> None:
+    base = parse_results(with_conditions(), "b.json")
+    same = parse_results(with_conditions(), "c.json")
+    assert condition_notes([base, same], ["baseline", "candidate"]) == []
+    other = parse_results(with_conditions(concurrency=1, max_output_tokens=512), "c.json")
+    notes = condition_notes([base, other], ["baseline", "candidate"])
+    assert len(notes) == 2
+    assert notes[0].startswith("the runs used different --concurrency (baseline 4, candidate 1): latency")
+    assert notes[1].startswith("the runs used different --max-output-tokens (baseline none, candidate 512)")
+    # a file from before "run" existed is not compared (its conditions are unknown, not different)
+    assert condition_notes([parse_results(results(), "old.json"), other], ["baseline", "candidate"]) == []
+
+
+def test_gate_notes_different_conditions_in_terminal_markdown_and_html_once(tmp_path: Path) -> None:
+    base = write(tmp_path / "baseline.json", with_conditions())
+    cand = write(tmp_path / "candidate.json", with_conditions(concurrency=1))
+    md, html = tmp_path / "gate.md", tmp_path / "gate.html"
+    argv = [
+        "gate",
+        "--baseline",
+        str(base),
+        "--candidate",
+        str(cand),
+        "--markdown",
+        str(md),
+        "--html",
+        str(html),
+    ]
+    outcome = CliRunner().invoke(main, argv)
+    assert outcome.exit_code == 0, outcome.output  # a note, not a verdict
+    sentence = "the runs used different --concurrency (baseline 4, candidate 1)"
+    assert sentence in " ".join(outcome.output.split())
+    assert sentence in md.read_text()
+    assert html.read_text().count(sentence) == 1
+
+
+def test_compare_warns_about_different_conditions(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.json", with_conditions())
+    b = write(tmp_path / "b.json", with_conditions(timeout_s=30.0))
+    md, html = tmp_path / "c.md", tmp_path / "c.html"
+    outcome = CliRunner().invoke(
+        main, ["compare", str(a), str(b), "--markdown", str(md), "--html", str(html)]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    sentence = "the runs used different --timeout (a.json 600, b.json 30)"
+    assert sentence in " ".join(outcome.output.split())
+    assert sentence in md.read_text() and sentence in html.read_text()
+    same = CliRunner().invoke(main, ["compare", str(a), str(a)])
+    assert "different" not in same.output
