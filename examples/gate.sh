@@ -10,6 +10,7 @@ set -euo pipefail
 
 PORT="${PORT:-8080}"
 REPEAT="${REPEAT:-3}"
+MAX_OUTPUT_TOKENS="${MAX_OUTPUT_TOKENS:-2048}"  # bounds a turn of a model that never stops; same for both runs
 SUITE="${SUITE:-smoke}"
 OUT="${OUT:-ccbench-out}"
 GATE_CONFIG="${GATE_CONFIG:-examples/gate.yaml}"
@@ -47,7 +48,7 @@ trap stop_backend EXIT
 run_model() {  # $1: model, $2: output name
     start_backend "$1"
     ccbench run --backend llamacpp --base-url "$BASE_URL" --suite "$SUITE" --repeat "$REPEAT" \
-        --out "$OUT/$2.json" --html "$OUT/$2.html" --junit "$OUT/$2.xml"
+        --max-output-tokens "$MAX_OUTPUT_TOKENS" --out "$OUT/$2.json" --html "$OUT/$2.html" --junit "$OUT/$2.xml"
     stop_backend
 }
 

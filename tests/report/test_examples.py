@@ -26,6 +26,9 @@ def test_github_actions_job_runs_both_models_and_the_gate():
     scripts = "\n".join(step.get("run", "") for step in steps)
     assert "ccbench backend start llamacpp" in scripts and "/health" in scripts
     assert scripts.count("ccbench run ") == 2 and "--repeat" in scripts
+    # both runs under the same conditions, bounded for a CPU runner (the gate notes runs that differ)
+    assert scripts.count('--max-output-tokens "$MAX_OUTPUT_TOKENS"') == 2
+    assert int(workflow["jobs"]["gate"]["env"]["MAX_OUTPUT_TOKENS"]) > 0
     assert (
         "ccbench gate --baseline baseline.json --candidate candidate.json" in scripts
         and "--junit gate.xml" in scripts
