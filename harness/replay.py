@@ -52,9 +52,8 @@ class RunOptions:
     concurrency: int | None = None  # None: the backend's parallel slots when it reports them, else 4
     repeats: int = 1
     timeout: float = 600.0
-    max_output_tokens: int | None = (
-        None  # cap on max_tokens sent to the backend (OpenAI-format, via the proxy)
-    )
+    # cap on max_tokens sent to the backend (OpenAI-format, via the proxy)
+    max_output_tokens: int | None = None
 
     @property
     def in_flight(self) -> int:
