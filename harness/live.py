@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
@@ -122,9 +123,52 @@ def observer_middleware(seen: list[SeenRequest]) -> Callable:
     return observe
 
 
+HEARTBEAT_SECONDS = 60.0
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def heartbeat_line(label: str, seen: list[SeenRequest], seconds: float) -> str:
+    """`edit-file: 5 requests (1 in flight, 0 errors), 4m00s`: how far a task is while it runs."""
+    waiting = sum(1 for r in seen if r.status == 0)
+    errors = sum(1 for r in seen if r.error_type != CLIENT_CLOSED and (r.status >= 400 or r.error_type))
+    minutes, secs = divmod(int(seconds), 60)
+    return f"  {label}: {len(seen)} requests ({waiting} in flight, {errors} errors), {minutes}m{secs:02d}s"
+
+
 @contextlib.asynccontextmanager
-async def running_proxy(config: Config, seen: list[SeenRequest]) -> AsyncIterator[str]:
-    """An in-process `ccbench proxy` on a free loopback port; yields its root URL (ANTHROPIC_BASE_URL)."""
+async def heartbeat(
+    label: str,
+    seen: list[SeenRequest],
+    every: float = HEARTBEAT_SECONDS,
+    say: Callable[[str], None] = _stderr_line,
+) -> AsyncIterator[None]:
+    """A line every `every` seconds while Claude Code works: one turn of a CPU model takes minutes, and a task
+    that printed nothing for ten could be stuck or slow; CI services stop jobs that stay silent."""
+    started = time.monotonic()
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(every)
+            say(heartbeat_line(label, seen, time.monotonic() - started))
+
+    beating = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+
+
+@contextlib.asynccontextmanager
+async def running_proxy(
+    config: Config, seen: list[SeenRequest], label: str | None = None
+) -> AsyncIterator[str]:
+    """An in-process `ccbench proxy` on a free loopback port; yields its root URL (ANTHROPIC_BASE_URL). With a
+    `label`, a heartbeat line reports the requests so far every minute while it serves."""
     from proxy.app import build_app
 
     app = build_app(config)
@@ -134,7 +178,8 @@ async def running_proxy(config: Config, seen: list[SeenRequest]) -> AsyncIterato
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with heartbeat(label, seen) if label else contextlib.nullcontext():
+            yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
 
@@ -229,7 +274,7 @@ async def run_task(task: LiveTask, claude: Path, target: LiveTarget, timeout: fl
         async with backend_for(task, target, workspace.resolve()) as upstream:
             config = Config(upstream=upstream, upstream_format=target.upstream_format, model=target.model,
                             thinking=target.thinking)  # fmt: skip
-            async with running_proxy(config, seen) as proxy_url:
+            async with running_proxy(config, seen, label=task.id) as proxy_url:
                 env = claude_env(proxy_url, home, os.environ)
                 code, out, err = await run_claude(claude, task.script.prompt, workspace, env, timeout)
         wall = time.perf_counter() - started

@@ -308,7 +308,7 @@ async def run_fork(
             config = Config(upstream=fork.base_url, upstream_format="openai", model=target.model,
                             thinking=target.thinking)  # fmt: skip
             config.forward_headers = [*config.forward_headers, AGENT_HEADER]
-            async with running_proxy(config, seen) as proxy_url:
+            async with running_proxy(config, seen, label=task_id) as proxy_url:
                 env = claude_env(proxy_url, home, os.environ)
                 code, out, err = await run_claude(claude, prompt, workspace, env, timeout)
         wall = time.perf_counter() - started

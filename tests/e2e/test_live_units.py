@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import stat
 from pathlib import Path
@@ -13,7 +14,16 @@ from click.testing import CliRunner
 
 from harness.claude_cli import CLAUDE_BIN_ENV, find_claude, read_stream_json
 from harness.cli import main
-from harness.live import SeenRequest, live_summary, running_proxy, script_responder, task_result
+from harness.live import (
+    CLIENT_CLOSED,
+    SeenRequest,
+    heartbeat,
+    heartbeat_line,
+    live_summary,
+    running_proxy,
+    script_responder,
+    task_result,
+)
 from harness.live_tasks import LiveError, OutcomeCheck, load_live_tasks, parse_check, prepare_workspace
 from harness.reference import ReferenceBackend
 from proxy.config import Config
@@ -263,3 +273,31 @@ async def test_proxy_observer_counts_tool_calls_the_backend_left_as_text() -> No
     result = task_result("t", (False, ""), read_stream_json(""), seen, 0, 1.0, "")
     assert result.text_tool_calls == 2
     assert live_summary([result])["text_tool_calls"] == 2
+
+
+def test_heartbeat_line_counts_requests_in_flight_and_errors() -> None:
+    seen = [
+        SeenRequest("/v1/messages", True, True, 200, None),
+        SeenRequest("/v1/messages", True, True, 200, "api_error"),  # an `event: error` mid-stream
+        SeenRequest("/v1/messages", False, True, 529, "overloaded_error"),
+        SeenRequest("/v1/messages", True, True, 499, CLIENT_CLOSED),  # Claude Code went away: not an error
+        SeenRequest("/v1/messages", True, True, 0, None),
+    ]
+    assert (
+        heartbeat_line("edit-file", seen, 245.9) == "  edit-file: 5 requests (1 in flight, 2 errors), 4m05s"
+    )
+
+
+async def test_heartbeat_reports_while_the_task_runs_and_stops_after() -> None:
+    lines: list[str] = []
+    seen: list[SeenRequest] = []
+    async with heartbeat("t", seen, every=0.05, say=lines.append):
+        seen.append(SeenRequest("/v1/messages", True, True, 0, None))
+        for _ in range(200):  # until two beats, however loaded the machine
+            if len(lines) >= 2:
+                break
+            await asyncio.sleep(0.02)
+    assert len(lines) >= 2 and lines[-1].startswith("  t: 1 requests (1 in flight, 0 errors), ")
+    count = len(lines)
+    await asyncio.sleep(0.2)
+    assert len(lines) == count  # no beat once the task is over
