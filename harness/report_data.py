@@ -89,6 +89,7 @@ class TurnView:
     tool_calls: list[dict[str, Any]]
     error: dict[str, Any] | None
     latency_ms: float | None
+    stop_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,7 @@ def _turn(raw: Mapping[str, Any], position: int) -> TurnView:
         tool_calls=[dict(c) for c in tool_calls],
         error=dict(error) if error else None,
         latency_ms=_number_or_none(raw.get("latency_ms")),
+        stop_reason=raw.get("stop_reason") if isinstance(raw.get("stop_reason"), str) else None,
     )
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from harness.cli import main
+from harness.diagnosis import diagnose
 from harness.report_data import parse_results
 from harness.results import contract_problems
 from harness.run_conditions import condition_notes
 from tests.proxy.backend_thread import BackendThread
-from tests.proxy.fake_backend import FakeBackend
+from tests.proxy.fake_backend import FakeBackend, Reply, chunks_from_blocks
 from tests.report.factory import results, write
 
 CONDITIONS = {"concurrency": 4, "timeout_s": 600.0, "max_output_tokens": None}
@@ -113,3 +114,39 @@ def test_compare_warns_about_different_conditions(tmp_path: Path) -> None:
     assert sentence in md.read_text() and sentence in html.read_text()
     same = CliRunner().invoke(main, ["compare", str(a), str(a)])
     assert "different" not in same.output
+
+
+def test_a_run_whose_answers_hit_the_cap_says_the_cap_cut_them(tmp_path: Path) -> None:
+    """A model that is still writing when the cap bites: the why line names the run's own cap."""
+    rambling = Reply(
+        chunks=chunks_from_blocks([{"type": "text", "text": "Let me think " * 20}], finish_reason="length")
+    )
+    backend = FakeBackend(rambling)
+    out = tmp_path / "r.json"
+    with BackendThread(backend) as running:
+        argv = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke", "--out", str(out)]
+        result = CliRunner().invoke(main, [*argv, "--max-output-tokens", "64"])
+    assert result.exit_code == 0, result.output
+    turns = [
+        t for s in json.loads(out.read_text())["scenarios"] for t in s["turns"] if t["kind"] == "messages"
+    ]
+    failed = [t for t in turns if not t["passed"]]
+    cut = [t for t in failed if t["stop_reason"] == "max_tokens"]
+    assert cut, failed
+    text = " ".join(result.output.split())
+    assert f"{len(cut)} of {len(failed)} failed turns stopped at max_tokens, still writing:" in text
+    assert "the run's --max-output-tokens 64 cut them" in text
+
+
+def test_without_a_cap_a_model_that_never_stops_is_named() -> None:
+    data = results()
+    for scenario in data["scenarios"]:
+        for turn in scenario["turns"]:
+            turn.update(passed=False, failure_class="model_no_tool", tool_calls=[], stop_reason="max_tokens")
+    lines = diagnose(parse_results(data, "r.json"))
+    assert lines[0].endswith("failed turns stopped at max_tokens, still writing:")
+    assert "without finishing its answer (it rambles or repeats itself)" in lines[1]
+    for scenario in data["scenarios"]:
+        for turn in scenario["turns"]:
+            turn["stop_reason"] = "end_turn"
+    assert not any("max_tokens" in line for line in diagnose(parse_results(data, "r.json")))
