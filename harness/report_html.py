@@ -21,6 +21,7 @@ from harness.report_labels import (
     scenario_ids,
     unique_labels,
 )
+from harness.run_conditions import describe as describe_conditions
 from harness.svg_charts import Frame, Series, bar_chart, rate_color
 
 CSS = """
@@ -166,6 +167,9 @@ def _card(run: RunView, name: str) -> str:
     ]
     if run.repeats > 1:
         rows.append(("Repeats", str(run.repeats)))
+    conditions = describe_conditions(run)
+    if conditions:
+        rows.append(("Run", conditions))
     failures = sorted(((n, c) for c, n in run.failure_classes.items() if n), reverse=True)
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
     if failures:

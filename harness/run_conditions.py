@@ -41,3 +41,14 @@ def condition_notes(runs: list[RunView], names: list[str]) -> list[str]:
                 "rerun with one setting to compare like with like"
             )
     return notes
+
+
+def describe(run: RunView) -> str | None:
+    """`4 at once · timeout 600 s · output cap none` for a report card; None for files without conditions."""
+    if not run.conditions:
+        return None
+    c = run.conditions
+    return (
+        f"{_shown(c.get('concurrency'))} at once · timeout {_shown(c.get('timeout_s'))} s · "
+        f"output cap {_shown(c.get('max_output_tokens'))}"
+    )

@@ -150,3 +150,14 @@ def test_without_a_cap_a_model_that_never_stops_is_named() -> None:
         for turn in scenario["turns"]:
             turn["stop_reason"] = "end_turn"
     assert not any("max_tokens" in line for line in diagnose(parse_results(data, "r.json")))
+
+
+def test_html_cards_show_each_runs_conditions(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.json", with_conditions(max_output_tokens=512))
+    html = tmp_path / "c.html"
+    outcome = CliRunner().invoke(main, ["compare", str(a), "--html", str(html)])
+    assert outcome.exit_code == 0, outcome.output
+    assert "<dt>Run</dt><dd>4 at once · timeout 600 s · output cap 512</dd>" in html.read_text()
+    old = write(tmp_path / "old.json", results())
+    CliRunner().invoke(main, ["compare", str(old), "--html", str(html)])
+    assert "<dt>Run</dt>" not in html.read_text()  # a file from before "run": nothing made up
