@@ -53,7 +53,10 @@ class PlainProgress:
 
     def _line(self, now: float) -> None:
         errors = f"{self.errors} error{'s' if self.errors != 1 else ''}"
-        line = f"replayed {self.done}/{self.total} requests, {errors}, {_elapsed(now - self._started)}"
+        spent = now - self._started
+        line = f"replayed {self.done}/{self.total} requests, {errors}, {_elapsed(spent)}"
+        if 0 < self.done < self.total:  # at the pace so far; requests differ, so a rough figure
+            line += f" (~{_elapsed(spent / self.done * (self.total - self.done))} left)"
         self.console.print(line, highlight=False, soft_wrap=True)
 
     def __exit__(

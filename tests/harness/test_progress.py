@@ -39,8 +39,8 @@ def test_plain_lines_at_start_every_interval_and_end() -> None:
         progress.advance(failed=False)  # the last one always prints
     assert out.getvalue().splitlines() == [
         "replaying 5 requests…",
-        "replayed 2/5 requests, 1 error, 31s",
-        "replayed 4/5 requests, 2 errors, 1m36s",
+        "replayed 2/5 requests, 1 error, 31s (~46s left)",
+        "replayed 4/5 requests, 2 errors, 1m36s (~24s left)",
         "replayed 5/5 requests, 2 errors, 1m36s",
     ]
 
@@ -51,7 +51,7 @@ def test_plain_says_where_an_interrupted_run_stopped() -> None:
         progress.advance(failed=False)
         clock.now += 3
         raise KeyboardInterrupt
-    assert out.getvalue().splitlines()[-1] == "replayed 1/10 requests, 0 errors, 3s"
+    assert out.getvalue().splitlines()[-1] == "replayed 1/10 requests, 0 errors, 3s (~27s left)"
 
 
 def test_terminal_gets_the_bar_with_errors_and_logs_get_lines() -> None:
