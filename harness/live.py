@@ -248,6 +248,7 @@ class LiveTarget:
     model: str | None = None
     upstream_format: str = "openai"
     thinking: str = "none"
+    max_output_tokens: int | None = None  # the proxy's cap on max_tokens (--max-output-tokens)
 
 
 @contextlib.asynccontextmanager
@@ -273,7 +274,7 @@ async def run_task(task: LiveTask, claude: Path, target: LiveTarget, timeout: fl
         started = time.perf_counter()
         async with backend_for(task, target, workspace.resolve()) as upstream:
             config = Config(upstream=upstream, upstream_format=target.upstream_format, model=target.model,
-                            thinking=target.thinking)  # fmt: skip
+                            thinking=target.thinking, max_output_tokens=target.max_output_tokens)  # fmt: skip
             async with running_proxy(config, seen, label=task.id) as proxy_url:
                 env = claude_env(proxy_url, home, os.environ)
                 code, out, err = await run_claude(claude, task.script.prompt, workspace, env, timeout)
@@ -300,7 +301,9 @@ def live_summary(results: list[TaskResult]) -> dict:
     }
 
 
-def live_report(results: list[TaskResult], target: LiveTarget, claude_version: str | None) -> dict:
+def live_report(
+    results: list[TaskResult], target: LiveTarget, claude_version: str | None, timeout: float | None = None
+) -> dict:
     from proxy import __version__
 
     return {
@@ -310,6 +313,7 @@ def live_report(results: list[TaskResult], target: LiveTarget, claude_version: s
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "backend": {"preset": target.preset, "base_url": target.base_url},
         "model": target.model,
+        "run": {"timeout_s": timeout, "max_output_tokens": target.max_output_tokens},
         "claude_code_version": claude_version,
         "summary": live_summary(results),
         "tasks": [asdict(r) for r in results],

@@ -306,7 +306,7 @@ async def run_fork(
                         request_timeout=timeout, mark_subagents=target.preset == "reference") as fork,
         ):  # fmt: skip
             config = Config(upstream=fork.base_url, upstream_format="openai", model=target.model,
-                            thinking=target.thinking)  # fmt: skip
+                            thinking=target.thinking, max_output_tokens=target.max_output_tokens)  # fmt: skip
             config.forward_headers = [*config.forward_headers, AGENT_HEADER]
             async with running_proxy(config, seen, label=task_id) as proxy_url:
                 env = claude_env(proxy_url, home, os.environ)
@@ -330,11 +330,13 @@ async def run_fork(
         )
 
 
-def fork_report(result: ForkResult, target: LiveTarget, claude_version: str | None) -> dict:
+def fork_report(
+    result: ForkResult, target: LiveTarget, claude_version: str | None, timeout: float | None = None
+) -> dict:
     """The usual live report (summary.tasks, summary.task_success, tasks[]) plus the fork's turn split."""
     from harness.live import live_report
 
-    report = live_report([result], target, claude_version)
+    report = live_report([result], target, claude_version, timeout)
     report["summary"].update(replayed_turns=result.replayed_turns, live_turns=result.live_turns)
     report["fork"] = {
         "cassette": result.cassette,

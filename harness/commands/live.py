@@ -17,20 +17,29 @@ from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
 from harness.commands.options import FiniteFloatRange, OutputFile, write_output_file
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
+from proxy.config import MAX_CONTEXT
 from proxy.translate.textcalls import SERVER_HINT
 
 
-def resolve_live_target(backend: str, base_url: str | None, model: str | None) -> LiveTarget:
+def resolve_live_target(
+    backend: str, base_url: str | None, model: str | None, max_output_tokens: int | None = None
+) -> LiveTarget:
     """Reuse `ccbench run`'s presets (default URLs, thinking style) for the proxy's upstream."""
-    if backend == "llamacpp" and not base_url:
-        return LiveTarget("llamacpp", None, model, "openai", "chat_template_kwargs")  # started for the run
+    if backend == "llamacpp" and not base_url:  # started for the run
+        return LiveTarget("llamacpp", None, model, "openai", "chat_template_kwargs", max_output_tokens)
     try:
         target = resolve_target(backend, base_url, model)
     except BackendError as exc:
         raise click.UsageError(str(exc)) from None
+    if max_output_tokens is not None and target.preset.format == "anthropic":
+        raise click.UsageError(
+            "--max-output-tokens caps what the proxy sends to an OpenAI-format backend; --backend anthropic "
+            "gets Claude Code's requests as they are"
+        )
     if backend == "reference":
-        return LiveTarget(model=model)
-    return LiveTarget(backend, target.base_url, model, target.preset.format, target.preset.thinking)
+        return LiveTarget(model=model, max_output_tokens=max_output_tokens)
+    preset = target.preset
+    return LiveTarget(backend, target.base_url, model, preset.format, preset.thinking, max_output_tokens)
 
 
 @contextlib.asynccontextmanager
@@ -43,7 +52,7 @@ async def started_backend(target: LiveTarget) -> AsyncIterator[LiveTarget]:
 
     click.echo("starting llama-server (SmolLM2-135M) for the run…", err=True)
     async with running_llama_server() as server:
-        yield LiveTarget("llamacpp", server.base_url, target.model, "openai", target.thinking)
+        yield dataclasses.replace(target, base_url=server.base_url)
 
 
 async def probed(target: LiveTarget) -> LiveTarget:
@@ -112,6 +121,13 @@ def claude_version(claude: Path) -> str | None:
     help="Seconds per task before Claude Code is stopped.",
 )
 @click.option(
+    "--max-output-tokens",
+    type=click.IntRange(1, MAX_CONTEXT),
+    default=None,
+    help="Cap on max_tokens the proxy sends to an OpenAI-format backend: bounds a turn of a model that never "
+    "stops (recorded in the report).",
+)
+@click.option(
     "--from-cassette",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -125,11 +141,11 @@ def claude_version(claude: Path) -> str | None:
 )
 def command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],
             tasks_dir: Path | None, out: Path | None, claude_path: str | None, timeout: float,
-            from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
+            max_output_tokens: int | None, from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
     """Run the real Claude Code CLI through an in-process proxy on task scenarios; exit 0 whatever the scores."""
     if from_cassette is not None or resume_at is not None:
         run_fork_command(backend, base_url, model, scenario_ids, tasks_dir, out, claude_path, timeout,
-                         from_cassette, resume_at)  # fmt: skip
+                         from_cassette, resume_at, max_output_tokens)  # fmt: skip
         return
     try:
         claude = find_claude(claude_path)
@@ -138,7 +154,7 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
         tasks = load_live_tasks(tasks_dir, list(scenario_ids))
     except LiveError as exc:
         raise click.UsageError(str(exc)) from None
-    target = resolve_live_target(backend, base_url, model)
+    target = resolve_live_target(backend, base_url, model, max_output_tokens)
     try:
         live_target, results = asyncio.run(run_all(tasks, claude, target, timeout))
     except BackendError as exc:
@@ -146,7 +162,7 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
     except Exception as exc:  # a backend that cannot start: report, not a traceback
         _report_backend_failure(exc)
         raise
-    report = live_report(results, live_target, claude_version(claude))
+    report = live_report(results, live_target, claude_version(claude), timeout)
     summary = report["summary"]
     click.echo(
         f"tasks={summary['tasks']} task_success={summary['task_success']:.2f} stream_errors={summary['stream_errors']} "
@@ -159,7 +175,8 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
 
 def run_fork_command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],
                      tasks_dir: Path | None, out: Path | None, claude_path: str | None, timeout: float,
-                     from_cassette: Path | None, resume_at: int | None) -> None:  # fmt: skip
+                     from_cassette: Path | None, resume_at: int | None,
+                     max_output_tokens: int | None = None) -> None:  # fmt: skip
     """`--from-cassette FILE --resume-at N`: one forked session (see harness/live_fork.py)."""
     from harness.fork_session import load_fork
     from harness.live_fork import ForkResult, fork_report, run_fork
@@ -177,7 +194,7 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
             raise LiveError(CLAUDE_INSTALL_HINT)
     except LiveError as exc:
         raise click.UsageError(str(exc)) from None
-    target = resolve_live_target(backend, base_url, model)
+    target = resolve_live_target(backend, base_url, model, max_output_tokens)
 
     async def fork() -> tuple[LiveTarget, ForkResult]:
         async with started_backend(target) as started:
@@ -199,7 +216,7 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
         f"{result.wall_s:.1f}s  {result.check}"
     )
     _advise_text_tool_calls(result.text_tool_calls)
-    report = fork_report(result, live_target, claude_version(claude))
+    report = fork_report(result, live_target, claude_version(claude), timeout)
     if out is not None:
         write_output_file(out, json.dumps(report, indent=2) + "\n")
 

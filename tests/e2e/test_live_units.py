@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import stat
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -301,3 +303,46 @@ async def test_heartbeat_reports_while_the_task_runs_and_stops_after() -> None:
     count = len(lines)
     await asyncio.sleep(0.2)
     assert len(lines) == count  # no beat once the task is over
+
+
+FAKE_CLAUDE = """#!{python}
+import json, os, sys, urllib.request
+if "--version" in sys.argv:
+    print("2.1.328 (Claude Code)")
+    sys.exit(0)
+body = {{"model": "claude-sonnet-4-5", "max_tokens": 32000, "messages": [{{"role": "user", "content": "hi"}}],
+        "tools": [{{"name": "Read", "description": "r", "input_schema": {{"type": "object"}}}}]}}
+request = urllib.request.Request(
+    os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages", data=json.dumps(body).encode(),
+    headers={{"content-type": "application/json", "x-api-key": "k", "anthropic-version": "2023-06-01"}})
+urllib.request.urlopen(request, timeout=60).read()
+print(json.dumps({{"type": "result", "subtype": "success", "result": "ok", "num_turns": 1, "is_error": False}}))
+"""
+
+
+def test_live_caps_output_tokens_and_records_the_cap(tmp_path: Path) -> None:
+    """--max-output-tokens reaches the backend through live's in-process proxy and lands in the report."""
+    from tests.proxy.backend_thread import BackendThread
+    from tests.proxy.fake_backend import FakeBackend
+
+    claude = tmp_path / "claude"
+    claude.write_text(FAKE_CLAUDE.format(python=sys.executable))
+    claude.chmod(0o755)
+    out = tmp_path / "live.json"
+    backend = FakeBackend()
+    with BackendThread(backend) as running:
+        argv = ["live", "--backend", "vllm", "--base-url", running.url, "--claude", str(claude)]
+        argv += ["--scenario", "edit-file", "--max-output-tokens", "50", "--timeout", "60", "--out", str(out)]
+        result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.output
+    sent = [r.body for r in backend.requests if r.path.endswith("/chat/completions")]
+    assert len(sent) == 1 and sent[0]["max_tokens"] == 50  # Claude Code asked for 32,000
+    report = json.loads(out.read_text())
+    assert report["run"] == {"timeout_s": 60.0, "max_output_tokens": 50}
+
+
+def test_live_refuses_a_cap_for_an_anthropic_backend() -> None:
+    argv = ["live", "--backend", "anthropic", "--base-url", "http://127.0.0.1:9", "--max-output-tokens", "5"]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2
+    assert "--max-output-tokens caps what the proxy sends to an OpenAI-format backend" in result.output
