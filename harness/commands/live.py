@@ -14,10 +14,15 @@ import click
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, Target, discover_model, resolve_target
 from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
-from harness.commands.options import FiniteFloatRange, OutputFile, write_output_file
+from harness.commands.options import (
+    FiniteFloatRange,
+    OutputFile,
+    check_output_cap,
+    max_output_tokens_option,
+    write_output_file,
+)
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
-from proxy.config import MAX_CONTEXT
 from proxy.translate.textcalls import SERVER_HINT
 
 
@@ -31,11 +36,7 @@ def resolve_live_target(
         target = resolve_target(backend, base_url, model)
     except BackendError as exc:
         raise click.UsageError(str(exc)) from None
-    if max_output_tokens is not None and target.preset.format == "anthropic":
-        raise click.UsageError(
-            "--max-output-tokens caps what the proxy sends to an OpenAI-format backend; --backend anthropic "
-            "gets Claude Code's requests as they are"
-        )
+    check_output_cap(max_output_tokens, target.preset.format)
     if backend == "reference":
         return LiveTarget(model=model, max_output_tokens=max_output_tokens)
     preset = target.preset
@@ -120,13 +121,7 @@ def claude_version(claude: Path) -> str | None:
     show_default=True,
     help="Seconds per task before Claude Code is stopped.",
 )
-@click.option(
-    "--max-output-tokens",
-    type=click.IntRange(1, MAX_CONTEXT),
-    default=None,
-    help="Cap on max_tokens the proxy sends to an OpenAI-format backend: bounds a turn of a model that never "
-    "stops (recorded in the report).",
-)
+@max_output_tokens_option
 @click.option(
     "--from-cassette",
     type=click.Path(dir_okay=False, path_type=Path),

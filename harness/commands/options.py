@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from harness.cassette import check_writable, write_atomic
+from proxy.config import MAX_CONTEXT
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -62,3 +63,22 @@ def write_output_file(path: Path | str, text: str) -> None:
         except OSError as cause:
             error = cause
         raise cannot_write(path, error) from None
+
+
+# `ccbench run` and `ccbench live`: the in-process proxy's cap (config max_output_tokens)
+max_output_tokens_option = click.option(
+    "--max-output-tokens",
+    type=click.IntRange(1, MAX_CONTEXT),
+    default=None,
+    help="Cap on max_tokens the proxy sends to an OpenAI-format backend (Claude Code asks for up to 32,000): "
+    "bounds a turn of a model that never stops; recorded in the results.",
+)
+
+
+def check_output_cap(max_output_tokens: int | None, upstream_format: str) -> None:
+    """The cap is the proxy's: an Anthropic-format backend gets the requests as they are, so refuse it there."""
+    if max_output_tokens is not None and upstream_format == "anthropic":
+        raise click.UsageError(
+            "--max-output-tokens caps what the proxy sends to an OpenAI-format backend; --backend anthropic "
+            "gets the requests as they are"
+        )

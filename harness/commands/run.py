@@ -17,14 +17,19 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
-from harness.commands.options import FiniteFloatRange, OutputFile, cannot_write
+from harness.commands.options import (
+    FiniteFloatRange,
+    OutputFile,
+    cannot_write,
+    check_output_cap,
+    max_output_tokens_option,
+)
 from harness.diagnosis import diagnose
 from harness.progress import replay_progress
 from harness.replay import RunOptions, plan_jobs, run_scenarios
 from harness.report_data import parse_results
 from harness.results import build_results, write_results
 from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
-from proxy.config import MAX_CONTEXT
 
 
 def _fmt(value: object, kind: str = "rate") -> str:
@@ -134,12 +139,7 @@ def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> 
     type=FiniteFloatRange(min=0.1, max=MAX_TIMEOUT),
     help="Seconds allowed per request.",
 )
-@click.option(
-    "--max-output-tokens",
-    type=click.IntRange(1, MAX_CONTEXT),
-    help="Cap on max_tokens sent to the backend (OpenAI-format presets): bounds the time a model that "
-    "never stops can take per turn; recorded in the results, and the gate notes runs with different caps.",
-)
+@max_output_tokens_option
 @click.option(
     "--scenarios",
     "scenarios_dir",
@@ -173,11 +173,7 @@ def command(
     if not chosen:
         raise click.UsageError("no scenarios selected (the chosen suites have no turns)")
     report = _report_module(html, junit)
-    if max_output_tokens is not None and target.preset.format == "anthropic":
-        raise click.UsageError(
-            "--max-output-tokens caps what the proxy sends to an OpenAI-format backend; --backend anthropic "
-            "gets the recorded requests as they are"
-        )
+    check_output_cap(max_output_tokens, target.preset.format)
     options = RunOptions(
         target=target,
         api_key=api_key,
