@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.report_data import ResultsError, RunView
 from harness.report_labels import format_value, scenario_ids
-from harness.run_conditions import condition_notes
+from harness.run_conditions import condition_notes, interruption
 from harness.stats import NoiseBand, noise_band
 from proxy.datafile import load_yaml_file
 
@@ -146,6 +146,12 @@ def build_thresholds(config: Mapping[str, Any], flags: Mapping[str, Any]) -> Gat
 
 def evaluate_gate(baseline: RunView, candidate: RunView, thresholds: GateThresholds) -> GateResult:
     """Run every check; raises ResultsError when the two files cannot be compared at all."""
+    for run in (baseline, candidate):
+        stopped = interruption(run)
+        if stopped:  # its rates cover whichever scenarios happened to finish: no basis for a verdict
+            raise ResultsError(
+                f"{run.source} is a partial run ({stopped}): gate complete runs only; rerun it"
+            )
     common = [s for s in scenario_ids([baseline]) if candidate.scenario(s) is not None]
     if not common:
         raise ResultsError(

@@ -135,7 +135,11 @@ async def in_process_proxy(target: Target, api_key: str | None, options: RunOpti
     level = proxy_log.level
     proxy_log.setLevel(logging.CRITICAL)  # each failure lands in the results file, not on the terminal
     try:
-        async with serve_on_loopback(build_app(config)) as root:
+        # as `ccbench proxy` runs: a request whose client went away (a stopped run) is cancelled upstream too,
+        # instead of holding the shutdown for as long as the backend takes
+        async with serve_on_loopback(
+            build_app(config), handler_cancellation=True, shutdown_timeout=5.0
+        ) as root:
             yield root
     finally:
         proxy_log.setLevel(level)
@@ -218,8 +222,16 @@ async def send_count_tokens(
         job.check = check_json_response(status, raw, latency_ms)
 
 
-async def execute(jobs: list[Job], root: str, model: str, options: RunOptions, tick: ProgressHook) -> None:
-    """Run every job against `root` (proxy or anthropic backend) with at most `concurrency` in flight."""
+async def execute(
+    jobs: list[Job],
+    root: str,
+    model: str,
+    options: RunOptions,
+    tick: ProgressHook,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run every job against `root` (proxy or anthropic backend) with at most `concurrency` in flight; when `stop`
+    is set first, the requests in flight are cancelled and their jobs stay without a check."""
     semaphore = asyncio.Semaphore(options.in_flight)
     timeout = aiohttp.ClientTimeout(total=options.timeout)
     auth = options.api_key if options.target.preset.format == "anthropic" and options.api_key else "ccbench"
@@ -243,7 +255,19 @@ async def execute(jobs: list[Job], root: str, model: str, options: RunOptions, t
 
     connector = aiohttp.TCPConnector(limit=options.in_flight)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        await asyncio.gather(*(one(session, job) for job in jobs))
+        everything = asyncio.ensure_future(asyncio.gather(*(one(session, job) for job in jobs)))
+        stopped = asyncio.ensure_future(stop.wait() if stop is not None else asyncio.Event().wait())
+        try:
+            await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            interrupted = not everything.done()
+            if interrupted:
+                everything.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await everything
+        if not interrupted:
+            everything.result()  # a bug of ours surfaces instead of passing as an interruption
 
 
 def score_jobs(
@@ -282,10 +306,36 @@ def score_jobs(
     return [scenario_entry(s.id, s.suite, list(s.tags), entries[s.id], repeats) for s in scenarios]
 
 
+@dataclass
+class Replay:
+    """What a replay gives back: the resolved target, summary and scored scenarios, and how much of it ran."""
+
+    target: Target
+    summary: dict
+    scenarios: list[dict]
+    planned: int  # requests
+    finished: int
+
+    @property
+    def interrupted(self) -> bool:
+        return self.finished < self.planned
+
+
+def finished_scenarios(scenarios: list[Scenario], jobs: list[Job]) -> list[Scenario]:
+    """The scenarios whose every request (all repeats) got an answer: a half-run scenario would pass or fail
+    on the turns that happened to finish, so an interrupted run keeps only whole ones."""
+    unfinished = {job.scenario.id for job in jobs if job.check is None}
+    return [scenario for scenario in scenarios if scenario.id not in unfinished]
+
+
 async def run_scenarios(
-    scenarios: list[Scenario], options: RunOptions, tick: ProgressHook = lambda job: None
-) -> tuple[Target, dict, list[dict]]:
-    """Start what the target needs (reference backend, proxy), replay every job, score. -> (target, summary, scenarios)."""
+    scenarios: list[Scenario],
+    options: RunOptions,
+    tick: ProgressHook = lambda job: None,
+    stop: asyncio.Event | None = None,
+) -> Replay:
+    """Start what the target needs (reference backend, proxy), replay every job (until `stop` is set), score
+    the scenarios that finished."""
     target = options.target
     jobs = plan_jobs(scenarios, options.repeats)
     async with contextlib.AsyncExitStack() as stack:
@@ -300,6 +350,10 @@ async def run_scenarios(
             root = target.base_url
         else:
             root = await stack.enter_async_context(in_process_proxy(target, options.api_key, options))
-        await execute(jobs, root, target.model or "", options, tick)
-    scored = score_jobs(scenarios, jobs, options.repeats, reference=target.preset.name == "reference")
-    return target, summarize(scored, options.repeats), scored
+        await execute(jobs, root, target.model or "", options, tick, stop)
+    kept = finished_scenarios(scenarios, jobs)
+    kept_ids = {scenario.id for scenario in kept}
+    kept_jobs = [job for job in jobs if job.scenario.id in kept_ids]
+    scored = score_jobs(kept, kept_jobs, options.repeats, reference=target.preset.name == "reference")
+    finished = sum(job.check is not None for job in jobs)
+    return Replay(target, summarize(scored, options.repeats), scored, len(jobs), finished)

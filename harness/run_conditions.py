@@ -1,7 +1,8 @@
 """Run conditions (the results file's "run": concurrency, timeout, output cap) and where two runs differ in them.
 
 Latency measured with four requests in flight is not latency with one, and a cap on output tokens cuts long
-answers: gate and compare still report such runs side by side, but say so, with the setting to change.
+answers: gate and compare still report such runs side by side, but say so, with the setting to change. A run
+stopped early (`interrupted`) covers only the scenarios that finished: compare says so, gate refuses it.
 Files written before "run" existed have no conditions and are not compared. Pure.
 """
 
@@ -24,12 +25,24 @@ def _shown(value: object) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def interruption(run: RunView) -> str | None:
+    """`interrupted after 24 of 68 requests` for a run stopped early (Ctrl-C, SIGTERM), else None."""
+    stopped = run.conditions.get("interrupted")
+    if not isinstance(stopped, dict):
+        return None
+    return f"interrupted after {stopped.get('finished')} of {stopped.get('planned')} requests"
+
+
 def condition_notes(runs: list[RunView], names: list[str]) -> list[str]:
-    """One note per condition the runs recorded differently, naming each run's value."""
+    """A note per interrupted run, then one per condition the runs recorded differently, with each value."""
+    notes = [
+        f"{name} was {stopped}: its numbers cover only the {len(run.scenarios)} scenarios that finished"
+        for run, name in zip(runs, names, strict=True)
+        if (stopped := interruption(run))
+    ]
     recorded = [(run, name) for run, name in zip(runs, names, strict=True) if run.conditions]
     if len(recorded) < 2:
-        return []
-    notes = []
+        return notes
     for key, (option, effect) in CONDITIONS.items():
         values = [run.conditions.get(key) for run, _ in recorded]
         if len(set(map(_shown, values))) > 1:
@@ -48,7 +61,9 @@ def describe(run: RunView) -> str | None:
     if not run.conditions:
         return None
     c = run.conditions
-    return (
+    text = (
         f"{_shown(c.get('concurrency'))} at once · timeout {_shown(c.get('timeout_s'))} s · "
         f"output cap {_shown(c.get('max_output_tokens'))}"
     )
+    stopped = interruption(run)
+    return f"{text} · {stopped}" if stopped else text

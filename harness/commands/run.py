@@ -26,10 +26,11 @@ from harness.commands.options import (
 )
 from harness.diagnosis import diagnose
 from harness.progress import replay_progress
-from harness.replay import RunOptions, plan_jobs, run_scenarios
+from harness.replay import ProgressHook, Replay, RunOptions, plan_jobs, run_scenarios
 from harness.report_data import parse_results
 from harness.results import build_results, write_results
-from harness.scenarios import ScenarioError, load_scenarios, resolve_turns, select_scenarios
+from harness.scenarios import Scenario, ScenarioError, load_scenarios, resolve_turns, select_scenarios
+from harness.stop_signals import StopRequest, stop_on_signals
 
 
 def _fmt(value: object, kind: str = "rate") -> str:
@@ -162,7 +163,9 @@ def command(
     max_output_tokens: int | None,
     scenarios_dir: Path | None,
 ) -> None:
-    """Replay scenarios against a backend and score schema validity, tool calls and latency."""
+    """Replay scenarios against a backend and score schema validity, tool calls and latency.
+
+    Ctrl-C (or SIGTERM) stops it cleanly: the scenarios that finished are written, marked as a partial run."""
     console = Console(stderr=True, markup=False)  # model names, URLs and paths are text, never markup
     try:
         target = resolve_target(preset, base_url, model)
@@ -184,14 +187,24 @@ def command(
     )
     with replay_progress(console, len(plan_jobs(chosen, repeats))) as progress:
         try:
-            resolved, summary, scored = asyncio.run(
-                run_scenarios(chosen, options, lambda job: progress.advance(job.failed))
-            )
+            replay, stop = asyncio.run(_replay(chosen, options, lambda job: progress.advance(job.failed)))
         except BackendError as exc:
             raise click.UsageError(str(exc)) from exc
+    if replay.interrupted and not replay.scenarios:
+        console.print(
+            f"interrupted after {replay.finished} of {replay.planned} requests, before any scenario finished: "
+            "no results written",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise click.exceptions.Exit(stop.exit_code)
+    resolved = replay.target
+    conditions = options.conditions()
+    if replay.interrupted:
+        conditions["interrupted"] = {"finished": replay.finished, "planned": replay.planned}
     base = "embedded" if resolved.preset.name == "reference" else resolved.base_url
     results = build_results(
-        resolved.preset.name, base, resolved.model or "", summary, scored, run=options.conditions()
+        resolved.preset.name, base, resolved.model or "", replay.summary, replay.scenarios, run=conditions
     )
     _write(write_results, results, out)
     console.print(summary_table(results))
@@ -204,3 +217,19 @@ def command(
     if report is not None and junit:
         _write(report.write_junit_run, results, junit)
         console.print(f"JUnit XML: {junit}", highlight=False, soft_wrap=True)
+    if replay.interrupted:
+        console.print(
+            f"interrupted after {replay.finished} of {replay.planned} requests: the results hold the "
+            f"{len(replay.scenarios)} scenarios that finished (compare reads them; gate refuses a partial run)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise click.exceptions.Exit(stop.exit_code)
+
+
+async def _replay(
+    chosen: list[Scenario], options: RunOptions, tick: ProgressHook
+) -> tuple[Replay, StopRequest]:
+    """The replay, stopped cleanly by the first Ctrl-C / SIGTERM (a second one quits at once)."""
+    async with stop_on_signals() as stop:
+        return await run_scenarios(chosen, options, tick, stop=stop.event), stop

@@ -126,7 +126,8 @@ async def test_bad_model_scores_low_on_tool_calls_but_keeps_schema_validity():
     async with ReferenceBackend(responder=first_tool_with_empty_input, model="bad-model") as backend:
         target = resolve_target("openai", backend.base_url, None)
         options = RunOptions(target=target, concurrency=4, timeout=30)
-        resolved, summary, scored = await run_scenarios(chosen, options)
+        replay = await run_scenarios(chosen, options)
+        resolved, summary, scored = replay.target, replay.summary, replay.scenarios
     assert resolved.model == "bad-model"  # discovered from GET /v1/models
     assert summary["schema_validity"] == 1.0
     assert summary["tool_call_success"] is not None and summary["tool_call_success"] < 0.2
@@ -147,8 +148,9 @@ async def test_anthropic_preset_goes_straight_to_the_backend_and_repeats():
         inner = resolve_target("openai", backend.base_url, "ccbench-reference")
         async with in_process_proxy(inner, None, RunOptions(target=inner, timeout=30)) as root:
             options = RunOptions(target=resolve_target("anthropic", root, None), repeats=2, timeout=30)
-            resolved, summary, scored = await run_scenarios(chosen, options)
+            replay = await run_scenarios(chosen, options)
             requests_seen = len(backend.requests)
+    resolved, summary, scored = replay.target, replay.summary, replay.scenarios
     assert resolved.base_url == root and resolved.model  # model discovered from the proxy's /v1/models
     assert summary["schema_validity"] == 1.0 and summary["tool_call_success"] == 1.0
     assert summary["repeats"] == 2 and len(summary["per_repeat"]) == 2 and summary["pass_hat_k"] == 1.0

@@ -1,0 +1,114 @@
+"""Ctrl-C or SIGTERM during `ccbench run`: requests in flight are cancelled, the scenarios that finished are
+scored and written (marked as a partial run), the exit code is the signal's, and gate refuses such a file."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from harness.backends import resolve_target
+from harness.cli import main
+from harness.replay import RunOptions, plan_jobs, run_scenarios
+from harness.results import contract_problems
+from harness.scenarios import load_scenarios, resolve_turns, select_scenarios
+from tests.proxy.backend_thread import BackendThread
+from tests.proxy.fake_backend import FakeBackend, Reply, chunks_from_blocks
+from tests.report.factory import results, write
+
+CLI = [sys.executable, "-c", "import sys; from harness.cli import main; sys.argv[0] = 'ccbench'; main()"]
+REPO = Path(__file__).resolve().parents[2]
+ANSWER = Reply(chunks=chunks_from_blocks([{"type": "text", "text": "fine"}]))
+ANSWERED = 3  # answers before the backend stops answering
+
+
+def completions(backend: FakeBackend) -> int:
+    return sum(r.path.endswith("/chat/completions") for r in backend.requests)
+
+
+def hanging_backend() -> FakeBackend:
+    """Answers the first ANSWERED completions, then accepts and never answers (as a stuck server does)."""
+    backend = FakeBackend(Reply.never_answer())
+    backend.push(*[ANSWER] * ANSWERED)
+    return backend
+
+
+async def test_a_stopped_replay_keeps_only_whole_scenarios() -> None:
+    import asyncio
+
+    chosen = [resolve_turns(s) for s in select_scenarios(load_scenarios(REPO / "scenarios"), ["smoke"], [])]
+    async with hanging_backend() as backend:
+        options = RunOptions(target=resolve_target("vllm", backend.url, None), concurrency=1, timeout=60)
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(run_scenarios(chosen, options, stop=stop))
+        for _ in range(500):
+            if completions(backend) > ANSWERED:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        replay = await asyncio.wait_for(running, 30)
+    assert replay.interrupted and replay.finished < replay.planned
+    assert replay.scenarios, "the scenarios answered before the hang are kept"
+    kept = {s["id"] for s in replay.scenarios}
+    assert len(kept) < len(chosen)
+    # every kept scenario is whole: an entry for each of its planned requests, none cut off
+    planned = Counter(job.scenario.id for job in plan_jobs(chosen, 1))
+    assert {s["id"]: len(s["turns"]) for s in replay.scenarios} == {sid: planned[sid] for sid in kept}
+    assert replay.summary["scenarios"] == len(kept)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_writes_the_finished_scenarios_and_exits_with_the_signal(
+    tmp_path: Path, signum: int
+) -> None:
+    out = tmp_path / "r.json"
+    backend = hanging_backend()
+    with BackendThread(backend) as running:
+        argv = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke"]
+        process = subprocess.Popen(
+            [*CLI, *argv, "--concurrency", "1", "--out", str(out)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while completions(backend) <= ANSWERED and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, output
+    assert "Traceback" not in output
+    data = json.loads(out.read_text())
+    assert contract_problems(data) == []
+    stopped = data["run"]["interrupted"]
+    assert stopped["finished"] < stopped["planned"] and stopped["finished"] >= ANSWERED
+    assert 1 <= len(data["scenarios"]) < 12
+    assert f"interrupted after {stopped['finished']} of {stopped['planned']} requests" in output
+    assert f"the {len(data['scenarios'])} scenarios that finished" in output
+
+
+def test_gate_refuses_a_partial_run_and_compare_says_it_is_one(tmp_path: Path) -> None:
+    partial = {**results(), "run": {"concurrency": 1, "timeout_s": 600.0, "max_output_tokens": None,
+                                    "interrupted": {"finished": 5, "planned": 68}}}  # fmt: skip
+    base = write(tmp_path / "base.json", results())
+    part = write(tmp_path / "part.json", partial)
+    for pair in ([base, part], [part, base]):
+        gate = CliRunner().invoke(main, ["gate", "--baseline", str(pair[0]), "--candidate", str(pair[1])])
+        assert gate.exit_code == 2, gate.output
+        assert f"{part} is a partial run (interrupted after 5 of 68 requests)" in " ".join(
+            gate.output.split()
+        )
+    compare = CliRunner().invoke(main, ["compare", str(base), str(part)])
+    assert compare.exit_code == 0, compare.output
+    assert (
+        "part.json was interrupted after 5 of 68 requests: its numbers cover only the 3 scenarios"
+        in " ".join(compare.output.split())
+    )
