@@ -256,7 +256,7 @@ async def execute(
     connector = aiohttp.TCPConnector(limit=options.in_flight)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         everything = asyncio.ensure_future(asyncio.gather(*(one(session, job) for job in jobs)))
-        stopped = asyncio.ensure_future(stop.wait() if stop is not None else asyncio.Event().wait())
+        stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
         try:
             await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
         finally:

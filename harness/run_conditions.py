@@ -25,12 +25,16 @@ def _shown(value: object) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def interrupted_text(finished: object, planned: object) -> str:
+    return f"interrupted after {finished} of {planned} requests"
+
+
 def interruption(run: RunView) -> str | None:
     """`interrupted after 24 of 68 requests` for a run stopped early (Ctrl-C, SIGTERM), else None."""
     stopped = run.conditions.get("interrupted")
     if not isinstance(stopped, dict):
         return None
-    return f"interrupted after {stopped.get('finished')} of {stopped.get('planned')} requests"
+    return interrupted_text(stopped.get("finished"), stopped.get("planned"))
 
 
 def condition_notes(runs: list[RunView], names: list[str]) -> list[str]:

@@ -29,6 +29,7 @@ from harness.progress import replay_progress
 from harness.replay import ProgressHook, Replay, RunOptions, plan_jobs, run_scenarios
 from harness.report_data import parse_results
 from harness.results import build_results, write_results
+from harness.run_conditions import interrupted_text
 from harness.scenarios import Scenario, ScenarioError, load_scenarios, resolve_turns, select_scenarios
 from harness.stop_signals import StopRequest, stop_on_signals
 
@@ -190,10 +191,10 @@ def command(
             replay, stop = asyncio.run(_replay(chosen, options, lambda job: progress.advance(job.failed)))
         except BackendError as exc:
             raise click.UsageError(str(exc)) from exc
+    stopped = interrupted_text(replay.finished, replay.planned)
     if replay.interrupted and not replay.scenarios:
         console.print(
-            f"interrupted after {replay.finished} of {replay.planned} requests, before any scenario finished: "
-            "no results written",
+            f"{stopped}, before any scenario finished: no results written",
             highlight=False,
             soft_wrap=True,
         )
@@ -219,8 +220,8 @@ def command(
         console.print(f"JUnit XML: {junit}", highlight=False, soft_wrap=True)
     if replay.interrupted:
         console.print(
-            f"interrupted after {replay.finished} of {replay.planned} requests: the results hold the "
-            f"{len(replay.scenarios)} scenarios that finished (compare reads them; gate refuses a partial run)",
+            f"{stopped}: the results hold the {len(replay.scenarios)} scenarios that finished "
+            "(compare reads them; gate refuses a partial run)",
             highlight=False,
             soft_wrap=True,
         )

@@ -4,6 +4,7 @@ scored and written (marked as a partial run), the exit code is the signal's, and
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -40,6 +41,28 @@ def hanging_backend() -> FakeBackend:
     return backend
 
 
+def stop_a_run(
+    tmp_path: Path, backend: FakeBackend, answered: int, signum: int, out: Path
+) -> tuple[int, str]:
+    """`ccbench run --suite smoke` against `backend`, sent `signum` once the request after the first
+    `answered` ones hangs at the backend."""
+    with BackendThread(backend) as running:
+        argv = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke"]
+        process = subprocess.Popen(
+            [*CLI, *argv, "--concurrency", "1", "--out", str(out)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while completions(backend) <= answered and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        process.send_signal(signum)
+        output, _ = process.communicate(timeout=60)
+    return process.returncode, output
+
+
 async def test_a_stopped_replay_keeps_only_whole_scenarios() -> None:
     import asyncio
 
@@ -69,22 +92,8 @@ def test_ctrl_c_or_sigterm_writes_the_finished_scenarios_and_exits_with_the_sign
     tmp_path: Path, signum: int
 ) -> None:
     out = tmp_path / "r.json"
-    backend = hanging_backend()
-    with BackendThread(backend) as running:
-        argv = ["run", "--backend", "vllm", "--base-url", running.url, "--suite", "smoke"]
-        process = subprocess.Popen(
-            [*CLI, *argv, "--concurrency", "1", "--out", str(out)],
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        deadline = time.monotonic() + 60
-        while completions(backend) <= ANSWERED and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        process.send_signal(signum)
-        output, _ = process.communicate(timeout=60)
-    assert process.returncode == 128 + signum, output
+    returncode, output = stop_a_run(tmp_path, hanging_backend(), ANSWERED, signum, out)
+    assert returncode == 128 + signum, output
     assert "Traceback" not in output
     data = json.loads(out.read_text())
     assert contract_problems(data) == []
@@ -112,3 +121,13 @@ def test_gate_refuses_a_partial_run_and_compare_says_it_is_one(tmp_path: Path) -
         "part.json was interrupted after 5 of 68 requests: its numbers cover only the 3 scenarios"
         in " ".join(compare.output.split())
     )
+
+
+def test_stopped_before_any_scenario_finished_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    returncode, output = stop_a_run(tmp_path, FakeBackend(Reply.never_answer()), 0, signal.SIGINT, out)
+    assert returncode == 130, output
+    assert re.search(
+        r"interrupted after 0 of \d+ requests, before any scenario finished: no results written", output
+    )
+    assert not out.exists()
