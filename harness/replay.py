@@ -31,6 +31,7 @@ from harness.scoring import (
     score_messages_turn,
     summarize,
 )
+from harness.stop_signals import unless_stopped
 from harness.validation import (
     ResponseCheck,
     TimedEvent,
@@ -255,19 +256,7 @@ async def execute(
 
     connector = aiohttp.TCPConnector(limit=options.in_flight)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        everything = asyncio.ensure_future(asyncio.gather(*(one(session, job) for job in jobs)))
-        stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
-        try:
-            await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            interrupted = not everything.done()
-            if interrupted:
-                everything.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await everything
-        if not interrupted:
-            everything.result()  # a bug of ours surfaces instead of passing as an interruption
+        await unless_stopped(asyncio.gather(*(one(session, job) for job in jobs)), stop)
 
 
 def score_jobs(

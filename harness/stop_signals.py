@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -51,3 +54,21 @@ async def stop_on_signals() -> AsyncIterator[StopRequest]:
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T | None:
+    """`work`'s result, or None when `stop` is set first: `work` is then cancelled and waited for, so what it
+    holds open (requests, a Claude Code process) is closed before the caller writes what finished."""
+    running = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    interrupted = False
+    try:
+        await asyncio.wait({running, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not running.done():
+            interrupted = True
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+    return None if interrupted else running.result()

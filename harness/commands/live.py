@@ -23,6 +23,7 @@ from harness.commands.options import (
 )
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
+from harness.stop_signals import StopRequest, stop_on_signals, unless_stopped
 from proxy.translate.textcalls import SERVER_HINT
 
 
@@ -66,13 +67,17 @@ async def probed(target: LiveTarget) -> LiveTarget:
 
 
 async def run_all(
-    tasks: list[LiveTask], claude: Path, target: LiveTarget, timeout: float
+    tasks: list[LiveTask], claude: Path, target: LiveTarget, timeout: float, stop: asyncio.Event | None = None
 ) -> tuple[LiveTarget, list[TaskResult]]:
+    """Every task in turn; when `stop` is set, the task running is cancelled (Claude Code killed) and the
+    finished ones are returned."""
     results: list[TaskResult] = []
     async with started_backend(target) as started:
         live_target = await probed(started)
         for task in tasks:
-            result = await run_task(task, claude, live_target, timeout)
+            result = await unless_stopped(run_task(task, claude, live_target, timeout), stop)
+            if result is None:
+                break
             mark = "ok  " if result.success else "FAIL"
             click.echo(
                 f"{mark} {task.id:24} turns={result.turns} tool_errors={result.tool_errors} "
@@ -150,8 +155,13 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
     except LiveError as exc:
         raise click.UsageError(str(exc)) from None
     target = resolve_live_target(backend, base_url, model, max_output_tokens)
+
+    async def until_stopped() -> tuple[LiveTarget, list[TaskResult], StopRequest]:
+        async with stop_on_signals() as stop:
+            return *(await run_all(tasks, claude, target, timeout, stop.event)), stop
+
     try:
-        live_target, results = asyncio.run(run_all(tasks, claude, target, timeout))
+        live_target, results, stop = asyncio.run(until_stopped())
     except BackendError as exc:
         raise click.UsageError(str(exc)) from None
     except Exception as exc:  # a backend that cannot start: report, not a traceback
@@ -159,13 +169,22 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
         raise
     report = live_report(results, live_target, claude_version(claude), timeout)
     summary = report["summary"]
+    success = "—" if summary["task_success"] is None else f"{summary['task_success']:.2f}"
     click.echo(
-        f"tasks={summary['tasks']} task_success={summary['task_success']:.2f} stream_errors={summary['stream_errors']} "
+        f"tasks={summary['tasks']} task_success={success} stream_errors={summary['stream_errors']} "
         f"fallbacks={summary['fallbacks']} tool_errors={summary['tool_errors']} wall={summary['wall_s']:.1f}s"
     )
     _advise_text_tool_calls(summary["text_tool_calls"])
+    stopped = len(results) < len(tasks)
+    if stopped:
+        report["run"]["interrupted"] = {"finished": len(results), "planned": len(tasks)}
     if out is not None:
         write_output_file(out, json.dumps(report, indent=2) + "\n")
+    if stopped:
+        click.echo(
+            f"interrupted after {len(results)} of {len(tasks)} tasks: the report holds the finished ones"
+        )
+        raise click.exceptions.Exit(stop.exit_code)
 
 
 def run_fork_command(backend: str, base_url: str | None, model: str | None, scenario_ids: tuple[str, ...],

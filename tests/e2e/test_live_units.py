@@ -346,3 +346,59 @@ def test_live_refuses_a_cap_for_an_anthropic_backend() -> None:
     result = CliRunner().invoke(main, argv)
     assert result.exit_code == 2
     assert "--max-output-tokens caps what the proxy sends to an OpenAI-format backend" in result.output
+
+
+SLOW_SECOND_CLAUDE = """#!{python}
+import json, os, sys, time
+if "--version" in sys.argv:
+    print("2.1.328 (Claude Code)")
+    sys.exit(0)
+marker = {marker!r}
+if os.path.exists(marker):  # the second task: hang as a stuck model would, until killed
+    open({pid_file!r}, "w").write(str(os.getpid()))
+    time.sleep(300)
+open(marker, "w").close()
+print(json.dumps({{"type": "result", "subtype": "success", "result": "ok", "num_turns": 1, "is_error": False}}))
+"""
+
+
+def test_ctrl_c_during_live_keeps_the_finished_tasks_and_kills_claude_code(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pid_file = tmp_path / "second.pid"
+    claude = tmp_path / "claude"
+    claude.write_text(
+        SLOW_SECOND_CLAUDE.format(
+            python=sys.executable, marker=str(tmp_path / "first-done"), pid_file=str(pid_file)
+        )
+    )
+    claude.chmod(0o755)
+    out = tmp_path / "live.json"
+    cli = [sys.executable, "-c", "import sys; from harness.cli import main; sys.argv[0] = 'ccbench'; main()"]
+    argv = ["live", "--claude", str(claude), "--scenario", "edit-file", "--scenario", "write-run-script"]
+    process = subprocess.Popen(
+        [*cli, *argv, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the pid is written before the sleep starts
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "interrupted after 1 of 2 tasks" in output and "Traceback" not in output
+    report = json.loads(out.read_text())
+    assert [task["id"] for task in report["tasks"]] == ["edit-file"]
+    assert report["run"]["interrupted"] == {"finished": 1, "planned": 2}
+    second = int(pid_file.read_text())
+    for _ in range(100):  # killed with its process group, not left running
+        try:
+            os.kill(second, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the stopped task's Claude Code (pid {second}) is still running")
