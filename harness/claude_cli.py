@@ -109,8 +109,11 @@ def read_stream_json(text: str) -> ClaudeTranscript:
     return out
 
 
-def claude_env(base_url: str, home: Path, environ: Mapping[str, str]) -> dict[str, str]:
-    """A clean environment: the proxy as the API, a throwaway HOME, nothing phoning home."""
+def claude_env(
+    base_url: str, home: Path, environ: Mapping[str, str], max_output_tokens: int | None = None
+) -> dict[str, str]:
+    """A clean environment: the proxy as the API, a throwaway HOME, nothing phoning home; with the proxy's
+    output cap, Claude Code asks for that much (CLAUDE_CODE_MAX_OUTPUT_TOKENS), as a user would set it."""
     env = {k: environ[k] for k in ("PATH", "LANG", "LC_ALL", "TERM", "TMPDIR") if k in environ}
     env.update(
         HOME=str(home),
@@ -120,6 +123,8 @@ def claude_env(base_url: str, home: Path, environ: Mapping[str, str]) -> dict[st
         DISABLE_AUTOUPDATER="1",
         DISABLE_TELEMETRY="1",
     )
+    if max_output_tokens is not None:
+        env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(max_output_tokens)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env["IS_SANDBOX"] = "1"  # lets --dangerously-skip-permissions run as root
     return env

@@ -276,7 +276,7 @@ async def run_task(task: LiveTask, claude: Path, target: LiveTarget, timeout: fl
             config = Config(upstream=upstream, upstream_format=target.upstream_format, model=target.model,
                             thinking=target.thinking, max_output_tokens=target.max_output_tokens)  # fmt: skip
             async with running_proxy(config, seen, label=task.id) as proxy_url:
-                env = claude_env(proxy_url, home, os.environ)
+                env = claude_env(proxy_url, home, os.environ, target.max_output_tokens)
                 code, out, err = await run_claude(claude, task.script.prompt, workspace, env, timeout)
         wall = time.perf_counter() - started
         check = await asyncio.to_thread(task.check.evaluate, workspace)

@@ -309,7 +309,7 @@ async def run_fork(
                             thinking=target.thinking, max_output_tokens=target.max_output_tokens)  # fmt: skip
             config.forward_headers = [*config.forward_headers, AGENT_HEADER]
             async with running_proxy(config, seen, label=task_id) as proxy_url:
-                env = claude_env(proxy_url, home, os.environ)
+                env = claude_env(proxy_url, home, os.environ, target.max_output_tokens)
                 code, out, err = await run_claude(claude, prompt, workspace, env, timeout)
         wall = time.perf_counter() - started
         transcript = read_stream_json(out)

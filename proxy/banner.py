@@ -43,6 +43,10 @@ def setup_lines(config: Config, host: str, port: int) -> list[str]:
         for tier in ("haiku", "sonnet", "opus"):
             if alias == f"claude-{tier}-local":
                 lines.append(f"export ANTHROPIC_DEFAULT_{tier.upper()}_MODEL={alias}   # -> {model}")
+    if config.max_output_tokens:  # else Claude Code asks for 32,000 and blames that limit for a capped answer
+        lines.append(
+            f"export CLAUDE_CODE_MAX_OUTPUT_TOKENS={config.max_output_tokens}   # the proxy's --max-output-tokens"
+        )
     lines.append("export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1   # optional: no telemetry calls")
     lines.append(f"export API_TIMEOUT_MS={int(config.read_timeout * 1000)}   # optional: allow slow prefill")
     return lines

@@ -222,6 +222,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         message_id=message_id(),
         input_tokens=prompt_tokens,
         prefill=translated.prefill,
+        lowered_max_tokens=isinstance(asked := body.get("max_tokens"), int) and max_tokens < asked,
     )
     return BackendCall(payload, ctx, translated.stream)
 

@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.logsetup import sole_handler
+from proxy.translate.outcome import LOWERED_CAP_PROBLEM
 from proxy.translate.textcalls import PROBLEM_PREFIX as TEXT_TOOL_CALL
 
-# Problems that are advice for whoever runs the backend (a server flag), logged once at warning level.
-OPERATOR_ADVICE = (TEXT_TOOL_CALL,)
+# Problems that are advice for whoever runs the backend or the proxy (a flag), logged once at warning level.
+OPERATOR_ADVICE = (TEXT_TOOL_CALL, LOWERED_CAP_PROBLEM)
 
 
 def _ms(value: float | None) -> str:

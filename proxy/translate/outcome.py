@@ -21,6 +21,21 @@ FINISH_TO_STOP = {
 }
 
 
+# Logged (once per proxy) when an answer stops at a max_tokens the proxy lowered. Seen with Claude Code 2.1.328:
+# it asks the model to go on 3 times, then stops with an error naming the limit it asked for, not the cut.
+LOWERED_CAP_PROBLEM = (
+    "answer cut at a max_tokens the proxy lowered (--max-output-tokens, or the context left after the "
+    "prompt): Claude Code asks to continue up to 3 times, then stops with \"API Error: Claude's response "
+    'exceeded the N output token maximum", N being what it asked for; raise --max-output-tokens or the '
+    "backend's context, or set CLAUDE_CODE_MAX_OUTPUT_TOKENS to the cap so Claude Code asks for what it gets"
+)
+
+
+def cut_by_proxy(stop_reason: str | None, lowered_max_tokens: bool) -> list[str]:
+    """[LOWERED_CAP_PROBLEM] when the answer ran into a limit the proxy set below the client's, else []."""
+    return [LOWERED_CAP_PROBLEM] if lowered_max_tokens and stop_reason == "max_tokens" else []
+
+
 def fabricate_signature(thinking: str) -> str:
     """An opaque, deterministic signature: OpenAI servers have none, Claude Code only echoes it back."""
     return "ccbench_" + hashlib.sha256(thinking.encode("utf-8")).hexdigest()[:48]

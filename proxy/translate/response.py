@@ -14,6 +14,7 @@ from proxy.errors import AnthropicError
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 from proxy.translate.outcome import (
     content_text,
+    cut_by_proxy,
     estimate_output_tokens,
     fabricate_signature,
     matched_stop_sequence,
@@ -45,6 +46,7 @@ class ResponseContext:
     input_tokens: int = 0  # best estimate for message_start (real usage replaces it)
     problems: list[str] = field(default_factory=list)  # filled by completion_to_message for logging
     prefill: str = ""  # the request's final assistant text, which llama.cpp repeats in its answer
+    lowered_max_tokens: bool = False  # the backend got a smaller max_tokens than the client asked for
 
 
 def _garbage(what: str) -> AnthropicError:
@@ -120,6 +122,7 @@ def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
         problems.append(text_tool_call_problem(marker))
     finish = "content_filter" if refusal and not text.strip() else choice.get("finish_reason")
     stop_reason = stop_reason_for(finish, has_tool_use, stop_sequence)
+    problems += cut_by_proxy(stop_reason, ctx.lowered_max_tokens)
     # the same characters the stream counts: thinking, text and each tool call's argument JSON
     chars = sum(len(block.get("thinking") or block.get("text") or "") for block in content)
     chars += sum(len(compact_json(block["input"])) for block in content if block["type"] == "tool_use")

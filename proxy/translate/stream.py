@@ -10,6 +10,7 @@ from __future__ import annotations
 from proxy.translate.backend_errors import error_in_body
 from proxy.translate.invariants import EventChecker
 from proxy.translate.outcome import (
+    cut_by_proxy,
     estimate_output_tokens,
     fabricate_signature,
     matched_stop_sequence,
@@ -154,6 +155,7 @@ class StreamTranslator:
             )
         finish = "content_filter" if self._refused else self._finish_reason
         self.stop_reason = stop_reason_for(finish, has_tool_use, stop_sequence)
+        self.problems += cut_by_proxy(self.stop_reason, self.ctx.lowered_max_tokens)
         fallback_output = estimate_output_tokens(self.output_text_chars)
         self.usage = usage_from_openai(self._last_usage, self.ctx.input_tokens, fallback_output).as_dict()
         delta = {

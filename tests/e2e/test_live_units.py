@@ -310,6 +310,8 @@ import json, os, sys, urllib.request
 if "--version" in sys.argv:
     print("2.1.328 (Claude Code)")
     sys.exit(0)
+with open(os.path.join(os.path.dirname(sys.argv[0]), "env-cap"), "w") as seen:
+    seen.write(os.environ.get("CLAUDE_CODE_MAX_OUTPUT_TOKENS", "unset"))
 body = {{"model": "claude-sonnet-4-5", "max_tokens": 32000, "messages": [{{"role": "user", "content": "hi"}}],
         "tools": [{{"name": "Read", "description": "r", "input_schema": {{"type": "object"}}}}]}}
 request = urllib.request.Request(
@@ -339,6 +341,8 @@ def test_live_caps_output_tokens_and_records_the_cap(tmp_path: Path) -> None:
     assert len(sent) == 1 and sent[0]["max_tokens"] == 50  # Claude Code asked for 32,000
     report = json.loads(out.read_text())
     assert report["run"] == {"timeout_s": 60.0, "max_output_tokens": 50}
+    # and Claude Code is told, as a user would tell it, so it names the real limit when an answer is cut
+    assert (tmp_path / "env-cap").read_text() == "50"
 
 
 def test_live_refuses_a_cap_for_an_anthropic_backend() -> None:

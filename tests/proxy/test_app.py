@@ -323,6 +323,14 @@ def test_banner_lists_the_setup_lines_and_the_backend() -> None:
     assert "backend: http://10.0.0.2:8000/v1 (openai format): vllm" in text
     assert "context length: 32768 tokens" in text
     assert "pw" not in text and "=k" not in text  # neither the upstream password nor the inbound key
+    assert "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in text  # no cap, nothing to match
+
+
+def test_banner_hands_a_cap_to_claude_code_too() -> None:
+    """So that Claude Code asks for what it gets and names the real limit when an answer is cut."""
+    info = BackendInfo(reachable=True, kind="vllm", models=["m"], context_length=32768)
+    text = banner_text(Config(max_output_tokens=4096), info, "127.0.0.1", 8082)
+    assert "export CLAUDE_CODE_MAX_OUTPUT_TOKENS=4096   # the proxy's --max-output-tokens" in text
 
 
 def test_banner_when_the_backend_is_down() -> None:
