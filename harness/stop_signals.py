@@ -1,4 +1,4 @@
-"""Stop a replay cleanly on Ctrl-C or SIGTERM, so what finished is kept.
+"""Stop a replay (`ccbench run`) or a live session cleanly on Ctrl-C or SIGTERM, so what finished is kept.
 
 A replay against a CPU model runs for tens of minutes; without this, Ctrl-C (or a CI job's timeout, which
 sends SIGTERM) threw every finished answer away. The first signal sets an event the replay watches: requests
