@@ -131,3 +131,15 @@ def test_stopped_before_any_scenario_finished_writes_nothing(tmp_path: Path) -> 
         r"interrupted after 0 of \d+ requests, before any scenario finished: no results written", output
     )
     assert not out.exists()
+
+
+def test_a_second_signal_quits_at_once_and_exit_codes_follow_the_signal() -> None:
+    from harness.stop_signals import StopRequest
+
+    stop = StopRequest()
+    stop.received(signal.SIGTERM)
+    assert stop.event.is_set() and stop.exit_code == 143
+    with pytest.raises(KeyboardInterrupt):
+        stop.received(signal.SIGINT)  # the user will not wait for the clean stop
+    assert stop.exit_code == 143  # the first signal decides
+    assert StopRequest().exit_code == 130
