@@ -310,11 +310,26 @@ class Replay:
         return self.finished < self.planned
 
 
-def finished_scenarios(scenarios: list[Scenario], jobs: list[Job]) -> list[Scenario]:
-    """The scenarios whose every request (all repeats) got an answer: a half-run scenario would pass or fail
-    on the turns that happened to finish, so an interrupted run keeps only whole ones."""
-    unfinished = {job.scenario.id for job in jobs if job.check is None}
-    return [scenario for scenario in scenarios if scenario.id not in unfinished]
+def finished_part(
+    scenarios: list[Scenario], jobs: list[Job], repeats: int
+) -> tuple[list[Scenario], list[Job], int]:
+    """What an interrupted replay can score honestly: (scenarios, jobs, repeats).
+
+    Jobs run repeat after repeat, and pass^k and the per-repeat spread need every scenario in every repeat
+    kept. So: the repeats that finished whole, all scenarios in them; when not even the first finished, the
+    scenarios whose requests of that first repeat were all answered (a half-run scenario would pass or fail
+    on whichever turns happened to finish), as a single repeat."""
+    if all(job.check is not None for job in jobs):
+        return scenarios, jobs, repeats
+    whole = 0
+    while whole < repeats and all(job.check is not None for job in jobs if job.repeat == whole):
+        whole += 1
+    if whole:
+        return scenarios, [job for job in jobs if job.repeat < whole], whole
+    first = [job for job in jobs if job.repeat == 0]
+    unfinished = {job.scenario.id for job in first if job.check is None}
+    kept = [scenario for scenario in scenarios if scenario.id not in unfinished]
+    return kept, [job for job in first if job.scenario.id not in unfinished], 1
 
 
 async def run_scenarios(
@@ -340,9 +355,7 @@ async def run_scenarios(
         else:
             root = await stack.enter_async_context(in_process_proxy(target, options.api_key, options))
         await execute(jobs, root, target.model or "", options, tick, stop)
-    kept = finished_scenarios(scenarios, jobs)
-    kept_ids = {scenario.id for scenario in kept}
-    kept_jobs = [job for job in jobs if job.scenario.id in kept_ids]
-    scored = score_jobs(kept, kept_jobs, options.repeats, reference=target.preset.name == "reference")
+    kept, kept_jobs, repeats = finished_part(scenarios, jobs, options.repeats)
+    scored = score_jobs(kept, kept_jobs, repeats, reference=target.preset.name == "reference")
     finished = sum(job.check is not None for job in jobs)
-    return Replay(target, summarize(scored, options.repeats), scored, len(jobs), finished)
+    return Replay(target, summarize(scored, repeats), scored, len(jobs), finished)

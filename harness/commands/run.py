@@ -220,12 +220,22 @@ def command(
         console.print(f"JUnit XML: {junit}", highlight=False, soft_wrap=True)
     if replay.interrupted:
         console.print(
-            f"{stopped}: the results hold the {len(replay.scenarios)} scenarios that finished "
+            f"{stopped}: the results hold {_kept(replay, len(chosen), repeats)} "
             "(compare reads them; gate refuses a partial run)",
             highlight=False,
             soft_wrap=True,
         )
         raise click.exceptions.Exit(stop.exit_code)
+
+
+def _kept(replay: Replay, scenarios: int, repeats: int) -> str:
+    """What an interrupted run's results hold (see harness.replay.finished_part)."""
+    kept, whole = len(replay.scenarios), replay.summary.get("repeats", 1)
+    if repeats == 1:
+        return f"the {kept} scenarios that finished"
+    if kept == scenarios:
+        return f"all {kept} scenarios in the {whole} of {repeats} repeats that finished"
+    return f"the {kept} scenarios that finished their first repeat (of {repeats})"
 
 
 async def _replay(

@@ -143,3 +143,68 @@ def test_a_second_signal_quits_at_once_and_exit_codes_follow_the_signal() -> Non
         stop.received(signal.SIGINT)  # the user will not wait for the clean stop
     assert stop.exit_code == 143  # the first signal decides
     assert StopRequest().exit_code == 130
+
+
+def _jobs_done_until(chosen, repeats: int, done: int):
+    from harness.validation import ResponseCheck
+
+    jobs = plan_jobs(chosen, repeats)
+    for job in jobs[:done]:
+        job.check = ResponseCheck()
+    return jobs
+
+
+def test_with_repeats_whole_repeats_are_kept_else_whole_scenarios_of_the_first() -> None:
+    from harness.replay import finished_part
+
+    chosen = [resolve_turns(s) for s in select_scenarios(load_scenarios(REPO / "scenarios"), ["smoke"], [])]
+    per_repeat = len(plan_jobs(chosen, 1))
+    # into the third of three repeats: the first two, every scenario
+    jobs = _jobs_done_until(chosen, 3, 2 * per_repeat + 3)
+    kept, kept_jobs, repeats = finished_part(chosen, jobs, 3)
+    assert (kept, repeats) == (chosen, 2) and len(kept_jobs) == 2 * per_repeat
+    # still in the first: the scenarios it finished, as one repeat
+    jobs = _jobs_done_until(chosen, 3, 3)
+    kept, kept_jobs, repeats = finished_part(chosen, jobs, 3)
+    assert repeats == 1 and 0 < len(kept) < len(chosen)
+    assert all(job.check is not None and job.repeat == 0 for job in kept_jobs)
+    assert {job.scenario.id for job in kept_jobs} == {s.id for s in kept}
+    # nothing missing: everything, unchanged
+    jobs = _jobs_done_until(chosen, 2, 2 * per_repeat)
+    assert finished_part(chosen, jobs, 2) == (chosen, jobs, 2)
+
+
+async def test_a_replay_stopped_in_its_second_repeat_keeps_the_first_whole() -> None:
+    import asyncio
+
+    chosen = [resolve_turns(s) for s in select_scenarios(load_scenarios(REPO / "scenarios"), ["smoke"], [])]
+    first_repeat = sum(job.kind == "messages" for job in plan_jobs(chosen, 1))
+    backend = FakeBackend(Reply.never_answer())
+    backend.push(*[ANSWER] * (first_repeat + 2))
+    async with backend:
+        options = RunOptions(
+            target=resolve_target("vllm", backend.url, None), concurrency=1, repeats=2, timeout=60
+        )
+        stop = asyncio.Event()
+        running = asyncio.ensure_future(run_scenarios(chosen, options, stop=stop))
+        for _ in range(1000):
+            if completions(backend) > first_repeat + 2:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        replay = await asyncio.wait_for(running, 30)
+    assert replay.interrupted
+    assert replay.summary["repeats"] == 1 and len(replay.scenarios) == len(chosen)
+    assert all(turn["repeat"] == 0 for scenario in replay.scenarios for turn in scenario["turns"])
+
+
+def test_the_stop_line_says_what_the_results_hold() -> None:
+    from harness.commands.run import _kept
+    from harness.replay import Replay
+
+    def replay(scenarios: int, repeats: int) -> Replay:
+        return Replay(None, {"repeats": repeats}, [{}] * scenarios, planned=100, finished=50)  # type: ignore[arg-type]
+
+    assert _kept(replay(3, 1), 12, 1) == "the 3 scenarios that finished"
+    assert _kept(replay(12, 2), 12, 3) == "all 12 scenarios in the 2 of 3 repeats that finished"
+    assert _kept(replay(5, 1), 12, 3) == "the 5 scenarios that finished their first repeat (of 3)"
