@@ -1,6 +1,6 @@
 """Why a run's turns failed, in words a user acts on: tool calls the server left as text, answers cut at
-max_tokens, then the most frequent errors with their fix. `ccbench run` prints it under its table and `ccbench gate` under its verdict (terminal
-and Markdown), so "tool-call success dropped 40 points" comes with "the server's tool parser is off" when that
+max_tokens, then the most frequent errors with their fix. `ccbench run` prints it under its table and
+`ccbench gate` under its verdict (terminal and Markdown), so "tool-call success dropped 40 points" comes with "the server's tool parser is off" when that
 is the cause: a configuration to fix, not a model to reject.
 """
 

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from harness.claude_cli import ClaudeTranscript, claude_env, read_stream_json, run_claude
 from harness.live_tasks import LiveTask, prepare_workspace
+from harness.progress import elapsed_text
 from harness.scripted_upstream import (
     SessionScript,
     assistant_turns_so_far,
@@ -134,8 +135,7 @@ def heartbeat_line(label: str, seen: list[SeenRequest], seconds: float) -> str:
     """`edit-file: 5 requests (1 in flight, 0 errors), 4m00s`: how far a task is while it runs."""
     waiting = sum(1 for r in seen if r.status == 0)
     errors = sum(1 for r in seen if r.error_type != CLIENT_CLOSED and (r.status >= 400 or r.error_type))
-    minutes, secs = divmod(int(seconds), 60)
-    return f"  {label}: {len(seen)} requests ({waiting} in flight, {errors} errors), {minutes}m{secs:02d}s"
+    return f"  {label}: {len(seen)} requests ({waiting} in flight, {errors} errors), {elapsed_text(seconds)}"
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 PLAIN_EVERY_SECONDS = 30.0
 
 
-def _elapsed(seconds: float) -> str:
+def elapsed_text(seconds: float) -> str:
+    """`45s`, `4m05s`: durations in progress lines."""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
@@ -54,9 +55,9 @@ class PlainProgress:
     def _line(self, now: float) -> None:
         errors = f"{self.errors} error{'s' if self.errors != 1 else ''}"
         spent = now - self._started
-        line = f"replayed {self.done}/{self.total} requests, {errors}, {_elapsed(spent)}"
+        line = f"replayed {self.done}/{self.total} requests, {errors}, {elapsed_text(spent)}"
         if 0 < self.done < self.total:  # at the pace so far; requests differ, so a rough figure
-            line += f" (~{_elapsed(spent / self.done * (self.total - self.done))} left)"
+            line += f" (~{elapsed_text(spent / self.done * (self.total - self.done))} left)"
         self.console.print(line, highlight=False, soft_wrap=True)
 
     def __exit__(

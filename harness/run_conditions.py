@@ -25,8 +25,8 @@ def _shown(value: object) -> str:
     return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def interrupted_text(finished: object, planned: object) -> str:
-    return f"interrupted after {finished} of {planned} requests"
+def interrupted_text(finished: object, planned: object, unit: str = "requests") -> str:
+    return f"interrupted after {finished} of {planned} {unit}"
 
 
 def interruption(run: RunView) -> str | None:

@@ -23,6 +23,7 @@ from harness.commands.options import (
 )
 from harness.live import LiveTarget, TaskResult, live_report, run_task
 from harness.live_tasks import LiveError, LiveTask, load_live_tasks
+from harness.run_conditions import interrupted_text
 from harness.stop_signals import StopRequest, stop_on_signals, unless_stopped
 from proxy.translate.textcalls import SERVER_HINT
 
@@ -182,7 +183,7 @@ def command(backend: str, base_url: str | None, model: str | None, scenario_ids:
         write_output_file(out, json.dumps(report, indent=2) + "\n")
     if stopped:
         click.echo(
-            f"interrupted after {len(results)} of {len(tasks)} tasks: the report holds the finished ones"
+            f"{interrupted_text(len(results), len(tasks), 'tasks')}: the report holds the finished ones"
         )
         raise click.exceptions.Exit(stop.exit_code)
 
