@@ -13,11 +13,12 @@ from aiohttp import web
 
 from proxy.answers import read_error_body
 from proxy.errors import AnthropicError
+from proxy.pending_call import PendingCall
 from proxy.relay import CLIENT_GONE_STATUS, ClientGone, Writer, body_chunks, client_gone, silence_tick
 from proxy.requestlog import RequestLog
 from proxy.sse import encode_event
 from proxy.translate.backend_errors import backend_error_to_anthropic
-from proxy.upstream import PendingCall, Upstream, forwarded_headers
+from proxy.upstream import Upstream, forwarded_headers
 
 PASSTHROUGH_HEADERS = ("anthropic-version", "anthropic-beta", "content-type")
 CLIENT_AUTH_HEADERS = ("x-api-key", "authorization")

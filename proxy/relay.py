@@ -27,16 +27,11 @@ from aiohttp import web
 from proxy.answers import read_answer
 from proxy.config import Config
 from proxy.errors import AnthropicError
+from proxy.pending_call import PendingCall
 from proxy.sse import SSEDecoder, encode_events
 from proxy.translate.backend_errors import error_in_body
 from proxy.translate.chunks import UNPARSEABLE, parse_chunk
-from proxy.upstream import (
-    STREAM_CUT,
-    PendingCall,
-    Upstream,
-    forwarded_headers,
-    malformed_response,
-)
+from proxy.upstream import STREAM_CUT, Upstream, forwarded_headers, malformed_response
 
 if TYPE_CHECKING:
     from proxy.requestlog import RequestLog
