@@ -45,3 +45,18 @@ def captured_requests() -> list[CapturedRequest]:
 def scripted_turns(scenario: str) -> list[list[dict]]:
     """The assistant turns (Anthropic content blocks, without ids) that answered a captured session."""
     return json.loads((CLAUDE_CODE_DIR / f"{scenario}.turns.json").read_text())["turns"]
+
+
+def assert_process_gone(pid: int, what: str, timeout: float = 5.0) -> None:
+    """Fail unless process `pid` ends within `timeout` seconds (e.g. a Claude Code killed with its group)."""
+    import os
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} (pid {pid}) is still running")

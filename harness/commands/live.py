@@ -211,19 +211,24 @@ def run_fork_command(backend: str, base_url: str | None, model: str | None, scen
         raise click.UsageError(str(exc)) from None
     target = resolve_live_target(backend, base_url, model, max_output_tokens)
 
-    async def fork() -> tuple[LiveTarget, ForkResult]:
-        async with started_backend(target) as started:
+    async def fork() -> tuple[LiveTarget, ForkResult | None, StopRequest]:
+        async with stop_on_signals() as stop, started_backend(target) as started:
             live_target = await probed(started)
-            result = await run_fork(session, from_cassette, resume_at, claude, live_target, timeout)
-            return live_target, result
+            work = run_fork(session, from_cassette, resume_at, claude, live_target, timeout)
+            return live_target, await unless_stopped(work, stop.event), stop
 
     try:
-        live_target, result = asyncio.run(fork())
+        live_target, result, stop = asyncio.run(fork())
     except (LiveError, BackendError) as exc:
         raise click.UsageError(str(exc)) from None
     except Exception as exc:  # a backend that cannot start: report, not a traceback
         _report_backend_failure(exc)
         raise
+    if result is None:  # Ctrl-C / SIGTERM: Claude Code and its tools were killed; a half session has no score
+        where = f" ({out} not written)" if out is not None else ""
+        task_id = f"{session.name}@{resume_at}"
+        click.echo(f"interrupted: the forked session {task_id} did not finish, nothing to report{where}")
+        raise click.exceptions.Exit(stop.exit_code)
     mark = "ok  " if result.success else "FAIL"
     click.echo(
         f"{mark} {result.id:24} turns={result.turns} replayed={result.replayed_turns} live={result.live_turns} "

@@ -28,6 +28,7 @@ from harness.live import LiveTarget
 from harness.live_fork import AGENT_HEADER, ForkBackend, run_fork
 from harness.live_tasks import LiveError
 from harness.reference import serve_on_loopback
+from tests.support import assert_process_gone
 
 REPO = Path(__file__).resolve().parents[2]
 READ_EDIT = REPO / "cassettes" / "read_edit.yaml"
@@ -335,3 +336,46 @@ def test_cli_unreachable_live_backend_exits_2_before_claude_runs(monkeypatch: py
     assert done.exit_code == 2, done.output
     assert f"backend not reachable at http://127.0.0.1:{port}/v1/models" in done.output
     assert ran == []
+
+
+HANGING_CLAUDE = """#!{python}
+import os, sys, time
+if "--version" in sys.argv:
+    print("2.1.328 (Claude Code)")
+    sys.exit(0)
+open({pid_file!r}, "w").write(str(os.getpid()))
+time.sleep(300)  # a stuck model: until killed
+"""
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+def test_stopping_a_fork_kills_claude_code_and_writes_nothing(tmp_path: Path, signum: int, code: int) -> None:
+    """Ctrl-C (or a CI timeout's SIGTERM) during a forked session: Claude Code is killed with its process group,
+    the command says so and exits 128 + signal, and no half report is written."""
+    import signal
+    import time
+
+    pid_file = tmp_path / "claude.pid"
+    claude = tmp_path / "claude"
+    claude.write_text(HANGING_CLAUDE.format(python=sys.executable, pid_file=str(pid_file)))
+    claude.chmod(0o755)
+    out = tmp_path / "fork.json"
+    argv = ["live", "--from-cassette", str(READ_EDIT), "--resume-at", "4", "--claude", str(claude)]
+    process = subprocess.Popen(
+        [*CLI, *argv, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    deadline = time.monotonic() + 60
+    while not pid_file.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the pid is written before the sleep starts
+    process.send_signal(signal.Signals(signum))
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == code, output
+    assert "interrupted: the forked session read_edit@4 did not finish" in output, output
+    assert "Traceback" not in output and "Aborted" not in output
+    assert not out.exists()
+    assert_process_gone(int(pid_file.read_text()), "Claude Code")
