@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
@@ -31,10 +32,18 @@ from proxy.handlers import (
     handle_count_tokens,
     handle_health,
     handle_messages,
+    handle_metrics,
     handle_model,
     handle_models,
     handle_root,
     json_response,
+)
+from proxy.metrics import (
+    GAUGE_REFRESH,
+    MULTIPROC_ENV,
+    mark_worker_dead,
+    multiprocess_dir,
+    use_multiprocess_values,
 )
 from proxy.requestbody import too_large
 from proxy.requestlog import RequestLog
@@ -47,7 +56,8 @@ access_log = logging.getLogger("ccbench.proxy.requests")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/health", "/", "/api/hello"})  # answered without a key: probes and health checks
-QUIET_PATHS = OPEN_PATHS  # logged at debug level: pollers would drown the request log
+OTHER_ROUTE = "other"  # the route label of requests no route matched
+QUIET_PATHS = OPEN_PATHS | {"/metrics"}  # logged at debug level and not counted: pollers would drown the rest
 
 
 def error_response(
@@ -110,11 +120,15 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request, request_i
 
 
 def _emit(entry: RequestLog, request: web.Request) -> None:
+    """The request's log line and its count in the metrics (pollers' successful calls: debug level only)."""
     if request.path in QUIET_PATHS and entry.status < 400:
         if access_log.isEnabledFor(logging.DEBUG):
             access_log.debug("%s", entry.line())
         return
-    entry.emit(access_log, request.app[STATE].advised if entry.problems else None)
+    state = request.app[STATE]
+    entry.emit(access_log, state.advised if entry.problems else None)
+    resource = request.match_info.route.resource  # the route's pattern: raw paths would be unbounded labels
+    state.metrics.observe(entry, resource.canonical if resource is not None else OTHER_ROUTE)
 
 
 def check_key(request: web.Request) -> None:
@@ -147,6 +161,7 @@ def build_app(config: Config) -> web.Application:
     app.router.add_get("/v1/models", handle_models)
     app.router.add_get("/v1/models/{model_id}", handle_model)
     app.router.add_get("/health", handle_health)
+    app.router.add_get("/metrics", handle_metrics)
     app.router.add_get("/", handle_root)
     app.router.add_get("/api/hello", handle_root)
     return app
@@ -159,12 +174,22 @@ def _upstream_context(config: Config) -> Callable[[web.Application], AsyncIterat
         app[STATE] = state
         if config.probe_backend:
             await state.probe()
+        refresher = asyncio.ensure_future(_refresh_metrics(state)) if multiprocess_dir() else None
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
             await state.close()
 
     return context
+
+
+async def _refresh_metrics(state: ProxyState) -> None:
+    """A worker's gauges, kept current for scrapes that another worker answers."""
+    while True:
+        state.refresh_metrics()
+        await asyncio.sleep(GAUGE_REFRESH)
 
 
 async def serve(config: Config, sock: socket.socket | None = None, show_banner: bool = True) -> None:
@@ -234,6 +259,15 @@ def run(config: Config) -> int:
         asyncio.run(serve(config))
         return 0
     family = listen_family(config.host)  # socket.gaierror (an OSError) too: the caller reports both
+    with tempfile.TemporaryDirectory(prefix="ccbench-metrics-") as metrics_dir:
+        os.environ[MULTIPROC_ENV] = metrics_dir  # each worker's /metrics sums every worker's values
+        try:
+            return _run_workers(config, family)
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _run_workers(config: Config, family: socket.AddressFamily) -> int:
     first = socket.create_server((config.host, config.port), family=family, backlog=1024, reuse_port=True)
     port = first.getsockname()[1]  # the real port, also when asked for port 0
     children: list[int] = []
@@ -250,6 +284,7 @@ def run(config: Config) -> int:
         if pid == 0:  # a worker: its own event loop on the shared socket; only the first prints the banner
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            use_multiprocess_values()
             status = 0
             try:
                 if number == 0:
@@ -272,5 +307,6 @@ def run(config: Config) -> int:
     failed = 0
     for child in children:
         _, status = os.waitpid(child, 0)
+        mark_worker_dead(child)
         failed += os.waitstatus_to_exitcode(status) != 0
     return 1 if failed else 0

@@ -21,6 +21,8 @@ from aiohttp import web
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.ids import message_id
+from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from proxy.metrics import ProxyMetrics
 from proxy.passthrough import relay_passthrough
 from proxy.relay import relay_stream
 from proxy.requestbody import nesting_within_limits, read_json_object
@@ -85,6 +87,7 @@ class ProxyState:
     _reprobe: asyncio.Task | None = None
     dropped_features: Counter[str] = field(default_factory=Counter)  # feature -> requests it was dropped from
     advised: set[str] = field(default_factory=set)  # operator advice already logged (see RequestLog.emit)
+    metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
     _facts: BackendFacts | None = None
     _facts_from: BackendInfo | None = None
 
@@ -107,6 +110,15 @@ class ProxyState:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._reprobe), REPROBE_WAIT)
         return self.info
+
+    def refresh_metrics(self) -> None:
+        """The gauges and dropped-feature counts as they are now (on a scrape, and a worker's timer)."""
+        self.metrics.refresh(
+            in_flight=self.upstream.active,
+            queued=self.upstream.waiting,
+            backend_up=self.info.reachable if self.info is not None else None,
+            dropped=self.dropped_features,
+        )
 
     async def close(self) -> None:
         """Stop a re-probe still running, then close the backend session."""
@@ -357,6 +369,14 @@ async def handle_health(request: web.Request) -> web.StreamResponse:
             "dropped_features": dict(state.dropped_features),
         }
     )
+
+
+async def handle_metrics(request: web.Request) -> web.StreamResponse:
+    """Prometheus text format (see proxy/metrics.py); behind the key when one is set, like every route that
+    names models."""
+    state = request.app[STATE]
+    state.refresh_metrics()
+    return web.Response(body=state.metrics.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def handle_root(request: web.Request) -> web.StreamResponse:

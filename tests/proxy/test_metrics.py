@@ -1,0 +1,187 @@
+"""GET /metrics: Prometheus counts that match what the proxy did, with bounded labels, behind the key, summed over
+`--workers`. Exposition is parsed with prometheus_client's own parser (what a Prometheus server would read)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from proxy.metrics import MAX_MODEL_LABELS, OTHER, ProxyMetrics
+from proxy.requestlog import RequestLog
+from tests.proxy.conftest import MESSAGE, ProxyFactory, RunningProxy
+from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url, wait_until
+from tests.proxy.test_cli_proxy import STOP_TIMEOUT, read_banner, spawn
+from tests.support import captured_requests
+
+Samples = dict[tuple[str, frozenset], float]
+
+
+def parse(text: str) -> Samples:
+    """{(sample name, frozenset of label items): value} for every sample in the exposition."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def names(samples: Samples, name: str, label: str) -> set[str]:
+    return {dict(items)[label] for sample, items in samples if sample == name}
+
+
+async def scrape(proxy: RunningProxy, **kwargs: object) -> Samples:
+    response = await proxy.http.get(proxy.url + "/metrics", **kwargs)
+    assert response.status == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    return parse(await response.text())
+
+
+async def test_counts_real_claude_code_requests(proxy: RunningProxy) -> None:
+    """Two streamed and one non-streamed real Claude Code turn: counted by route, backend model and status, with
+    the tokens the backend reported, a first-token time per stream, and the features dropped from them."""
+    captured = [r for r in captured_requests() if r.body.get("stream")][:3]
+    bodies = [captured[0].body, captured[1].body, {**captured[2].body, "stream": False}]
+    skip = {"content-length", "host", "connection", "accept-encoding"}  # set by the client for this body
+    headers = {k: v for k, v in captured[0].headers.items() if k.lower() not in skip}
+    for body in bodies:
+        response = await proxy.post("/v1/messages?beta=true", body, headers=headers)
+        assert response.status == 200
+        await response.read()
+    samples = await scrape(proxy)
+    ok = {"route": "/v1/messages", "model": "fake-model", "status": "200", "error_type": ""}
+    assert value(samples, "ccbench_proxy_requests_total", **ok) == 3
+    assert (
+        value(
+            samples, "ccbench_proxy_request_duration_seconds_count", route="/v1/messages", model="fake-model"
+        )
+        == 3
+    )
+    assert value(samples, "ccbench_proxy_time_to_first_token_seconds_count", model="fake-model") == 2
+    assert value(samples, "ccbench_proxy_input_tokens_total", model="fake-model") == 3 * 10
+    assert value(samples, "ccbench_proxy_output_tokens_total", model="fake-model") == 3 * 5
+    with_cache_control = sum("cache_control" in str(body) for body in bodies)
+    assert with_cache_control == 3
+    assert value(samples, "ccbench_proxy_dropped_features_total", feature="cache_control") == 3
+    assert value(samples, "ccbench_proxy_backend_up") == 1
+    assert value(samples, "ccbench_proxy_backend_requests_in_flight") == 0
+
+
+async def test_errors_by_type_and_one_label_for_unmatched_paths(start_proxy: ProxyFactory) -> None:
+    """An unreachable backend's 529 is counted with its error type; scanners' random paths share the route label
+    "other" (raw paths would make a series each); scrapes and health checks are not counted."""
+    proxy = await start_proxy(upstream=closed_port_url(), model="local-model")
+    response = await proxy.post("/v1/messages", MESSAGE)
+    assert response.status == 529
+    for n in range(5):
+        assert (await proxy.http.get(f"{proxy.url}/wp-admin/{n}.php")).status == 404
+    await proxy.http.get(proxy.url + "/health")
+    await scrape(proxy)
+    samples = await scrape(proxy)
+    down = {
+        "route": "/v1/messages",
+        "model": "local-model",
+        "status": "529",
+        "error_type": "overloaded_error",
+    }
+    assert value(samples, "ccbench_proxy_requests_total", **down) == 1
+    unmatched = {"route": OTHER, "model": "", "status": "404", "error_type": "not_found_error"}
+    assert value(samples, "ccbench_proxy_requests_total", **unmatched) == 5
+    assert names(samples, "ccbench_proxy_requests_total", "route") == {"/v1/messages", OTHER}
+    assert value(samples, "ccbench_proxy_backend_up") == 0
+    assert not names(samples, "ccbench_proxy_time_to_first_token_seconds_count", "model")  # no empty series
+
+
+def test_model_label_values_are_bounded() -> None:
+    """Without a model mapping a client's model name reaches the backend as is: past MAX_MODEL_LABELS names the
+    label is "other", so no client can grow the metrics without bound."""
+    metrics = ProxyMetrics()
+    for n in range(MAX_MODEL_LABELS + 40):
+        metrics.observe(
+            RequestLog(f"req_{n}", "/v1/messages", backend_model=f"model-{n}", status=404), "/v1/messages"
+        )
+    samples = parse(metrics.exposition().decode())
+    models = names(samples, "ccbench_proxy_requests_total", "model")
+    assert len(models) == MAX_MODEL_LABELS + 1 and OTHER in models
+    other = {"route": "/v1/messages", "model": OTHER, "status": "404", "error_type": ""}
+    assert value(samples, "ccbench_proxy_requests_total", **other) == 40
+
+
+async def test_metrics_need_the_key_when_one_is_set(backend: FakeBackend, start_proxy: ProxyFactory) -> None:
+    proxy = await start_proxy(upstream=backend.url, api_key="s3cret")
+    assert (await proxy.http.get(proxy.url + "/metrics")).status == 401
+    samples = await scrape(proxy, headers={"Authorization": "Bearer s3cret"})
+    assert value(samples, "ccbench_proxy_backend_up") == 1
+    refused = {"route": "/metrics", "model": "", "status": "401", "error_type": "authentication_error"}
+    assert value(samples, "ccbench_proxy_requests_total", **refused) == 1
+
+
+async def test_queue_gauges_while_requests_wait(backend: FakeBackend, start_proxy: ProxyFactory) -> None:
+    """One backend slot, three requests: one in flight, two queued while the backend holds its answer; none after."""
+    release = asyncio.Event()
+    backend.reply = Reply(chunks=backend.reply.chunks, hold=release)
+    proxy = await start_proxy(upstream=backend.url, max_concurrency=1)
+    body = {**MESSAGE, "stream": True}
+    calls = [asyncio.ensure_future(proxy.post("/v1/messages", body)) for _ in range(3)]
+    try:
+        assert await wait_until(lambda: len(backend.requests) == 1)
+
+        async def queued_two() -> bool:
+            samples = await scrape(proxy)
+            return value(samples, "ccbench_proxy_backend_requests_queued") == 2
+
+        for _ in range(250):
+            if await queued_two():
+                break
+            await asyncio.sleep(0.02)
+        samples = await scrape(proxy)
+        assert value(samples, "ccbench_proxy_backend_requests_in_flight") == 1
+        assert value(samples, "ccbench_proxy_backend_requests_queued") == 2
+    finally:
+        release.set()
+        for response in await asyncio.gather(*calls):
+            await response.read()
+    samples = await scrape(proxy)
+    assert value(samples, "ccbench_proxy_backend_requests_in_flight") == 0
+    assert value(samples, "ccbench_proxy_backend_requests_queued") == 0
+    ok = {"route": "/v1/messages", "model": "fake-model", "status": "200", "error_type": ""}
+    assert value(samples, "ccbench_proxy_requests_total", **ok) == 3
+
+
+async def test_every_worker_reports_the_sum_over_all_workers(backend: FakeBackend) -> None:
+    """`--workers 2`: whichever worker answers the scrape, the counts are the whole proxy's (each worker alone
+    would report only the requests the kernel gave it)."""
+    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", "--workers", "2")
+    try:
+        url, _ = await read_banner(process)
+        sent, answered_by = 0, {}
+        for _ in range(60):  # a new connection each time, so that the kernel spreads them over both workers
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+                pid = (await (await http.get(url + "/health")).json())["pid"]
+                assert (await http.post(url + "/v1/messages", json=MESSAGE)).status == 200
+                sent += 1
+                answered_by[pid] = answered_by.get(pid, 0) + 1
+                # the same connection, so the same worker, answers the scrape
+                text = await (await http.get(url + "/metrics")).text()
+            ok = {"route": "/v1/messages", "model": "fake-model", "status": "200", "error_type": ""}
+            assert value(parse(text), "ccbench_proxy_requests_total", **ok) == sent
+            if len(answered_by) == 2 and min(answered_by.values()) >= 3:
+                break
+        assert len(answered_by) == 2, answered_by
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/health"])
+async def test_pollers_stay_out_of_the_request_log(proxy: RunningProxy, path: str, caplog) -> None:
+    caplog.set_level("INFO", logger="ccbench.proxy.requests")
+    assert (await proxy.http.get(proxy.url + path)).status == 200
+    assert not [r for r in caplog.records if path in r.getMessage()]
