@@ -87,4 +87,6 @@ def banner_text(config: Config, info: ProbeResult | None, host: str, port: int) 
     """The whole start-up message."""
     head = [f"ccbench proxy listening on {base_url(host, port)}", "", "Point Claude Code at it:"]
     body = ["  " + line for line in setup_lines(config, host, port)]
-    return "\n".join([*head, *body, "", *backend_lines(config, info)]) + "\n"
+    key = ", with the key as a Bearer token" if config.api_key else ""
+    metrics = f"metrics: {base_url(host, port)}/metrics (Prometheus text format{key})"
+    return "\n".join([*head, *body, "", *backend_lines(config, info), metrics]) + "\n"

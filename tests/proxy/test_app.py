@@ -324,6 +324,9 @@ def test_banner_lists_the_setup_lines_and_the_backend() -> None:
     assert "context length: 32768 tokens" in text
     assert "pw" not in text and "=k" not in text  # neither the upstream password nor the inbound key
     assert "CLAUDE_CODE_MAX_OUTPUT_TOKENS" not in text  # no cap, nothing to match
+    assert text.endswith(
+        "metrics: http://127.0.0.1:8082/metrics (Prometheus text format, with the key as a Bearer token)\n"
+    )
 
 
 def test_banner_hands_a_cap_to_claude_code_too() -> None:
@@ -338,6 +341,7 @@ def test_banner_when_the_backend_is_down() -> None:
     text = banner_text(Config(), info, "127.0.0.1", 9000)
     assert "export ANTHROPIC_AUTH_TOKEN=ccbench" in text
     assert "not reachable yet: requests will get 529 until it is" in text
+    assert text.endswith("metrics: http://127.0.0.1:9000/metrics (Prometheus text format)\n")
 
 
 # -- probe state -------------------------------------------------------------------------------------------------
