@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from proxy.config import http_url_problem
 from proxy.upstream import with_v1
+from proxy.urls import http_url_problem
 
 
 class BackendError(Exception):

@@ -215,7 +215,9 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
             await site.start()
             port = runner.addresses[0][1] if runner.addresses else config.port
             if show_banner:
-                sys.stdout.write(banner_text(config, app[STATE].info, config.host, port))
+                state = app[STATE]
+                routed = {url: backend.info for url, backend in state.routed.items()}
+                sys.stdout.write(banner_text(config, state.info, config.host, port, routed))
                 sys.stdout.flush()
             await stop.wait()
         log.info("shutting down")

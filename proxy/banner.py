@@ -5,9 +5,12 @@ Pure functions of the config and the probe result, so the exact wording is testa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Protocol
 
 from proxy.config import Config
+from proxy.routing import TIERS, Route
 from proxy.upstream import display_url, missing_v1_hint
 
 # tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
@@ -39,10 +42,12 @@ def setup_lines(config: Config, host: str, port: int) -> list[str]:
         lines.append("export ANTHROPIC_AUTH_TOKEN=<the key given with --api-key / CCBENCH_API_KEY>")
     else:
         lines.append(f"export ANTHROPIC_AUTH_TOKEN=ccbench   # {NO_KEY_NOTE}")
-    for alias, model in config.aliases().items():
+    for alias, route in config.aliases().items():
         for tier in ("haiku", "sonnet", "opus"):
             if alias == f"claude-{tier}-local":
-                lines.append(f"export ANTHROPIC_DEFAULT_{tier.upper()}_MODEL={alias}   # -> {model}")
+                lines.append(
+                    f"export ANTHROPIC_DEFAULT_{tier.upper()}_MODEL={alias}   # -> {route_text(route)}"
+                )
     if config.max_output_tokens:  # else Claude Code asks for 32,000 and blames that limit for a capped answer
         lines.append(
             f"export CLAUDE_CODE_MAX_OUTPUT_TOKENS={config.max_output_tokens}   # the proxy's --max-output-tokens"
@@ -52,18 +57,26 @@ def setup_lines(config: Config, host: str, port: int) -> list[str]:
     return lines
 
 
-def backend_lines(config: Config, info: ProbeResult | None) -> list[str]:
-    """What the start-up probe found, or why requests will fail until the backend is up."""
+def route_text(route: Route) -> str:
+    """`small`, `small at http://127.0.0.1:8001/v1`, or `the first model of http://…` (no user:password)."""
+    if route.upstream is None:
+        return route.model or "the backend's first model"
+    where = display_url(route.upstream)
+    return f"{route.model} at {where}" if route.model else f"the first model of {where}"
+
+
+def server_lines(config: Config, info: ProbeResult | None, label: str = "backend") -> list[str]:
+    """What the probe of one backend (`config.upstream`) found, or why requests to it fail until it is up."""
     where = f"{display_url(config.upstream)} ({config.upstream_format} format)"
     if info is None:
-        return [f"backend: {where}: not probed (probe_backend is off)"]
+        return [f"{label}: {where}: not probed (probe_backend is off)"]
     if not info.reachable:
-        return [f"backend: {where}: not reachable yet: requests will get 529 until it is"]
+        return [f"{label}: {where}: not reachable yet: requests will get 529 until it is"]
     models = ", ".join(info.models) if info.models else "none listed"
     context = f"{info.context_length} tokens" if info.context_length else "unknown"
     if config.context_length:
         context = f"{config.context_length} tokens (set in config)"
-    lines = [f"backend: {where}: {info.kind}", f"  models: {models}", f"  context length: {context}"]
+    lines = [f"{label}: {where}: {info.kind}", f"  models: {models}", f"  context length: {context}"]
     hint = missing_v1_hint(config) if not info.models else None
     if hint:
         lines.append(f"  no model list at {display_url(config.upstream)}/models: {hint}")
@@ -73,20 +86,40 @@ def backend_lines(config: Config, info: ProbeResult | None) -> list[str]:
             f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "
             f"any history): they will be refused as too long; start the server with at least {MIN_USEFUL_CONTEXT:,}"
         )
-    default = config.model or (info.models[0] if info.models else None)
-    if default:
-        lines.append(f"  default model: {default}")
-    for tier, model in sorted(config.tiers.items()):
-        lines.append(f"  {tier}: {model}")
-    for rule in config.rules:
-        lines.append(f"  rule {rule.match} -> {rule.model}")
     return lines
 
 
-def banner_text(config: Config, info: ProbeResult | None, host: str, port: int) -> str:
-    """The whole start-up message."""
+def backend_lines(
+    config: Config, info: ProbeResult | None, routed: Mapping[str, ProbeResult | None] | None = None
+) -> list[str]:
+    """What the start-up probes found (the main backend, then each backend a model route names) and where
+    each model goes."""
+    lines = server_lines(config, info)
+    if info is not None and info.reachable:
+        default = config.model or (info.models[0] if info.models else None)
+        if default:
+            lines.append(f"  default model: {default}")
+    for tier in TIERS:
+        if tier in config.tiers or tier in config.tier_upstreams:
+            route = Route(config.tiers.get(tier) or None, config.tier_upstreams.get(tier))
+            lines.append(f"  {tier}: {route_text(route)}")
+    for rule in config.rules:
+        lines.append(f"  rule {rule.match} -> {route_text(Route(rule.model or None, rule.upstream))}")
+    for url, found in (routed or {}).items():
+        lines += server_lines(replace(config, upstream=url, context_length=None), found, "routed backend")
+    return lines
+
+
+def banner_text(
+    config: Config,
+    info: ProbeResult | None,
+    host: str,
+    port: int,
+    routed: Mapping[str, ProbeResult | None] | None = None,
+) -> str:
+    """The whole start-up message (`routed`: the probe result of each backend a model route names)."""
     head = [f"ccbench proxy listening on {base_url(host, port)}", "", "Point Claude Code at it:"]
     body = ["  " + line for line in setup_lines(config, host, port)]
     key = ", with the key as a Bearer token" if config.api_key else ""
     metrics = f"metrics: {base_url(host, port)}/metrics (Prometheus text format{key})"
-    return "\n".join([*head, *body, "", *backend_lines(config, info), metrics]) + "\n"
+    return "\n".join([*head, *body, "", *backend_lines(config, info, routed), metrics]) + "\n"

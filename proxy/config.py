@@ -11,9 +11,9 @@ name, then the default model, and last the model the backend itself reports.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ from typing import Any
 from yarl import URL
 
 from proxy.datafile import load_yaml_file
+from proxy.routing import TIERS, Route, RouteRule, resolve_route, route_aliases, routed_upstreams
+from proxy.urls import anthropic_root, http_url_problem
 
-TIERS = ("haiku", "sonnet", "opus")
 THINKING_STYLES = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_WORKERS = 64
@@ -46,20 +47,13 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class RouteRule:
-    """`match` is a glob on the requested model name (case-insensitive); `model` is the backend model."""
-
-    match: str
-    model: str
-
-
-@dataclass
 class Config:
     upstream: str = "http://127.0.0.1:8000/v1"
     upstream_format: str = "openai"  # "openai" (translate) or "anthropic" (pass through)
     upstream_api_key: str | None = None  # sent to the backend as Authorization: Bearer
     model: str | None = None  # default backend model; None = the first model the backend lists
     tiers: dict[str, str] = field(default_factory=dict)  # haiku/sonnet/opus -> backend model
+    tier_upstreams: dict[str, str] = field(default_factory=dict)  # haiku/sonnet/opus -> a backend of its own
     rules: list[RouteRule] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8082
@@ -80,30 +74,19 @@ class Config:
     log_level: str = "info"
 
     def resolve_model(self, requested: str | None, fallback: str | None = None) -> str:
-        """The backend model for a requested Claude model name."""
-        name = (requested or "").strip()
-        lowered = name.lower()
-        for rule in self.rules:
-            if fnmatch.fnmatchcase(lowered, rule.match.lower()):
-                return rule.model
-        for tier in TIERS:
-            if tier in lowered and tier in self.tiers:
-                return self.tiers[tier]
-        if self.model:
-            return self.model
-        if fallback:
-            return fallback
-        return name
+        """The backend model for a requested Claude model name (see proxy/routing.py for the backend too)."""
+        return resolve_route(self, requested).model or fallback or (requested or "").strip()
 
-    def aliases(self) -> dict[str, str]:
-        """Claude-style model ids to advertise in GET /v1/models, with the backend model they reach."""
-        out: dict[str, str] = {}
-        for tier, model in self.tiers.items():
-            out[f"claude-{tier}-local"] = model
-        for rule in self.rules:
-            if not any(ch in rule.match for ch in "*?["):
-                out[rule.match] = rule.model
-        return out
+    def route(self, requested: object, listed: Mapping[str, str | None] | None = None) -> Route:
+        return resolve_route(self, requested, listed)
+
+    def aliases(self) -> dict[str, Route]:
+        """Claude-style model ids to advertise in GET /v1/models, with the route each one takes."""
+        return route_aliases(self)
+
+    def routed_upstreams(self) -> list[str]:
+        """The backends that model routes name besides `upstream`."""
+        return routed_upstreams(self)
 
     def validate(self) -> None:
         """The same checks `load_config` makes on every value it reads, for a Config built in code."""
@@ -111,6 +94,7 @@ class Config:
             problem = setting_problem(item.name, getattr(self, item.name))
             if problem:
                 raise ConfigError(problem)
+        self._validate_routed_upstreams()
         root = anthropic_root(self.upstream) if self.upstream_format == "anthropic" else None
         if root:
             raise ConfigError(
@@ -119,15 +103,32 @@ class Config:
                 f"…/v1/messages): try {root}"
             )
 
+    def _validate_routed_upstreams(self) -> None:
+        named = [(f"models.{t}.upstream", u) for t, u in self.tier_upstreams.items()]
+        named += [(f"the rule for {r.match!r}: upstream", r.upstream) for r in self.rules if r.upstream]
+        for name, url in named:
+            problem = http_url_problem(url, name)
+            if problem:
+                raise ConfigError(problem)
+            if self.upstream_format == "anthropic":
+                raise ConfigError(
+                    f"{name}: routes to backends of their own need upstream_format openai (a pass-through "
+                    "proxy has one backend)"
+                )
+            if upstream_is_self(self, url):
+                raise ConfigError(
+                    f"{name} {url} is this proxy's own address: every request would come back in"
+                )
+
 
 _LOOPBACK_V4 = ("127.0.0.1", "localhost")
 _WILDCARDS = ("0.0.0.0", "::")
 
 
-def upstream_is_self(config: Config) -> bool:
-    """The upstream is this proxy's own address (e.g. `--upstream-format anthropic --upstream
-    http://127.0.0.1:8082` with the default port): every request would come back in, again and again."""
-    url = URL(config.upstream)
+def upstream_is_self(config: Config, upstream: str | None = None) -> bool:
+    """The upstream (or another backend URL) is this proxy's own address (e.g. `--upstream-format anthropic
+    --upstream http://127.0.0.1:8082` with the default port): every request would come back in, again and again."""
+    url = URL(upstream or config.upstream)
     if not config.port or url.port != config.port:
         return False
     if url.host == config.host or (url.host in _LOOPBACK_V4 and config.host in _LOOPBACK_V4):
@@ -155,7 +156,7 @@ def setting_problem(name: str, value: Any) -> str | None:
     elif name in _CHOICES:
         if value not in _CHOICES[name]:
             return f"{name} must be one of {', '.join(_CHOICES[name])}, not {value!r}"
-    elif name == "tiers":
+    elif name in ("tiers", "tier_upstreams"):
         for tier in value:
             if tier not in TIERS:
                 return f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}"
@@ -170,52 +171,9 @@ def setting_problem(name: str, value: Any) -> str | None:
     return None
 
 
-def http_url_problem(value: Any, name: str = "upstream") -> str | None:
-    """What keeps `value` from being an http(s) URL with a host that aiohttp can use as a base (so no query,
-    fragment or spaces), or None. `name` is the setting or option the message names."""
-    if not isinstance(value, str):
-        return f"{name} must be an http(s) URL, not {value!r}"
-    try:
-        url = URL(value)
-        host = url.host  # decoded on first use: a bad IDNA name fails here
-    except ValueError as exc:  # yarl: an unclosed [IPv6], a port out of range, a bad IDNA name (UnicodeError)
-        return f"{name} must be an http(s) URL, not {value!r}: {exc}"
-    if url.scheme not in ("http", "https"):
-        return f"{name} must be an http(s) URL, not {value!r}"
-    if not host:
-        return f"{name} must be an http(s) URL with a host, not {value!r}"
-    if not value.isprintable() or " " in value:
-        return f"{name} must be an http(s) URL, not {value!r}: it holds spaces or control characters"
-    if url.query_string or url.fragment:
-        return f"{name} must be an http(s) URL without ?query or #fragment, not {value!r}"
-    for endpoint in _ENDPOINTS:  # a pasted endpoint: requests would go to …/chat/completions/chat/completions
-        base = without_path_suffix(value, endpoint)
-        if base:
-            return f"{name} takes the base URL, not the {endpoint} endpoint: try {base}"
-    return None
-
-
-def without_path_suffix(value: str, suffix: str) -> str | None:
-    """`value` with `suffix` cut from the end of its path (and no user:password, for messages), or None when its
-    path does not end with it: `http://u:p@h:8000/v1/chat/completions`, `/chat/completions` -> `http://h:8000/v1`."""
-    url = URL(value)
-    path = url.path.rstrip("/")
-    if not path.endswith(suffix):
-        return None
-    return str(url.with_user(None).with_path(path[: -len(suffix)] or "/")).rstrip("/")
-
-
-def anthropic_root(value: str) -> str | None:
-    """The root an Anthropic URL ending in /v1 should have been (requests would go to /v1/v1/messages), or None."""
-    return without_path_suffix(value, "/v1")
-
-
-# What is left without them is the base: OpenAI bases end in /v1, Anthropic upstreams are named by their root.
-_ENDPOINTS = ("/chat/completions", "/completions", "/v1/messages/count_tokens", "/v1/messages")
-
-
 ENV_PREFIX = "CCBENCH_"
-_SCALAR_FIELDS = {f.name: f for f in fields(Config) if f.name not in ("tiers", "rules", "forward_headers")}
+_ROUTING_FIELDS = ("tiers", "tier_upstreams", "rules")
+_SCALAR_FIELDS = {f.name: f for f in fields(Config) if f.name not in (*_ROUTING_FIELDS, "forward_headers")}
 _OPTIONAL = {f.name for f in fields(Config) if f.default is None}
 _BOOLS = {f.name for f in fields(Config) if isinstance(f.default, bool)}
 _CHOICES = {"upstream_format": ("openai", "anthropic"), "thinking": THINKING_STYLES, "log_level": LOG_LEVELS}
@@ -296,8 +254,7 @@ def _apply_models(cfg: Config, models: dict[str, Any], source: str) -> None:
         if key == "default":
             cfg.model = str(value) if value else None
         elif key in TIERS:
-            if value:
-                cfg.tiers[key] = str(value)
+            _apply_tier(cfg, key, value, source)
         elif key == "tiers":
             if not isinstance(value or {}, dict):
                 raise ConfigError(f"{source}: 'tiers' must be a mapping")
@@ -305,15 +262,50 @@ def _apply_models(cfg: Config, models: dict[str, Any], source: str) -> None:
                 _apply_models(cfg, {tier: model}, source)
         elif key == "rules":
             if not isinstance(value, list):
-                raise ConfigError(f"{source}: models.rules must be a list of {{match, model}}")
+                raise ConfigError(f"{source}: models.rules must be a list of {{match, model, upstream}}")
             for item in value:
-                if not isinstance(item, dict) or "match" not in item or "model" not in item:
-                    raise ConfigError(f"{source}: each rule needs 'match' and 'model': {item!r}")
-                cfg.rules.append(RouteRule(str(item["match"]), str(item["model"])))
+                if (
+                    not isinstance(item, dict)
+                    or "match" not in item
+                    or not (item.get("model") or item.get("upstream"))
+                ):
+                    raise ConfigError(
+                        f"{source}: each rule needs 'match' and 'model' (or 'upstream'): {item!r}"
+                    )
+                upstream = _route_upstream(item, f"the rule for {item['match']!r}", source)
+                cfg.rules.append(RouteRule(str(item["match"]), str(item.get("model") or ""), upstream))
         else:
             raise ConfigError(
                 f"{source}: unknown models key {key!r} (use default, haiku, sonnet, opus, rules)"
             )
+
+
+def _apply_tier(cfg: Config, tier: str, value: Any, source: str) -> None:
+    """`haiku: MODEL`, or `haiku: {model: MODEL, upstream: URL}` for a backend of its own (model optional: the
+    first one that backend lists)."""
+    if isinstance(value, dict):
+        unknown = set(value) - {"model", "upstream"}
+        if unknown:
+            raise ConfigError(
+                f"{source}: models.{tier} takes model and upstream, not {', '.join(sorted(unknown))}"
+            )
+        upstream = _route_upstream(value, f"models.{tier}", source)
+        if value.get("model"):
+            cfg.tiers[tier] = str(value["model"])
+        if upstream:
+            cfg.tier_upstreams[tier] = upstream
+    elif value:
+        cfg.tiers[tier] = str(value)
+
+
+def _route_upstream(item: dict[str, Any], name: str, source: str) -> str | None:
+    value = item.get("upstream")
+    if value in (None, ""):
+        return None
+    problem = http_url_problem(value, f"{name}: upstream")
+    if problem:
+        raise ConfigError(f"{source}: {problem}")
+    return str(value).rstrip("/")
 
 
 def load_config(
@@ -339,6 +331,11 @@ def load_config(
         value = env.get(f"{ENV_PREFIX}{tier.upper()}_MODEL")
         if value:
             cfg.tiers[tier] = value
+        value = env.get(f"{ENV_PREFIX}{tier.upper()}_UPSTREAM")
+        if value:
+            cfg.tier_upstreams[tier] = (
+                _route_upstream({"upstream": value}, tier, f"{ENV_PREFIX}{tier.upper()}_UPSTREAM") or ""
+            )
     if env.get(ENV_PREFIX + "SMALL_MODEL"):
         cfg.tiers.setdefault("haiku", env[ENV_PREFIX + "SMALL_MODEL"])
     for name, value in env_values.items():
@@ -350,6 +347,11 @@ def load_config(
             cfg.tiers["haiku"] = value
         elif key in TIERS:
             cfg.tiers[key] = value
+        elif key.endswith("_upstream") and key[: -len("_upstream")] in TIERS:
+            tier = key[: -len("_upstream")]
+            cfg.tier_upstreams[tier] = (
+                _route_upstream({"upstream": value}, f"--{tier}-upstream", "command line") or ""
+            )
         else:
             _apply_mapping(cfg, {key: value}, "command line")
     cfg.upstream = cfg.upstream.rstrip("/")

@@ -8,7 +8,7 @@ and rendered by the envelope middleware in proxy/app.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
+from proxy.backend_state import BackendFacts, BackendState
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.ids import message_id
@@ -27,6 +28,7 @@ from proxy.passthrough import relay_passthrough
 from proxy.relay import relay_stream
 from proxy.requestbody import nesting_within_limits, read_json_object
 from proxy.requestlog import RequestLog
+from proxy.routing import Route
 from proxy.tokens import (
     CONFIRM_FRACTION,
     count_prompt_tokens,
@@ -37,7 +39,6 @@ from proxy.tokens import (
     max_prompt_tokens,
 )
 from proxy.translate.request import (
-    BackendProfile,
     TranslatedRequest,
     translate_request,
     validate_messages_request,
@@ -51,98 +52,91 @@ log = logging.getLogger("ccbench.proxy")
 
 REQUEST_ID = web.RequestKey("ccbench_request_id", str)
 REQUEST_LOG = web.RequestKey("ccbench_request_log", RequestLog)
-REPROBE_INTERVAL = 2.0  # seconds between probe retries while the backend is down
-REPROBE_WAIT = 1.0  # longest a request waits for such a retry before going on with what is known
 MODEL_PAGE_LIMIT = (1, 1000)
-THINKING_BY_KIND = {
-    "llamacpp": "chat_template_kwargs",
-    "vllm": "chat_template_kwargs",
-    "sglang": "chat_template_kwargs",
-    "openai": "reasoning_effort",
-    "ollama": "reasoning_effort",
-    "lmstudio": "reasoning_effort",
-}
-
-
-@dataclass(frozen=True)
-class BackendFacts:
-    """The probe result as a request uses it: backend kind, default model, context length, thinking profile."""
-
-    kind: str
-    default_model: str | None
-    context_length: int | None
-    profile: BackendProfile
 
 
 @dataclass
 class ProxyState:
-    """What the request handlers share: the config, the backend session and the latest probe result."""
+    """What the request handlers share: the config, the backends (`upstream` and any a model route names) with
+    their latest probe results, and the proxy-wide counters."""
 
     config: Config
-    upstream: Upstream
-    info: BackendInfo | None = None
-    probed_at: float = 0.0
+    upstream: Upstream  # the main backend's
     started_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    _probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _reprobe: asyncio.Task | None = None
     dropped_features: Counter[str] = field(default_factory=Counter)  # feature -> requests it was dropped from
     advised: set[str] = field(default_factory=set)  # operator advice already logged (see RequestLog.emit)
     metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
-    _facts: BackendFacts | None = None
-    _facts_from: BackendInfo | None = None
+    main: BackendState = field(init=False)
+    routed: dict[str, BackendState] = field(init=False)  # upstream URL -> backend, for routes naming one
+    _listed: dict[str, str | None] = field(init=False, default_factory=dict)
+    _listed_key: tuple = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        self.main = BackendState(self.config, self.upstream)
+        self.routed = {}
+        for url in self.config.routed_upstreams():
+            config = dataclasses.replace(self.config, upstream=url, context_length=None, model=None)
+            self.routed[url] = BackendState(config, Upstream(config))
+
+    @property
+    def backends(self) -> list[BackendState]:
+        return [self.main, *self.routed.values()]
+
+    @property
+    def info(self) -> BackendInfo | None:
+        return self.main.info
+
+    def backend_for(self, route: Route) -> BackendState:
+        return self.routed.get(route.upstream, self.main) if route.upstream else self.main
+
+    def route(self, requested: object) -> tuple[BackendState, Route]:
+        """Where a request for the model `requested` goes (see proxy/routing.py)."""
+        route = self.config.route(requested, self.listed_models())
+        return self.backend_for(route), route
+
+    def listed_models(self) -> dict[str, str | None]:
+        """Every model the backends list, with its backend's URL (None: main); rebuilt when a probe result
+        changes (it is read on every request)."""
+        key = tuple(id(b.info) for b in self.backends)
+        if key != self._listed_key:
+            listed: dict[str, str | None] = {}
+            for url, backend in [(None, self.main), *self.routed.items()]:
+                for model in backend.info.models if backend.info else []:
+                    listed.setdefault(model, url)
+            self._listed, self._listed_key = listed, key
+        return self._listed
 
     async def probe(self) -> BackendInfo:
-        async with self._probe_lock:
-            self.info = await self.upstream.probe()
-            self.probed_at = time.monotonic()
-            return self.info
+        """Probe every backend (at start-up); the main one's result."""
+        results = await asyncio.gather(*(backend.probe() for backend in self.backends))
+        return results[0]
 
     async def backend(self) -> BackendInfo | None:
-        """The probe result. While the backend has not answered, it is re-probed at most every 2 s; a request
-        waits at most REPROBE_WAIT for that (a hanging backend must not stall every request by the probe time)."""
-        if not self.config.probe_backend:
-            return self.info
-        if self.info is None:
-            return await self.probe()
-        if not self.info.reachable and time.monotonic() - self.probed_at > REPROBE_INTERVAL:
-            if self._reprobe is None or self._reprobe.done():
-                self._reprobe = asyncio.ensure_future(self.probe())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._reprobe), REPROBE_WAIT)
-        return self.info
+        return await self.main.backend()
+
+    async def facts(self) -> BackendFacts:
+        return await self.main.facts()
+
+    async def context_length(self) -> int | None:
+        return await self.main.context_length()
 
     def refresh_metrics(self) -> None:
         """The gauges and dropped-feature counts as they are now (on a scrape, and a worker's timer)."""
         self.metrics.refresh(
-            in_flight=self.upstream.active,
-            queued=self.upstream.waiting,
-            backend_up=self.info.reachable if self.info is not None else None,
+            backends={
+                display_url(b.config.upstream): (
+                    b.upstream.active,
+                    b.upstream.waiting,
+                    b.info.reachable if b.info is not None else None,
+                )
+                for b in self.backends
+            },
             dropped=self.dropped_features,
         )
 
     async def close(self) -> None:
-        """Stop a re-probe still running, then close the backend session."""
-        if self._reprobe is not None and not self._reprobe.done():
-            self._reprobe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reprobe
-        await self.upstream.close()
-
-    async def facts(self) -> BackendFacts:
-        """What a request needs from the latest probe, built once per probe result (read on every request)."""
-        info = await self.backend()
-        if self._facts is None or self._facts_from is not info:
-            self._facts_from = info
-            self._facts = BackendFacts(
-                kind=info.kind if info else "unknown",
-                default_model=info.models[0] if info and info.models else None,
-                context_length=self.config.context_length or (info.context_length if info else None),
-                profile=backend_profile(self.config, info.kind if info else "unknown"),
-            )
-        return self._facts
-
-    async def context_length(self) -> int | None:
-        return (await self.facts()).context_length  # the configured length wins there already
+        for backend in self.backends:
+            await backend.close()
 
 
 STATE = web.AppKey("ccbench_state", ProxyState)
@@ -151,16 +145,6 @@ STATE = web.AppKey("ccbench_state", ProxyState)
 def json_response(value: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """A JSON response serialised with orjson (fast on 50 KB Claude Code bodies)."""
     return web.json_response(value, status=status, headers=headers, dumps=lambda v: orjson.dumps(v).decode())
-
-
-def backend_profile(config: Config, kind: str) -> BackendProfile:
-    """How thinking reaches this backend: `auto` picks by the kind the probe detected."""
-    style = THINKING_BY_KIND.get(kind, "none") if config.thinking == "auto" else config.thinking
-    return BackendProfile(
-        thinking_style=style,
-        send_reasoning_back=config.send_reasoning_back,
-        max_output_tokens=config.max_output_tokens,
-    )
 
 
 # -- routes ------------------------------------------------------------------------------------------------------
@@ -178,11 +162,11 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
     entry.stream = call.stream
     if call.stream:  # relay_stream forwards config.forward_headers itself and takes the slot
         return await relay_stream(
-            request, state.upstream, call.payload, StreamTranslator(call.ctx), config, entry, {}
+            request, call.upstream, call.payload, StreamTranslator(call.ctx), config, entry, {}
         )
     headers = forwarded_headers(request.headers, config)
-    async with state.upstream.slot():
-        completion = await state.upstream.post_json("/chat/completions", call.payload, headers)
+    async with call.upstream.slot():
+        completion = await call.upstream.post_json("/chat/completions", call.payload, headers)
     message = completion_to_message(completion, call.ctx)
     entry.problems.extend(call.ctx.problems)
     usage = message.get("usage") or {}
@@ -197,6 +181,7 @@ class BackendCall:
     payload: bytes  # the OpenAI request body, serialised
     ctx: ResponseContext
     stream: bool
+    upstream: Upstream  # the backend the model route chose
 
 
 async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> BackendCall:
@@ -204,8 +189,9 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
 
     The prompt is only estimated (and near the limit counted by the backend) when a bound from the JSON's size
     cannot rule out that the estimate matters; otherwise message_start gets a provisional count."""
-    facts = await state.facts()
-    translated = _translate(state, facts, body, entry)
+    backend, route = state.route(body.get("model"))
+    facts = await backend.facts()
+    translated = _translate(state, facts, route, body, entry)
     openai_body, cap = translated.body, state.config.max_output_tokens
     context = facts.context_length
     key = "max_completion_tokens" if "max_completion_tokens" in openai_body else "max_tokens"
@@ -221,7 +207,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     images = has_image_parts(messages)
     fitted = fit_without_estimate(len(serialized.rest), parts, images, requested, context, cap)
     if fitted is None:
-        prompt_tokens = await _prompt_tokens(state, facts, translated, serialized.message_json)
+        prompt_tokens = await _prompt_tokens(backend.upstream, facts, translated, serialized.message_json)
         max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
     else:
         max_tokens, prompt_tokens = fitted
@@ -236,12 +222,16 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         prefill=translated.prefill,
         lowered_max_tokens=isinstance(asked := body.get("max_tokens"), int) and max_tokens < asked,
     )
-    return BackendCall(payload, ctx, translated.stream)
+    return BackendCall(payload, ctx, translated.stream, backend.upstream)
 
 
-def _translate(state: ProxyState, facts: BackendFacts, body: dict, entry: RequestLog) -> TranslatedRequest:
+def _translate(
+    state: ProxyState, facts: BackendFacts, route: Route, body: dict, entry: RequestLog
+) -> TranslatedRequest:
     requested = body.get("model")
-    backend_model = state.config.resolve_model(requested, fallback=facts.default_model)
+    backend_model = (
+        route.model or facts.default_model or (requested.strip() if isinstance(requested, str) else "")
+    )
     entry.requested_model, entry.backend_model = requested, backend_model
     translated = translate_request(body, backend_model, facts.profile)
     if translated.dropped:
@@ -251,14 +241,14 @@ def _translate(state: ProxyState, facts: BackendFacts, body: dict, entry: Reques
 
 
 async def _prompt_tokens(
-    state: ProxyState, facts: BackendFacts, translated: TranslatedRequest, message_json: list[bytes]
+    upstream: Upstream, facts: BackendFacts, translated: TranslatedRequest, message_json: list[bytes]
 ) -> int:
     """The fast estimate, confirmed by the backend tokenizer when it says the prompt is near the limit."""
     openai_body, context = translated.body, facts.context_length
     estimate = estimate_tokens(openai_body, translated.tool_tokens, message_json)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
         return estimate
-    count, source = await count_prompt_tokens(state.upstream, openai_body, facts.kind, translated.tool_tokens)
+    count, source = await count_prompt_tokens(upstream, openai_body, facts.kind, translated.tool_tokens)
     log.debug("prompt near the context limit: estimate %d, %s count %d", estimate, source, count)
     return count
 
@@ -271,10 +261,11 @@ async def handle_count_tokens(request: web.Request) -> web.StreamResponse:
     with nesting_within_limits():
         body = validate_messages_request(body, count_tokens=True)
         body = {**body, "max_tokens": body.get("max_tokens") or 1, "stream": False}
-        facts = await state.facts()
-        translated = _translate(state, facts, body, request[REQUEST_LOG])
+        backend, route = state.route(body.get("model"))
+        facts = await backend.facts()
+        translated = _translate(state, facts, route, body, request[REQUEST_LOG])
         count, source = await count_prompt_tokens(
-            state.upstream, translated.body, facts.kind, translated.tool_tokens
+            backend.upstream, translated.body, facts.kind, translated.tool_tokens
         )
     request[REQUEST_LOG].input_tokens = count
     log.debug("count_tokens: %d (%s)", count, source)
@@ -306,16 +297,23 @@ def model_entry(model_id: str, backend_model: str, context: int | None, created_
 
 
 async def model_list(state: ProxyState) -> list[dict]:
-    """Backend models plus `claude-*` aliases (Claude Code's gateway discovery keeps only ids with `claude`)."""
-    context = await state.context_length()
-    info = await state.backend()
-    pairs = {name: name for name in (info.models if info else [])}
-    aliases = state.config.aliases() or {}
-    default = state.config.model or next(iter(pairs), None)
-    if not aliases and default:
-        aliases = {"claude-local": default}
-    pairs.update(aliases)
-    return [model_entry(mid, backend, context, state.started_at) for mid, backend in pairs.items()]
+    """Every backend's models plus `claude-*` aliases (Claude Code's gateway discovery keeps only ids with
+    `claude`), each with the context length of the backend it reaches."""
+    entries: dict[str, tuple[str, int | None]] = {}
+    for backend in state.backends:
+        facts = await backend.facts()
+        info = backend.info
+        for name in info.models if info else []:
+            entries.setdefault(name, (name, facts.context_length))
+    aliases = state.config.aliases()
+    if not aliases:
+        aliases = {"claude-local": Route(state.config.model)}
+    for alias, route in aliases.items():
+        facts = await state.backend_for(route).facts()
+        model = route.model or facts.default_model
+        if model:
+            entries[alias] = (model, facts.context_length)
+    return [model_entry(mid, model, context, state.started_at) for mid, (model, context) in entries.items()]
 
 
 async def handle_models(request: web.Request) -> web.StreamResponse:
@@ -353,22 +351,28 @@ async def handle_model(request: web.Request) -> web.StreamResponse:
     raise AnthropicError(404, "not_found_error", f"model {wanted!r} not found")
 
 
-async def handle_health(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    info = await state.backend()
-    backend: dict = {"url": display_url(state.config.upstream), "format": state.config.upstream_format}
+async def _health_of(backend: BackendState) -> dict:
+    info = await backend.backend()
+    config = backend.config
+    found: dict = {"url": display_url(config.upstream), "format": config.upstream_format}
     if info is not None:
-        backend.update(
+        found.update(
             reachable=info.reachable, kind=info.kind, models=info.models, context_length=info.context_length
         )
-    return json_response(
-        {
-            "status": "ok",
-            "pid": os.getpid(),  # which worker answered (ccbench proxy --workers N)
-            "backend": backend,
-            "dropped_features": dict(state.dropped_features),
-        }
-    )
+    return found
+
+
+async def handle_health(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    answer = {
+        "status": "ok",
+        "pid": os.getpid(),  # which worker answered (ccbench proxy --workers N)
+        "backend": await _health_of(state.main),
+        "dropped_features": dict(state.dropped_features),
+    }
+    if state.routed:  # the backends model routes name besides `upstream`
+        answer["routed_backends"] = [await _health_of(backend) for backend in state.routed.values()]
+    return json_response(answer)
 
 
 async def handle_metrics(request: web.Request) -> web.StreamResponse:

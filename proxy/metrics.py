@@ -97,19 +97,22 @@ class ProxyMetrics:
         )
         self.in_flight = Gauge(
             "ccbench_proxy_backend_requests_in_flight",
-            "Backend requests holding a concurrency slot.",
+            "Backend requests holding one of the backend's concurrency slots.",
+            ["backend"],
             registry=r,
             multiprocess_mode="livesum",
         )
         self.queued = Gauge(
             "ccbench_proxy_backend_requests_queued",
-            "Requests waiting for a backend slot.",
+            "Requests waiting for a slot of the backend.",
+            ["backend"],
             registry=r,
             multiprocess_mode="livesum",
         )
         self.backend_up = Gauge(
             "ccbench_proxy_backend_up",
             "1 when the backend answered the latest probe, else 0.",
+            ["backend"],
             registry=r,
             multiprocess_mode="livemostrecent",
         )
@@ -166,13 +169,15 @@ class ProxyMetrics:
         return children
 
     def refresh(
-        self, *, in_flight: int, queued: int, backend_up: bool | None, dropped: Mapping[str, int]
+        self, *, backends: Mapping[str, tuple[int, int, bool | None]], dropped: Mapping[str, int]
     ) -> None:
-        """Bring the gauges and the dropped-feature counts up to date with the proxy's state."""
-        self.in_flight.set(in_flight)
-        self.queued.set(queued)
-        if backend_up is not None:
-            self.backend_up.set(1 if backend_up else 0)
+        """Bring the gauges (per backend URL: in flight, queued, up or None before a probe) and the
+        dropped-feature counts up to date with the proxy's state."""
+        for url, (in_flight, queued, up) in backends.items():
+            self.in_flight.labels(url).set(in_flight)
+            self.queued.labels(url).set(queued)
+            if up is not None:
+                self.backend_up.labels(url).set(1 if up else 0)
         for feature, count in dropped.items():
             delta = count - self._dropped_seen.get(feature, 0)
             if delta > 0:

@@ -30,6 +30,14 @@ LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EAFN
 @click.option("--sonnet-model", help="Backend model for claude-sonnet-* requests.")
 @click.option("--opus-model", help="Backend model for claude-opus-* requests.")
 @click.option(
+    "--haiku-upstream",
+    help="OpenAI base URL of a server of its own for claude-haiku-* requests (e.g. a small model's).",
+)
+@click.option(
+    "--sonnet-upstream", help="OpenAI base URL of a server of its own for claude-sonnet-* requests."
+)
+@click.option("--opus-upstream", help="OpenAI base URL of a server of its own for claude-opus-* requests.")
+@click.option(
     "--config", "config_file", envvar="CCBENCH_CONFIG", help="YAML config file (env CCBENCH_CONFIG)."
 )
 @click.option("--host", help="Interface to bind (default 127.0.0.1).")
@@ -69,16 +77,8 @@ def command(config_file: str | None, **options: object) -> None:
       export ANTHROPIC_BASE_URL=http://127.0.0.1:8082 ANTHROPIC_AUTH_TOKEN=ccbench
       claude
     """
-    overrides = {
-        "haiku"
-        if k == "haiku_model"
-        else "sonnet"
-        if k == "sonnet_model"
-        else "opus"
-        if k == "opus_model"
-        else k: v
-        for k, v in options.items()
-    }
+    tier_models = {f"{tier}_model": tier for tier in ("haiku", "sonnet", "opus")}
+    overrides = {tier_models.get(k, k): v for k, v in options.items()}
     try:
         config = load_config(config_file, overrides)
     except ConfigError as exc:

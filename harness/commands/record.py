@@ -16,7 +16,7 @@ class RecordError(click.ClickException):
 
 
 def _check_upstream(url: str) -> str:
-    from proxy.config import anthropic_root, http_url_problem
+    from proxy.urls import anthropic_root, http_url_problem
 
     problem = http_url_problem(url, "--upstream")
     if problem:

@@ -133,13 +133,18 @@ def test_tool_call_success_is_reported_honestly(smoke_results: dict) -> None:
     assert rate == pytest.approx(sum(bool(x) for x in scored) / len(scored))
 
 
+def sdk_client(url: str) -> anthropic.AsyncAnthropic:
+    """The official SDK on the proxy, used as `async with` so that it is closed while the loop still runs."""
+    return anthropic.AsyncAnthropic(base_url=url, api_key="sk-ant-local-fake", timeout=120, max_retries=0)
+
+
 async def test_count_tokens_equals_llama_cpp_prompt_count(llama_base_url: str) -> None:
     """Our /count_tokens must equal the prompt tokens llama-server reports for the same request."""
     seen: list = []
-    async with running_proxy(Config(upstream=llama_base_url, thinking="none"), seen) as proxy_url:
-        client = anthropic.AsyncAnthropic(
-            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
-        )
+    async with (
+        running_proxy(Config(upstream=llama_base_url, thinking="none"), seen) as proxy_url,
+        sdk_client(proxy_url) as client,
+    ):
         for request in (TOOL_STREAM, TOOL_NON_STREAM):
             counted = await client.messages.count_tokens(**count_kwargs(request))
             message = await client.messages.create(
@@ -153,12 +158,12 @@ async def test_count_tokens_equals_llama_cpp_prompt_count(llama_base_url: str) -
 
 async def test_streams_from_a_real_model_parse_with_the_official_sdk(llama_base_url: str) -> None:
     seen: list = []
-    async with running_proxy(Config(upstream=llama_base_url, thinking="none"), seen) as proxy_url:
-        client = anthropic.AsyncAnthropic(
-            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
-        )
-        async with client.messages.stream(**sdk_kwargs(TOOL_STREAM)) as stream:
-            message = await stream.get_final_message()
+    async with (
+        running_proxy(Config(upstream=llama_base_url, thinking="none"), seen) as proxy_url,
+        sdk_client(proxy_url) as client,
+        client.messages.stream(**sdk_kwargs(TOOL_STREAM)) as stream,
+    ):
+        message = await stream.get_final_message()
     assert message.role == "assistant" and message.content
     assert message.usage.output_tokens > 0
     for block in message.content:
@@ -177,10 +182,10 @@ PREFILL = [
 async def test_a_prefill_is_continued_not_repeated(llama_base_url: str, thinking: str) -> None:
     """A request ending with an assistant message gets the continuation only, as from Anthropic's API:
     llama-server answers with the prefill text followed by the continuation, and the proxy strips the echo."""
-    async with running_proxy(Config(upstream=llama_base_url, thinking=thinking), []) as proxy_url:
-        client = anthropic.AsyncAnthropic(
-            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
-        )
+    async with (
+        running_proxy(Config(upstream=llama_base_url, thinking=thinking), []) as proxy_url,
+        sdk_client(proxy_url) as client,
+    ):
         kwargs = {
             "model": "claude-sonnet-4-5",
             "max_tokens": 6,
@@ -204,10 +209,10 @@ async def test_an_image_for_a_text_only_model_is_a_400_not_a_retried_500(llama_b
     instead of a 500 it retries."""
     image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PIXEL}}
     messages = [{"role": "user", "content": [image, {"type": "text", "text": "What is this?"}]}]
-    async with running_proxy(Config(upstream=llama_base_url), []) as proxy_url:
-        client = anthropic.AsyncAnthropic(
-            base_url=proxy_url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
-        )
+    async with (
+        running_proxy(Config(upstream=llama_base_url), []) as proxy_url,
+        sdk_client(proxy_url) as client,
+    ):
         with pytest.raises(anthropic.BadRequestError) as raised:
             await client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=messages)
     assert raised.value.body["error"]["type"] == "invalid_request_error"
@@ -224,10 +229,8 @@ async def test_tools_to_a_llama_server_without_jinja_are_a_400_naming_the_flag(t
     async with (
         running_llama_server(options) as server,
         running_proxy(Config(upstream=server.base_url), []) as url,
+        sdk_client(url) as client,
     ):
-        client = anthropic.AsyncAnthropic(
-            base_url=url, api_key="sk-ant-local-fake", timeout=120, max_retries=0
-        )
         tool = {
             "name": "Read",
             "description": "Read a file",

@@ -192,6 +192,7 @@ async def test_scripted_upstream_plays_turns_by_role() -> None:
         main1 = await client.messages.create(model="m", max_tokens=50, messages=history, tools=tools)
         history += [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]
         after_script = await client.messages.create(model="m", max_tokens=50, messages=history, tools=tools)
+        await client.close()  # while the loop runs (a collected client schedules its close on a closed loop)
     assert [b.type for b in main0.content] == ["text", "tool_use"] and main0.stop_reason == "tool_use"
     assert main0.content[1].name == "Agent" and "/tmp/real-ws/hello.py" in main0.content[1].input["prompt"]
     assert side.content[0].text == "OK"

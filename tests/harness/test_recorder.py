@@ -143,12 +143,14 @@ async def test_stream_round_trips_byte_for_byte_with_timing(tmp_path: Path) -> N
 
 
 async def test_sdk_stream_through_the_recorder(tmp_path: Path) -> None:
-    async with recording(tmp_path) as (url, _):
-        client = anthropic.AsyncAnthropic(base_url=url, api_key="sk-ant-test", max_retries=0, timeout=20)
-        async with client.messages.stream(
+    async with (
+        recording(tmp_path) as (url, _),
+        anthropic.AsyncAnthropic(base_url=url, api_key="sk-ant-test", max_retries=0, timeout=20) as client,
+        client.messages.stream(
             model="m", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
-        ) as stream:
-            message = await stream.get_final_message()
+        ) as stream,
+    ):
+        message = await stream.get_final_message()
     assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
     assert message.content[1].text == "Grüße, 日本 🎉"
     recorded = load_cassette(tmp_path / "session.yaml").interactions[0]

@@ -110,6 +110,9 @@ async def test_round_trip_through_the_proxy_is_lossless_for_the_sdk():
                     assert got == _visible(turn.reference), (scenario.id, turn.index)
                     assert final.stop_reason == ("tool_use" if got[1] else "end_turn")
                     checked += 1
+            await (
+                client.close()
+            )  # while the loop runs (a collected client schedules its close on a closed loop)
             assert checked >= 20
 
 

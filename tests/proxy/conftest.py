@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anthropic
 import pytest
@@ -28,6 +28,7 @@ class RunningProxy:
     server: TestServer
     http: ClientSession
     config: Config
+    clients: list[anthropic.AsyncAnthropic] = field(default_factory=list)  # closed with the proxy
 
     @property
     def url(self) -> str:
@@ -35,9 +36,13 @@ class RunningProxy:
 
     def sdk(self, api_key: str = "sk-test", **options: object) -> anthropic.AsyncAnthropic:
         """The official SDK pointed at the proxy (no retries, so every error is seen as it is)."""
-        return anthropic.AsyncAnthropic(
+        client = anthropic.AsyncAnthropic(
             base_url=self.url, api_key=api_key, max_retries=0, timeout=20, **options
         )
+        # closed while the loop runs: a client left to the garbage collector schedules its close on a loop
+        # that may be gone by then, and "Event loop is closed" lands in whichever test runs at that moment
+        self.clients.append(client)
+        return client
 
     async def post(self, path: str, body: object = None, **kwargs):
         return await self.http.post(self.url + path, json=body, **kwargs)
@@ -49,7 +54,12 @@ async def running_proxy(config: Config) -> AsyncIterator[RunningProxy]:
     await server.start_server()
     try:
         async with ClientSession(timeout=CLIENT_TIMEOUT) as http:
-            yield RunningProxy(server, http, config)
+            running = RunningProxy(server, http, config)
+            try:
+                yield running
+            finally:
+                for client in running.clients:
+                    await client.close()
     finally:
         await server.close()
 

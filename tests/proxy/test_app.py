@@ -11,6 +11,7 @@ import anthropic
 import jsonschema
 import pytest
 
+from proxy import backend_state
 from proxy import handlers as handlers_module
 from proxy.banner import banner_text
 from proxy.config import Config, RouteRule
@@ -181,6 +182,7 @@ async def test_auth_accepts_x_api_key_and_bearer_and_rejects_others(backend, sta
     ok = await proxy.sdk(api_key="s3cret").messages.create(**MESSAGE)
     assert ok.content[0].text == "Hello from the fake."
     bearer = anthropic.AsyncAnthropic(base_url=proxy.url, auth_token="s3cret", max_retries=0)
+    proxy.clients.append(bearer)  # closed with the proxy
     assert (await bearer.messages.create(**MESSAGE)).stop_reason == "end_turn"
     with pytest.raises(anthropic.AuthenticationError):
         await proxy.sdk(api_key="wrong").messages.create(**MESSAGE)
@@ -367,11 +369,11 @@ class ScriptedProbe:
 
 
 async def test_a_backend_that_comes_up_later_is_picked_up(monkeypatch) -> None:
-    monkeypatch.setattr(handlers_module, "REPROBE_INTERVAL", 0.0)
+    monkeypatch.setattr(backend_state, "REPROBE_INTERVAL", 0.0)
     down = BackendInfo(reachable=False, kind="unknown", models=[], context_length=None)
     up = BackendInfo(reachable=True, kind="llamacpp", models=["m"], context_length=4096)
     upstream = ScriptedProbe(down, up)
-    state = handlers_module.ProxyState(Config(), upstream)  # type: ignore[arg-type]
+    state = backend_state.BackendState(Config(), upstream)  # type: ignore[arg-type]
     assert (await state.probe()).reachable is False
     assert await state.context_length() == 4096  # re-probed because the last answer was "down"
     facts = await state.facts()
@@ -386,17 +388,17 @@ async def test_a_backend_that_comes_up_later_is_picked_up(monkeypatch) -> None:
 
 async def test_configured_context_length_wins_over_the_probe() -> None:
     up = BackendInfo(reachable=True, kind="vllm", models=["m"], context_length=32768)
-    state = handlers_module.ProxyState(Config(context_length=8192), ScriptedProbe(up))  # type: ignore[arg-type]
+    state = backend_state.BackendState(Config(context_length=8192), ScriptedProbe(up))  # type: ignore[arg-type]
     assert await state.context_length() == 8192
 
 
 async def test_a_hanging_re_probe_does_not_stall_requests(monkeypatch) -> None:
-    monkeypatch.setattr(handlers_module, "REPROBE_INTERVAL", 0.0)
-    monkeypatch.setattr(handlers_module, "REPROBE_WAIT", 0.05)
+    monkeypatch.setattr(backend_state, "REPROBE_INTERVAL", 0.0)
+    monkeypatch.setattr(backend_state, "REPROBE_WAIT", 0.05)
     down = BackendInfo(reachable=False, kind="unknown", models=[], context_length=None)
     upstream = ScriptedProbe(down)
     upstream.hang_from = 2
-    state = handlers_module.ProxyState(Config(), upstream)  # type: ignore[arg-type]
+    state = backend_state.BackendState(Config(), upstream)  # type: ignore[arg-type]
     await state.probe()
     assert await asyncio.wait_for(state.backend(), 2) is down  # gave up waiting, answered with what it knew
     assert await asyncio.wait_for(state.backend(), 2) is down  # joined the same re-probe, no second one

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from proxy.config import Config, ConfigError, RouteRule, load_config
+from proxy.routing import Route
 
 YAML = """
 upstream: http://10.0.0.5:8000/v1/
@@ -80,9 +81,9 @@ def test_routing_order_rules_then_tiers_then_default_then_fallback(config_file: 
 def test_aliases_cover_tiers_and_exact_rules_but_not_globs(config_file: Path) -> None:
     aliases = load_config(config_file, environ={}).aliases()
     assert aliases == {
-        "claude-haiku-local": "qwen3-small",
-        "claude-opus-local": "qwen3-big",
-        "my-exact-name": "exact-model",
+        "claude-haiku-local": Route("qwen3-small"),
+        "claude-opus-local": Route("qwen3-big"),
+        "my-exact-name": Route("exact-model"),
     }
 
 

@@ -70,8 +70,8 @@ async def test_counts_real_claude_code_requests(proxy: RunningProxy) -> None:
     with_cache_control = sum("cache_control" in str(body) for body in bodies)
     assert with_cache_control == 3
     assert value(samples, "ccbench_proxy_dropped_features_total", feature="cache_control") == 3
-    assert value(samples, "ccbench_proxy_backend_up") == 1
-    assert value(samples, "ccbench_proxy_backend_requests_in_flight") == 0
+    assert value(samples, "ccbench_proxy_backend_up", backend=proxy.config.upstream) == 1
+    assert value(samples, "ccbench_proxy_backend_requests_in_flight", backend=proxy.config.upstream) == 0
 
 
 async def test_errors_by_type_and_one_label_for_unmatched_paths(start_proxy: ProxyFactory) -> None:
@@ -95,7 +95,7 @@ async def test_errors_by_type_and_one_label_for_unmatched_paths(start_proxy: Pro
     unmatched = {"route": OTHER, "model": "", "status": "404", "error_type": "not_found_error"}
     assert value(samples, "ccbench_proxy_requests_total", **unmatched) == 5
     assert names(samples, "ccbench_proxy_requests_total", "route") == {"/v1/messages", OTHER}
-    assert value(samples, "ccbench_proxy_backend_up") == 0
+    assert value(samples, "ccbench_proxy_backend_up", backend=proxy.config.upstream) == 0
     assert not names(samples, "ccbench_proxy_time_to_first_token_seconds_count", "model")  # no empty series
 
 
@@ -118,7 +118,7 @@ async def test_metrics_need_the_key_when_one_is_set(backend: FakeBackend, start_
     proxy = await start_proxy(upstream=backend.url, api_key="s3cret")
     assert (await proxy.http.get(proxy.url + "/metrics")).status == 401
     samples = await scrape(proxy, headers={"Authorization": "Bearer s3cret"})
-    assert value(samples, "ccbench_proxy_backend_up") == 1
+    assert value(samples, "ccbench_proxy_backend_up", backend=proxy.config.upstream) == 1
     refused = {"route": "/metrics", "model": "", "status": "401", "error_type": "authentication_error"}
     assert value(samples, "ccbench_proxy_requests_total", **refused) == 1
 
@@ -135,22 +135,22 @@ async def test_queue_gauges_while_requests_wait(backend: FakeBackend, start_prox
 
         async def queued_two() -> bool:
             samples = await scrape(proxy)
-            return value(samples, "ccbench_proxy_backend_requests_queued") == 2
+            return value(samples, "ccbench_proxy_backend_requests_queued", backend=proxy.config.upstream) == 2
 
         for _ in range(250):
             if await queued_two():
                 break
             await asyncio.sleep(0.02)
         samples = await scrape(proxy)
-        assert value(samples, "ccbench_proxy_backend_requests_in_flight") == 1
-        assert value(samples, "ccbench_proxy_backend_requests_queued") == 2
+        assert value(samples, "ccbench_proxy_backend_requests_in_flight", backend=proxy.config.upstream) == 1
+        assert value(samples, "ccbench_proxy_backend_requests_queued", backend=proxy.config.upstream) == 2
     finally:
         release.set()
         for response in await asyncio.gather(*calls):
             await response.read()
     samples = await scrape(proxy)
-    assert value(samples, "ccbench_proxy_backend_requests_in_flight") == 0
-    assert value(samples, "ccbench_proxy_backend_requests_queued") == 0
+    assert value(samples, "ccbench_proxy_backend_requests_in_flight", backend=proxy.config.upstream) == 0
+    assert value(samples, "ccbench_proxy_backend_requests_queued", backend=proxy.config.upstream) == 0
     ok = {"route": "/v1/messages", "model": "fake-model", "status": "200", "error_type": ""}
     assert value(samples, "ccbench_proxy_requests_total", **ok) == 3
 

@@ -1,0 +1,107 @@
+"""One backend as the request handlers see it: its connection pool and limits (`Upstream`) and what its latest
+probe found (kind, models, context length), re-probed while it is down.
+
+The proxy has one of these for `upstream` and one for each other backend a model route names
+(`haiku: {model: …, upstream: http://127.0.0.1:8001/v1}`), so that each server's context length, tokenizer,
+thinking style and concurrency limit apply to the requests routed to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from proxy.config import Config
+from proxy.translate.request import BackendProfile
+from proxy.upstream import BackendInfo, Upstream
+
+REPROBE_INTERVAL = 2.0  # seconds between probe retries while the backend is down
+REPROBE_WAIT = 1.0  # longest a request waits for such a retry before going on with what is known
+THINKING_BY_KIND = {
+    "llamacpp": "chat_template_kwargs",
+    "vllm": "chat_template_kwargs",
+    "sglang": "chat_template_kwargs",
+    "openai": "reasoning_effort",
+    "ollama": "reasoning_effort",
+    "lmstudio": "reasoning_effort",
+}
+
+
+@dataclass(frozen=True)
+class BackendFacts:
+    """The probe result as a request uses it: backend kind, default model, context length, thinking profile."""
+
+    kind: str
+    default_model: str | None
+    context_length: int | None
+    profile: BackendProfile
+
+
+def backend_profile(config: Config, kind: str) -> BackendProfile:
+    """How thinking reaches this backend: `auto` picks by the kind the probe detected."""
+    style = THINKING_BY_KIND.get(kind, "none") if config.thinking == "auto" else config.thinking
+    return BackendProfile(
+        thinking_style=style,
+        send_reasoning_back=config.send_reasoning_back,
+        max_output_tokens=config.max_output_tokens,
+    )
+
+
+@dataclass
+class BackendState:
+    """A backend's session and its latest probe result. `config` is the proxy's, with this backend's URL."""
+
+    config: Config
+    upstream: Upstream
+    info: BackendInfo | None = None
+    probed_at: float = 0.0
+    _probe_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _reprobe: asyncio.Task | None = None
+    _facts: BackendFacts | None = None
+    _facts_from: BackendInfo | None = None
+
+    async def probe(self) -> BackendInfo:
+        async with self._probe_lock:
+            self.info = await self.upstream.probe()
+            self.probed_at = time.monotonic()
+            return self.info
+
+    async def backend(self) -> BackendInfo | None:
+        """The probe result. While the backend has not answered, it is re-probed at most every 2 s; a request
+        waits at most REPROBE_WAIT for that (a hanging backend must not stall every request by the probe time)."""
+        if not self.config.probe_backend:
+            return self.info
+        if self.info is None:
+            return await self.probe()
+        if not self.info.reachable and time.monotonic() - self.probed_at > REPROBE_INTERVAL:
+            if self._reprobe is None or self._reprobe.done():
+                self._reprobe = asyncio.ensure_future(self.probe())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._reprobe), REPROBE_WAIT)
+        return self.info
+
+    async def close(self) -> None:
+        """Stop a re-probe still running, then close the backend session."""
+        if self._reprobe is not None and not self._reprobe.done():
+            self._reprobe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reprobe
+        await self.upstream.close()
+
+    async def facts(self) -> BackendFacts:
+        """What a request needs from the latest probe, built once per probe result (read on every request)."""
+        info = await self.backend()
+        if self._facts is None or self._facts_from is not info:
+            self._facts_from = info
+            self._facts = BackendFacts(
+                kind=info.kind if info else "unknown",
+                default_model=info.models[0] if info and info.models else None,
+                context_length=self.config.context_length or (info.context_length if info else None),
+                profile=backend_profile(self.config, info.kind if info else "unknown"),
+            )
+        return self._facts
+
+    async def context_length(self) -> int | None:
+        return (await self.facts()).context_length  # the configured length wins there already
