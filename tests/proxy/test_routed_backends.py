@@ -265,3 +265,14 @@ async def test_a_bad_tier_backend_on_the_command_line_is_a_usage_error() -> None
     _, stderr = await asyncio.wait_for(process.communicate(), STOP_TIMEOUT * 3)
     assert process.returncode == 2
     assert "--haiku-upstream: upstream must be an http(s) URL" in stderr.decode()
+
+
+def test_the_example_config_routes_haiku_to_its_own_server() -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "ccbench-proxy.yaml"
+    cfg = load_config(example, environ={})
+    assert cfg.routed_upstreams() == ["http://127.0.0.1:8001/v1"]
+    assert cfg.route("claude-haiku-4-5-20251001") == Route(
+        "Qwen/Qwen3-4B-Instruct-2507", "http://127.0.0.1:8001/v1"
+    )
+    assert cfg.route("claude-opus-5-5") == Route("Qwen/Qwen3-Coder-30B-A3B-Instruct")
+    assert (cfg.max_concurrency, cfg.read_timeout) == (8, 900.0)
