@@ -98,11 +98,27 @@ async def test_no_secret_in_logs_during_a_full_cycle(backend, start_proxy, caplo
     assert chat and all(r.headers.get("Authorization") == f"Bearer {UPSTREAM_KEY}" for r in chat)
     assert not any(INBOUND_KEY in str(r.headers) for r in backend.requests)  # the client's key stays with us
 
+    metrics = await running.http.get(running.url + "/metrics", headers={"x-api-key": INBOUND_KEY})
+    assert metrics.status == 200
     captured = capsys.readouterr()
     logs = caplog.text + captured.out + captured.err
     assert logs  # the request log did write lines
     for secret in (INBOUND_KEY, UPSTREAM_KEY, WRONG_KEY):
         assert secret not in logs
+        assert secret not in await metrics.text()
+
+
+async def test_no_password_of_a_backend_url_in_health_or_metrics(backend, start_proxy):
+    """Backend URLs may carry user:password (a queue server behind basic auth); the routed one's shows up in
+    /health and the metrics' `backend` label, without it."""
+    with_password = backend.url.replace("http://", "http://team:pw-s3cret-9@")
+    running = await start_proxy(upstream=with_password, tier_upstreams={"haiku": with_password + "/"})
+    running2 = await start_proxy(upstream=backend.url, tier_upstreams={"haiku": with_password})
+    for each in (running, running2):
+        health = await (await each.http.get(each.url + "/health")).text()
+        metrics = await (await each.http.get(each.url + "/metrics")).text()
+        assert backend.url in health and backend.url in metrics
+        assert "pw-s3cret-9" not in health + metrics
 
 
 async def test_body_over_the_limit_is_413(backend, start_proxy):
