@@ -69,7 +69,7 @@ class ProxyState:
     main: BackendState = field(init=False)
     routed: dict[str, BackendState] = field(init=False)  # upstream URL -> backend, for routes naming one
     _listed: dict[str, str | None] = field(init=False, default_factory=dict)
-    _listed_key: tuple = field(init=False, default=())
+    _listed_from: tuple | None = field(init=False, default=None)  # the probe results `_listed` was built from
 
     def __post_init__(self) -> None:
         self.main = BackendState(self.config, self.upstream)
@@ -97,28 +97,20 @@ class ProxyState:
     def listed_models(self) -> dict[str, str | None]:
         """Every model the backends list, with its backend's URL (None: main); rebuilt when a probe result
         changes (it is read on every request)."""
-        key = tuple(id(b.info) for b in self.backends)
-        if key != self._listed_key:
+        infos = tuple(b.info for b in self.backends)  # held, so compared by identity (an id could be reused)
+        built_from = self._listed_from
+        if built_from is None or any(a is not b for a, b in zip(infos, built_from, strict=True)):
             listed: dict[str, str | None] = {}
             for url, backend in [(None, self.main), *self.routed.items()]:
                 for model in backend.info.models if backend.info else []:
                     listed.setdefault(model, url)
-            self._listed, self._listed_key = listed, key
+            self._listed, self._listed_from = listed, infos
         return self._listed
 
     async def probe(self) -> BackendInfo:
         """Probe every backend (at start-up); the main one's result."""
         results = await asyncio.gather(*(backend.probe() for backend in self.backends))
         return results[0]
-
-    async def backend(self) -> BackendInfo | None:
-        return await self.main.backend()
-
-    async def facts(self) -> BackendFacts:
-        return await self.main.facts()
-
-    async def context_length(self) -> int | None:
-        return await self.main.context_length()
 
     def refresh_metrics(self) -> None:
         """The gauges and dropped-feature counts as they are now (on a scrape, and a worker's timer)."""

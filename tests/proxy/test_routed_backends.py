@@ -276,3 +276,25 @@ def test_the_example_config_routes_haiku_to_its_own_server() -> None:
     )
     assert cfg.route("claude-opus-5-5") == Route("Qwen/Qwen3-Coder-30B-A3B-Instruct")
     assert (cfg.max_concurrency, cfg.read_timeout) == (8, 900.0)
+
+
+def test_the_listed_models_follow_each_new_probe_result() -> None:
+    """Read on every request, rebuilt only when a probe result is replaced (a server that came up, or reloaded
+    with another model)."""
+    from proxy.handlers import ProxyState
+    from proxy.upstream import Upstream
+
+    config = Config(upstream="http://127.0.0.1:8000/v1", tier_upstreams={"haiku": "http://127.0.0.1:8001/v1"})
+    state = ProxyState(config, Upstream(config))
+    assert state.listed_models() == {}
+    state.main.info = BackendInfo(True, "vllm", ["big"], 65536)
+    state.routed["http://127.0.0.1:8001/v1"].info = BackendInfo(True, "llamacpp", ["small", "big"], 8192)
+    listed = state.listed_models()
+    assert listed == {"big": None, "small": "http://127.0.0.1:8001/v1"}  # the main server first
+    assert state.listed_models() is listed  # not rebuilt while nothing changed
+    state.main.info = BackendInfo(True, "vllm", ["bigger"], 65536)
+    assert state.listed_models() == {
+        "bigger": None,
+        "small": "http://127.0.0.1:8001/v1",
+        "big": "http://127.0.0.1:8001/v1",
+    }
