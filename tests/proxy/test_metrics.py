@@ -185,3 +185,15 @@ async def test_pollers_stay_out_of_the_request_log(proxy: RunningProxy, path: st
     caplog.set_level("INFO", logger="ccbench.proxy.requests")
     assert (await proxy.http.get(proxy.url + path)).status == 200
     assert not [r for r in caplog.records if path in r.getMessage()]
+
+
+async def test_a_stream_cut_after_it_started_keeps_status_200_with_its_error_type(
+    backend: FakeBackend, proxy: RunningProxy
+) -> None:
+    """The client got 200 and then an `event: error`: the count says both, so an alert on error types sees it."""
+    backend.push(Reply(chunks=backend.reply.chunks, cut_after=2))
+    response = await proxy.post("/v1/messages", {**MESSAGE, "stream": True})
+    assert response.status == 200 and b"event: error" in await response.read()
+    samples = await scrape(proxy)
+    cut = {"route": "/v1/messages", "model": "fake-model", "status": "200", "error_type": "api_error"}
+    assert value(samples, "ccbench_proxy_requests_total", **cut) == 1
