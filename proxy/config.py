@@ -4,9 +4,8 @@ Every value is checked as it is read, whatever its source, by `setting_problem` 
 error names the file, the variable or the command line it came from; `Config.validate` applies the same checks
 to a Config built in code.
 
-Model routing maps what Claude Code asks for (claude-haiku-…, claude-sonnet-…, claude-opus-…, or any name
-set with ANTHROPIC_MODEL) to a backend model: explicit glob rules first, then the tier found in the
-name, then the default model, and last the model the backend itself reports.
+Model routing (`models:` in the file: default, tiers, rules, each optionally on a server of its own) is read
+here and applied by proxy/routing.py.
 """
 
 from __future__ import annotations
@@ -104,6 +103,7 @@ class Config:
             )
 
     def _validate_routed_upstreams(self) -> None:
+        """A route's own server: a usable URL, not this proxy, and only when the proxy translates."""
         named = [(f"models.{t}.upstream", u) for t, u in self.tier_upstreams.items()]
         named += [(f"the rule for {r.match!r}: upstream", r.upstream) for r in self.rules if r.upstream]
         for name, url in named:
