@@ -6,7 +6,6 @@ Pure functions of the config and the probe result, so the exact wording is testa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Protocol
 
 from proxy.config import Config
@@ -106,7 +105,7 @@ def backend_lines(
     for rule in config.rules:
         lines.append(f"  rule {rule.match} -> {route_text(Route(rule.model or None, rule.upstream))}")
     for url, found in (routed or {}).items():
-        lines += server_lines(replace(config, upstream=url, context_length=None), found, "routed backend")
+        lines += server_lines(config.server_config(url), found, "routed backend")
     return lines
 
 

@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from yarl import URL
-
 from proxy.datafile import load_yaml_file
 from proxy.routing import TIERS, Route, RouteRule, resolve_route, route_aliases, routed_upstreams
-from proxy.urls import anthropic_root, http_url_problem
+from proxy.urls import anthropic_root, http_url_problem, upstream_is_self
 
 THINKING_STYLES = ("auto", "chat_template_kwargs", "reasoning_effort", "none")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -53,6 +51,9 @@ class Config:
     model: str | None = None  # default backend model; None = the first model the backend lists
     tiers: dict[str, str] = field(default_factory=dict)  # haiku/sonnet/opus -> backend model
     tier_upstreams: dict[str, str] = field(default_factory=dict)  # haiku/sonnet/opus -> a backend of its own
+    servers: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # a routed server's URL -> its own settings
     rules: list[RouteRule] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8082
@@ -87,6 +88,19 @@ class Config:
         """The backends that model routes name besides `upstream`."""
         return routed_upstreams(self)
 
+    def server_config(self, url: str) -> Config:
+        """This config as the routed server at `url` uses it: its URL, its own `SERVER_SETTINGS` where the route
+        gave them (else the key and limit of `upstream`, and the context length it reports), no default model."""
+        own = self.servers.get(url, {})
+        return replace(
+            self,
+            upstream=url,
+            model=None,
+            context_length=own.get("context_length") or None,
+            upstream_api_key=own.get("upstream_api_key", self.upstream_api_key),
+            max_concurrency=own.get("max_concurrency", self.max_concurrency),
+        )
+
     def validate(self) -> None:
         """The same checks `load_config` makes on every value it reads, for a Config built in code."""
         for item in fields(self):
@@ -115,25 +129,16 @@ class Config:
                     f"{name}: routes to backends of their own need upstream_format openai (a pass-through "
                     "proxy has one backend)"
                 )
+            for key, value in self.servers.get(url, {}).items():
+                problem = (
+                    setting_problem(key, value) if key in SERVER_SETTINGS else f"unknown setting {key!r}"
+                )
+                if problem:
+                    raise ConfigError(f"{name}: {problem}")
             if upstream_is_self(self, url):
                 raise ConfigError(
                     f"{name} {url} is this proxy's own address: every request would come back in"
                 )
-
-
-_LOOPBACK_V4 = ("127.0.0.1", "localhost")
-_WILDCARDS = ("0.0.0.0", "::")
-
-
-def upstream_is_self(config: Config, upstream: str | None = None) -> bool:
-    """The upstream (or another backend URL) is this proxy's own address (e.g. `--upstream-format anthropic
-    --upstream http://127.0.0.1:8082` with the default port): every request would come back in, again and again."""
-    url = URL(upstream or config.upstream)
-    if not config.port or url.port != config.port:
-        return False
-    if url.host == config.host or (url.host in _LOOPBACK_V4 and config.host in _LOOPBACK_V4):
-        return True
-    return config.host in _WILDCARDS and url.host in (*_LOOPBACK_V4, "::1", *_WILDCARDS)
 
 
 def setting_problem(name: str, value: Any) -> str | None:
@@ -172,7 +177,12 @@ def setting_problem(name: str, value: Any) -> str | None:
 
 
 ENV_PREFIX = "CCBENCH_"
-_ROUTING_FIELDS = ("tiers", "tier_upstreams", "rules")
+_ROUTING_FIELDS = ("tiers", "tier_upstreams", "servers", "rules")
+SERVER_SETTINGS = (
+    "upstream_api_key",
+    "context_length",
+    "max_concurrency",
+)  # a route may give its server these
 _SCALAR_FIELDS = {f.name: f for f in fields(Config) if f.name not in (*_ROUTING_FIELDS, "forward_headers")}
 _OPTIONAL = {f.name for f in fields(Config) if f.default is None}
 _BOOLS = {f.name for f in fields(Config) if isinstance(f.default, bool)}
@@ -272,7 +282,8 @@ def _apply_models(cfg: Config, models: dict[str, Any], source: str) -> None:
                     raise ConfigError(
                         f"{source}: each rule needs 'match' and 'model' (or 'upstream'): {item!r}"
                     )
-                upstream = _route_upstream(item, f"the rule for {item['match']!r}", source)
+                name = f"the rule for {item['match']!r}"
+                upstream = _route_server(cfg, {k: v for k, v in item.items() if k != "match"}, name, source)
                 cfg.rules.append(RouteRule(str(item["match"]), str(item.get("model") or ""), upstream))
         else:
             raise ConfigError(
@@ -284,18 +295,45 @@ def _apply_tier(cfg: Config, tier: str, value: Any, source: str) -> None:
     """`haiku: MODEL`, or `haiku: {model: MODEL, upstream: URL}` for a backend of its own (model optional: the
     first one that backend lists)."""
     if isinstance(value, dict):
-        unknown = set(value) - {"model", "upstream"}
-        if unknown:
-            raise ConfigError(
-                f"{source}: models.{tier} takes model and upstream, not {', '.join(sorted(unknown))}"
-            )
-        upstream = _route_upstream(value, f"models.{tier}", source)
+        upstream = _route_server(cfg, value, f"models.{tier}", source)
         if value.get("model"):
             cfg.tiers[tier] = str(value["model"])
         if upstream:
             cfg.tier_upstreams[tier] = upstream
     elif value:
         cfg.tiers[tier] = str(value)
+
+
+def _route_server(cfg: Config, item: dict[str, Any], name: str, source: str) -> str | None:
+    """A route's mapping (`model`, `upstream` and the server's own `SERVER_SETTINGS`): its server's URL (None:
+    the main one), with those settings checked and kept in `cfg.servers`; two routes to one server must agree."""
+    unknown = set(item) - {"model", "upstream", *SERVER_SETTINGS}
+    if unknown:
+        allowed = ", ".join(("model", "upstream", *SERVER_SETTINGS))
+        raise ConfigError(f"{source}: {name} takes {allowed}, not {', '.join(sorted(unknown))}")
+    upstream = _route_upstream(item, name, source)
+    settings: dict[str, Any] = {}
+    for key in SERVER_SETTINGS:
+        if item.get(key) in (None, ""):
+            continue
+        if upstream is None:
+            raise ConfigError(
+                f"{source}: {name}: {key} is for a server of its own: give the route an upstream"
+            )
+        try:
+            settings[key] = _coerce(key, item[key])
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {name}: {exc}") from None
+        problem = setting_problem(key, settings[key])
+        if problem:
+            raise ConfigError(f"{source}: {name}: {problem}")
+    if upstream is not None:
+        known = cfg.servers.setdefault(upstream, {})
+        for key, value in settings.items():
+            if known.get(key, value) != value:
+                raise ConfigError(f"{source}: {name}: {key} differs from another route's to {upstream}")
+            known[key] = value
+    return upstream
 
 
 def _route_upstream(item: dict[str, Any], name: str, source: str) -> str | None:

@@ -8,7 +8,6 @@ and rendered by the envelope middleware in proxy/app.py.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import time
@@ -75,7 +74,7 @@ class ProxyState:
         self.main = BackendState(self.config, self.upstream)
         self.routed = {}
         for url in self.config.routed_upstreams():
-            config = dataclasses.replace(self.config, upstream=url, context_length=None, model=None)
+            config = self.config.server_config(url)
             self.routed[url] = BackendState(config, Upstream(config))
 
     @property

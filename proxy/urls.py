@@ -1,4 +1,5 @@
-"""Checks on the URLs a user gives for backends: an http(s) base URL with a host, not a pasted endpoint.
+"""Checks on the URLs a user gives for backends: an http(s) base URL with a host, not a pasted endpoint, and
+not the proxy's own address.
 
 Shared by the proxy's settings (`upstream`, a route's `upstream`) and the harness's `--base-url` and
 `ccbench record --upstream`, so that every such mistake gets the same message with the likely fix.
@@ -6,9 +7,12 @@ Shared by the proxy's settings (`upstream`, a route's `upstream`) and the harnes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yarl import URL
+
+if TYPE_CHECKING:
+    from proxy.config import Config
 
 
 def http_url_problem(value: Any, name: str = "upstream") -> str | None:
@@ -53,3 +57,18 @@ def anthropic_root(value: str) -> str | None:
 
 # What is left without them is the base: OpenAI bases end in /v1, Anthropic upstreams are named by their root.
 _ENDPOINTS = ("/chat/completions", "/completions", "/v1/messages/count_tokens", "/v1/messages")
+
+
+_LOOPBACK_V4 = ("127.0.0.1", "localhost")
+_WILDCARDS = ("0.0.0.0", "::")
+
+
+def upstream_is_self(config: Config, upstream: str | None = None) -> bool:
+    """The upstream (or another backend URL) is this proxy's own address (e.g. `--upstream-format anthropic
+    --upstream http://127.0.0.1:8082` with the default port): every request would come back in, again and again."""
+    url = URL(upstream or config.upstream)
+    if not config.port or url.port != config.port:
+        return False
+    if url.host == config.host or (url.host in _LOOPBACK_V4 and config.host in _LOOPBACK_V4):
+        return True
+    return config.host in _WILDCARDS and url.host in (*_LOOPBACK_V4, "::1", *_WILDCARDS)

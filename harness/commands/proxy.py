@@ -12,7 +12,8 @@ import sys
 
 import click
 
-from proxy.config import LOG_LEVELS, MAX_WORKERS, THINKING_STYLES, ConfigError, load_config, upstream_is_self
+from proxy.config import LOG_LEVELS, MAX_WORKERS, THINKING_STYLES, ConfigError, load_config
+from proxy.urls import upstream_is_self
 
 LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EAFNOSUPPORT)
 

@@ -255,7 +255,7 @@ def test_a_config_built_in_code_is_validated_the_same_way() -> None:
     ],
 )
 def test_upstream_is_self(upstream: str, host: str, port: int, is_self: bool) -> None:
-    from proxy.config import upstream_is_self
+    from proxy.urls import upstream_is_self
 
     assert upstream_is_self(Config(upstream=upstream, host=host, port=port)) is is_self
 

@@ -88,7 +88,10 @@ def test_a_route_to_the_main_backend_is_not_a_second_backend() -> None:
             "models: {haiku: {model: s, upstream: 'http://h:1/v1/chat/completions'}}",
             "not the /chat/completions",
         ),
-        ("models: {haiku: {model: s, port: 1}}", "models.haiku takes model and upstream, not port"),
+        (
+            "models: {haiku: {model: s, port: 1}}",
+            "models.haiku takes model, upstream, upstream_api_key, context_length, max_concurrency, not port",
+        ),
         ("models: {rules: [{match: x}]}", "each rule needs 'match' and 'model' (or 'upstream')"),
         (
             "upstream_format: anthropic\nupstream: http://127.0.0.1:9000\n"
@@ -298,3 +301,84 @@ def test_the_listed_models_follow_each_new_probe_result() -> None:
         "small": "http://127.0.0.1:8001/v1",
         "big": "http://127.0.0.1:8001/v1",
     }
+
+
+def test_a_routed_server_can_have_its_own_key_context_and_limit(tmp_path: Path) -> None:
+    path = tmp_path / "proxy.yaml"
+    path.write_text(
+        "upstream: http://127.0.0.1:8000/v1\nupstream_api_key: main-key\nmax_concurrency: 8\n"
+        "models:\n"
+        "  haiku: {upstream: http://127.0.0.1:8001/v1, upstream_api_key: small-key, context_length: 4096,"
+        " max_concurrency: '2'}\n"
+        "  rules: [{match: 'x-*', upstream: http://127.0.0.1:8001/v1, context_length: 4096}]\n"
+        "  opus: {upstream: http://127.0.0.1:8002/v1}\n"
+    )
+    cfg = load_config(path, environ={})
+    small, other = (
+        cfg.server_config("http://127.0.0.1:8001/v1"),
+        cfg.server_config("http://127.0.0.1:8002/v1"),
+    )
+    assert (small.upstream_api_key, small.context_length, small.max_concurrency) == ("small-key", 4096, 2)
+    assert (other.upstream_api_key, other.context_length, other.max_concurrency) == ("main-key", None, 8)
+    assert (cfg.upstream_api_key, cfg.max_concurrency) == ("main-key", 8)  # the main server keeps its own
+
+
+@pytest.mark.parametrize(
+    ("models", "fragment"),
+    [
+        (
+            "{haiku: {model: s, context_length: 4096}}",
+            "models.haiku: context_length is for a server of its own",
+        ),
+        (
+            "{haiku: {upstream: 'http://h:1/v1', max_concurrency: 0}}",
+            "max_concurrency must be at least 1, not 0",
+        ),
+        (
+            "{haiku: {upstream: 'http://h:1/v1', context_length: big}}",
+            "models.haiku: context_length must be a number",
+        ),
+        (
+            "{haiku: {upstream: 'http://h:1/v1', context_length: 4096}, "
+            "rules: [{match: x, upstream: 'http://h:1/v1', context_length: 8192}]}",
+            "the rule for 'x': context_length differs from another route's to http://h:1/v1",
+        ),
+        ("{rules: [{match: x, model: m, port: 1}]}", "the rule for 'x' takes model, upstream"),
+    ],
+)
+def test_bad_server_settings_are_refused_with_their_route(tmp_path: Path, models: str, fragment: str) -> None:
+    path = tmp_path / "proxy.yaml"
+    path.write_text(f"models: {models}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert fragment in str(caught.value)
+
+
+async def test_a_routed_servers_own_key_and_context_are_used(
+    backend: FakeBackend, small: FakeBackend, start_proxy: ProxyFactory
+) -> None:
+    url = small.url
+    proxy = await start_proxy(
+        upstream=backend.url,
+        upstream_api_key="main-key",
+        tier_upstreams={"haiku": url},
+        servers={url: {"upstream_api_key": "small-key", "context_length": 4096}},
+    )
+    long_prompt = [{"role": "user", "content": "word " * 2000}]
+    assert (
+        await proxy.post("/v1/messages", {**HAIKU, "max_tokens": 32000, "messages": long_prompt})
+    ).status == 200
+    assert (await proxy.post("/v1/messages", OPUS)).status == 200
+    (to_small,) = [r for r in small.requests if r.path.endswith("/chat/completions")]
+    (to_main,) = [r for r in backend.requests if r.path.endswith("/chat/completions")]
+    assert to_small.headers["Authorization"] == "Bearer small-key"
+    assert to_main.headers["Authorization"] == "Bearer main-key"
+    assert to_small.body["max_tokens"] < 4096  # its configured context, not the 8,192 it reports
+    listed = {m["id"]: m for m in (await (await proxy.http.get(proxy.url + "/v1/models")).json())["data"]}
+    assert listed["claude-haiku-local"]["max_input_tokens"] == 4096
+
+
+def test_a_config_built_in_code_gets_the_same_checks_on_server_settings() -> None:
+    url = "http://127.0.0.1:8001/v1"
+    with pytest.raises(ConfigError, match="models.haiku.upstream: max_concurrency must be at least 1, not 0"):
+        Config(tier_upstreams={"haiku": url}, servers={url: {"max_concurrency": 0}}).validate()
