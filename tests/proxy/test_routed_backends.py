@@ -99,9 +99,29 @@ def test_a_route_to_the_main_backend_is_not_a_second_backend() -> None:
             "need upstream_format openai",
         ),
         ("port: 8082\nmodels: {haiku: {upstream: 'http://127.0.0.1:8082/v1'}}", "this proxy's own address"),
+        (
+            "models: {haiku: {model: s, context_length: 4096}}",
+            "models.haiku: context_length is for a server of its own",
+        ),
+        (
+            "models: {haiku: {upstream: 'http://h:1/v1', max_concurrency: 0}}",
+            "max_concurrency must be at least 1, not 0",
+        ),
+        (
+            "models: {haiku: {upstream: 'http://h:1/v1', context_length: big}}",
+            "models.haiku: context_length must be a number",
+        ),
+        (
+            "models: {haiku: {upstream: 'http://h:1/v1', context_length: 4096}, "
+            "rules: [{match: x, upstream: 'http://h:1/v1', context_length: 8192}]}",
+            "the rule for 'x': context_length differs from another route's to http://h:1/v1",
+        ),
+        ("models: {rules: [{match: x, model: m, port: 1}]}", "the rule for 'x' takes model, upstream"),
     ],
 )
-def test_bad_routes_are_refused_with_their_name(tmp_path: Path, yaml: str, fragment: str) -> None:
+def test_bad_routes_and_server_settings_are_refused_with_their_name(
+    tmp_path: Path, yaml: str, fragment: str
+) -> None:
     path = tmp_path / "proxy.yaml"
     path.write_text(yaml + "\n")
     with pytest.raises(ConfigError) as caught:
@@ -321,37 +341,6 @@ def test_a_routed_server_can_have_its_own_key_context_and_limit(tmp_path: Path) 
     assert (small.upstream_api_key, small.context_length, small.max_concurrency) == ("small-key", 4096, 2)
     assert (other.upstream_api_key, other.context_length, other.max_concurrency) == ("main-key", None, 8)
     assert (cfg.upstream_api_key, cfg.max_concurrency) == ("main-key", 8)  # the main server keeps its own
-
-
-@pytest.mark.parametrize(
-    ("models", "fragment"),
-    [
-        (
-            "{haiku: {model: s, context_length: 4096}}",
-            "models.haiku: context_length is for a server of its own",
-        ),
-        (
-            "{haiku: {upstream: 'http://h:1/v1', max_concurrency: 0}}",
-            "max_concurrency must be at least 1, not 0",
-        ),
-        (
-            "{haiku: {upstream: 'http://h:1/v1', context_length: big}}",
-            "models.haiku: context_length must be a number",
-        ),
-        (
-            "{haiku: {upstream: 'http://h:1/v1', context_length: 4096}, "
-            "rules: [{match: x, upstream: 'http://h:1/v1', context_length: 8192}]}",
-            "the rule for 'x': context_length differs from another route's to http://h:1/v1",
-        ),
-        ("{rules: [{match: x, model: m, port: 1}]}", "the rule for 'x' takes model, upstream"),
-    ],
-)
-def test_bad_server_settings_are_refused_with_their_route(tmp_path: Path, models: str, fragment: str) -> None:
-    path = tmp_path / "proxy.yaml"
-    path.write_text(f"models: {models}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(path, environ={})
-    assert fragment in str(caught.value)
 
 
 async def test_a_routed_servers_own_key_and_context_are_used(
