@@ -52,6 +52,8 @@ log = logging.getLogger("ccbench.proxy")
 REQUEST_ID = web.RequestKey("ccbench_request_id", str)
 REQUEST_LOG = web.RequestKey("ccbench_request_log", RequestLog)
 MODEL_PAGE_LIMIT = (1, 1000)
+MAX_DROPPED_NAMES = 64  # distinct dropped-feature names kept; Claude Code's own come to about a dozen
+OTHER_FEATURE = "other"
 
 
 @dataclass
@@ -110,6 +112,16 @@ class ProxyState:
         """Probe every backend (at start-up); the main one's result."""
         results = await asyncio.gather(*(backend.probe() for backend in self.backends))
         return results[0]
+
+    def note_dropped(self, features: list[str]) -> None:
+        """Count the features a request lost. Some names carry what the client sent (`role:…`, `tool:…`, an
+        unknown block type), so past MAX_DROPPED_NAMES distinct ones (or a long one) they count as `other`: no
+        client can grow /health, /metrics or memory without bound."""
+        counts = self.dropped_features
+        for feature in features:
+            if feature not in counts and (len(counts) >= MAX_DROPPED_NAMES or len(feature) > 100):
+                feature = OTHER_FEATURE
+            counts[feature] += 1
 
     def refresh_metrics(self) -> None:
         """The gauges and dropped-feature counts as they are now (on a scrape, and a worker's timer)."""
@@ -226,7 +238,7 @@ def _translate(
     entry.requested_model, entry.backend_model = requested, backend_model
     translated = translate_request(body, backend_model, facts.profile)
     if translated.dropped:
-        state.dropped_features.update(translated.dropped)
+        state.note_dropped(translated.dropped)
         log.debug("%s: consumed or dropped %s", entry.request_id, ", ".join(translated.dropped))
     return translated
 

@@ -197,3 +197,16 @@ async def test_a_stream_cut_after_it_started_keeps_status_200_with_its_error_typ
     samples = await scrape(proxy)
     cut = {"route": "/v1/messages", "model": "fake-model", "status": "200", "error_type": "api_error"}
     assert value(samples, "ccbench_proxy_requests_total", **cut) == 1
+
+
+async def test_client_chosen_feature_names_cannot_grow_the_counts(proxy: RunningProxy) -> None:
+    """Dropped-feature names can carry what a client sent (a role, a block or tool type): past 64 distinct names
+    they count as `other`, in /health and /metrics alike."""
+    for n in range(80):
+        body = {**MESSAGE, "system": [{"type": f"made-up-{n}", "text": "x"}]}
+        assert (await proxy.post("/v1/messages", body)).status == 200
+    health = await (await proxy.http.get(proxy.url + "/health")).json()
+    assert len(health["dropped_features"]) == 64 + 1 and health["dropped_features"]["other"] == 80 - 64
+    samples = await scrape(proxy)
+    features = names(samples, "ccbench_proxy_dropped_features_total", "feature")
+    assert features == set(health["dropped_features"])
