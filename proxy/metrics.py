@@ -20,6 +20,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prometheus_multiprocess
 
+from proxy.errors import TYPE_TO_STATUS
 from proxy.requestlog import RequestLog
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -27,6 +28,7 @@ CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 GAUGE_REFRESH = 1.0  # seconds between a worker's gauge updates (multiprocess mode only)
 MAX_MODEL_LABELS = 64  # distinct model label values; a client-chosen name beyond that counts as "other"
 OTHER = "other"
+KNOWN_ERROR_TYPES = frozenset({*TYPE_TO_STATUS, "client_closed"})  # Anthropic's, and a client that went away
 # Seconds. Claude Code turns take from milliseconds (an error, a cached answer) to minutes (a long local prefill).
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 
@@ -131,11 +133,14 @@ class ProxyMetrics:
     def observe(self, entry: RequestLog, route: str) -> None:
         """Count one finished request (called once per request, where its log line is written)."""
         model = self._model(entry.backend_model)
-        key = (route, model, entry.status, entry.error_type)
+        error_type = entry.error_type
+        if error_type is not None and error_type not in KNOWN_ERROR_TYPES:
+            error_type = OTHER  # a pass-through backend's own error type: any string it likes
+        key = (route, model, entry.status, error_type)
         children = self._children.get(key)
         if children is None:  # a label lookup costs a lock and a tuple: done once per distinct key
             children = self._children[key] = (
-                self.requests.labels(route, model, str(entry.status), entry.error_type or ""),
+                self.requests.labels(route, model, str(entry.status), error_type or ""),
                 self.duration.labels(route, model),
             )
         children[0].inc()

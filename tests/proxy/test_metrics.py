@@ -99,6 +99,32 @@ async def test_errors_by_type_and_one_label_for_unmatched_paths(start_proxy: Pro
     assert not names(samples, "ccbench_proxy_time_to_first_token_seconds_count", "model")  # no empty series
 
 
+def test_error_types_outside_anthropics_count_as_other() -> None:
+    """A pass-through backend's error body may name any type: the label keeps Anthropic's and `client_closed`."""
+    metrics = ProxyMetrics()
+    for error_type in (
+        "overloaded_error",
+        "client_closed",
+        "made_up_by_a_backend_1",
+        "made_up_by_a_backend_2",
+    ):
+        metrics.observe(RequestLog("req", "/v1/messages", status=500, error_type=error_type), "/v1/messages")
+    samples = parse(metrics.exposition().decode())
+    kinds = names(samples, "ccbench_proxy_requests_total", "error_type")
+    assert kinds == {"overloaded_error", "client_closed", OTHER}
+    assert (
+        value(
+            samples,
+            "ccbench_proxy_requests_total",
+            route="/v1/messages",
+            model="",
+            status="500",
+            error_type=OTHER,
+        )
+        == 2
+    )
+
+
 def test_model_label_values_are_bounded() -> None:
     """Without a model mapping a client's model name reaches the backend as is: past MAX_MODEL_LABELS names the
     label is "other", so no client can grow the metrics without bound."""
