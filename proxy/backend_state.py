@@ -69,18 +69,26 @@ class BackendState:
             return self.info
 
     async def backend(self) -> BackendInfo | None:
-        """The probe result. While the backend has not answered, it is re-probed at most every 2 s; a request
-        waits at most REPROBE_WAIT for that (a hanging backend must not stall every request by the probe time)."""
+        """The probe result. While the backend has not answered (or is an Ollama with no model loaded yet), it is
+        re-probed at most every 2 s; a request waits at most REPROBE_WAIT for that (a hanging backend must not
+        stall every request by the probe time)."""
         if not self.config.probe_backend:
             return self.info
         if self.info is None:
             return await self.probe()
-        if not self.info.reachable and time.monotonic() - self.probed_at > REPROBE_INTERVAL:
+        if self._incomplete(self.info) and time.monotonic() - self.probed_at > REPROBE_INTERVAL:
             if self._reprobe is None or self._reprobe.done():
                 self._reprobe = asyncio.ensure_future(self.probe())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self._reprobe), REPROBE_WAIT)
         return self.info
+
+    def _incomplete(self, info: BackendInfo) -> bool:
+        """Worth probing again: the backend is down, or it is an Ollama whose context is only known once it has
+        loaded a model (the first request loads it)."""
+        if not info.reachable:
+            return True
+        return info.kind == "ollama" and info.context_length is None and not self.config.context_length
 
     async def close(self) -> None:
         """Stop a re-probe still running, then close the backend session."""

@@ -14,6 +14,7 @@ from proxy.upstream import display_url, missing_v1_hint
 
 # tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
 MIN_USEFUL_CONTEXT = 16384
+OLLAMA_FIX = "start Ollama with OLLAMA_CONTEXT_LENGTH=65536 (or set num_ctx in a Modelfile)"
 NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
 
 
@@ -81,9 +82,18 @@ def server_lines(config: Config, info: ProbeResult | None, label: str = "backend
         lines.append(f"  no model list at {display_url(config.upstream)}/models: {hint}")
     window = config.context_length or info.context_length
     if window and window < MIN_USEFUL_CONTEXT:
+        fix = (
+            OLLAMA_FIX if info.kind == "ollama" else f"start the server with at least {MIN_USEFUL_CONTEXT:,}"
+        )
         lines.append(
             f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "
-            f"any history): they will be refused as too long; start the server with at least {MIN_USEFUL_CONTEXT:,}"
+            f"any history): they will be refused as too long; {fix}"
+        )
+    elif not window and info.kind == "ollama":
+        lines.append(
+            "  note: Ollama tells its context once a model is loaded (the first request loads it); its default, "
+            "4,096 tokens on small GPUs, cannot take Claude Code's requests, and Ollama cuts a longer prompt "
+            f"without an error: {OLLAMA_FIX}"
         )
     return lines
 

@@ -300,12 +300,26 @@ class Upstream:
             info.slots = plausible_count(props.get("total_slots"), MAX_SLOTS)
         elif isinstance(ollama, dict) and "version" in ollama:
             info.reachable, info.kind = True, "ollama"
+            info.context_length = await self._ollama_context(info.models)
         if not info.reachable:
             # A server without /models (a team's own queue server) still counts as up if it answers HTTP at all.
             info.reachable = await self._answers_http(models_path)
         if self.config.context_length:
             info.context_length = self.config.context_length
         return info
+
+    async def _ollama_context(self, models: list[str]) -> int | None:
+        """The context Ollama gave the model it has loaded (`/api/ps`: the window it really runs with, which
+        /v1/models does not tell; its default, 4,096 tokens on small GPUs, is far below Claude Code's prompts,
+        and Ollama cuts a longer prompt without an error). None while no model is loaded."""
+        running = await self.get_json(self.root_url + "/api/ps")
+        entries = running.get("models") if isinstance(running, dict) else None
+        loaded = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+        wanted = self.config.model or (models[0] if models else None)
+        chosen = next((e for e in loaded if wanted in (e.get("model"), e.get("name"))), None)
+        if chosen is None and len(loaded) == 1:
+            chosen = loaded[0]
+        return plausible_count(chosen.get("context_length"), MAX_CONTEXT) if chosen else None
 
     async def _answers_http(self, path: str) -> bool:
         """True when the backend answers any HTTP status on `path` (so it is up, whatever it serves)."""

@@ -201,6 +201,7 @@ class FakeBackend:
         max_model_len: int | None = 32768,
         llamacpp: bool = False,
         total_slots: int = 1,
+        ollama: bool = False,
     ) -> None:
         self.reply = reply or Reply(
             chunks=chunks_from_blocks([{"type": "text", "text": "Hello from the fake."}])
@@ -209,6 +210,8 @@ class FakeBackend:
         self.max_model_len = max_model_len
         self.llamacpp = llamacpp
         self.total_slots = total_slots
+        self.ollama = ollama  # answers /api/version and /api/ps as Ollama does
+        self.ollama_loaded: dict[str, int] = {}  # Ollama's loaded models -> the context each was given
         self.requests: list[ReceivedRequest] = []
         self.tokenize_answer: dict | None = None  # answered by /tokenize verbatim instead of the fake count
         self.disconnects = 0  # requests whose client went away before the answer was complete
@@ -227,6 +230,9 @@ class FakeBackend:
             app.router.add_get("/props", self._props)
             app.router.add_post("/apply-template", self._apply_template)
         app.router.add_post("/tokenize", self._tokenize)
+        if self.ollama:
+            app.router.add_get("/api/version", self._ollama_version)
+            app.router.add_get("/api/ps", self._ollama_ps)
         # handler_cancellation: a handler waiting on a silent/stalled reply is cancelled when the client leaves.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -340,6 +346,19 @@ class FakeBackend:
         if self.max_model_len is not None:
             entry["max_model_len"] = self.max_model_len
         return web.json_response({"object": "list", "data": [entry]})
+
+    async def _ollama_version(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        return web.json_response({"version": "0.13.0"})
+
+    async def _ollama_ps(self, request: web.Request) -> web.Response:
+        """Ollama's running models, in the shape its /api/ps has (`context_length`: what it was loaded with)."""
+        await self._record(request)
+        models = [
+            {"name": name, "model": name, "size": 1, "size_vram": 1, "context_length": context}
+            for name, context in self.ollama_loaded.items()
+        ]
+        return web.json_response({"models": models})
 
     async def _props(self, request: web.Request) -> web.Response:
         await self._record(request)
