@@ -69,6 +69,7 @@ class ProxyState:
     metrics: ProxyMetrics = field(default_factory=ProxyMetrics)
     main: BackendState = field(init=False)
     routed: dict[str, BackendState] = field(init=False)  # upstream URL -> backend, for routes naming one
+    backends: list[BackendState] = field(init=False)  # main first, then the routed ones (fixed at start)
     _listed: dict[str, str | None] = field(init=False, default_factory=dict)
     _listed_from: tuple | None = field(init=False, default=None)  # the probe results `_listed` was built from
 
@@ -78,10 +79,7 @@ class ProxyState:
         for url in self.config.routed_upstreams():
             config = self.config.server_config(url)
             self.routed[url] = BackendState(config, Upstream(config))
-
-    @property
-    def backends(self) -> list[BackendState]:
-        return [self.main, *self.routed.values()]
+        self.backends = [self.main, *self.routed.values()]
 
     @property
     def info(self) -> BackendInfo | None:
