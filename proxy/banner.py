@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from proxy.config import Config
-from proxy.routing import TIERS, Route
+from proxy.routing import TIERS, Route, tier_route
 from proxy.upstream import display_url, missing_v1_hint
 
 # tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
@@ -109,11 +109,10 @@ def backend_lines(
         if default:
             lines.append(f"  default model: {default}")
     for tier in TIERS:
-        if tier in config.tiers or tier in config.tier_upstreams:
-            route = Route(config.tiers.get(tier) or None, config.tier_upstreams.get(tier))
+        if (route := tier_route(config, tier)) is not None:
             lines.append(f"  {tier}: {route_text(route)}")
     for rule in config.rules:
-        lines.append(f"  rule {rule.match} -> {route_text(Route(rule.model or None, rule.upstream))}")
+        lines.append(f"  rule {rule.match} -> {route_text(rule.route)}")
     for url, found in (routed or {}).items():
         lines += server_lines(config.server_config(url), found, "routed backend")
     return lines

@@ -28,6 +28,10 @@ class RouteRule:
     model: str
     upstream: str | None = None
 
+    @property
+    def route(self) -> Route:
+        return Route(self.model or None, self.upstream)
+
 
 @dataclass(frozen=True)
 class Route:
@@ -38,6 +42,13 @@ class Route:
     upstream: str | None = None
 
 
+def tier_route(config: Config, tier: str) -> Route | None:
+    """The route a tier was given (a model, a server of its own, or both), or None when it was given none."""
+    if tier not in config.tiers and tier not in config.tier_upstreams:
+        return None
+    return Route(config.tiers.get(tier) or None, config.tier_upstreams.get(tier))
+
+
 def resolve_route(config: Config, requested: object, listed: Mapping[str, str | None] | None = None) -> Route:
     """`listed`: the models the backends list, each with its backend's URL (None for the main one); a model
     asked for by one of those names goes to that model (ANTHROPIC_MODEL=qwen3:8b with an Ollama that serves
@@ -46,12 +57,12 @@ def resolve_route(config: Config, requested: object, listed: Mapping[str, str | 
     lowered = name.lower()
     for rule in config.rules:
         if fnmatch.fnmatchcase(lowered, rule.match.lower()):
-            return Route(rule.model or None, rule.upstream)
+            return rule.route
     if listed and name in listed:
         return Route(name, listed[name])
     for tier in TIERS:
-        if tier in lowered and (tier in config.tiers or tier in config.tier_upstreams):
-            return Route(config.tiers.get(tier) or None, config.tier_upstreams.get(tier))
+        if tier in lowered and (route := tier_route(config, tier)) is not None:
+            return route
     return Route(config.model or None)
 
 
@@ -59,13 +70,11 @@ def route_aliases(config: Config) -> dict[str, Route]:
     """Claude-style model ids to advertise in GET /v1/models, with the route each one takes."""
     out: dict[str, Route] = {}
     for tier in TIERS:
-        if tier in config.tiers or tier in config.tier_upstreams:
-            out[f"claude-{tier}-local"] = Route(
-                config.tiers.get(tier) or None, config.tier_upstreams.get(tier)
-            )
+        if (route := tier_route(config, tier)) is not None:
+            out[f"claude-{tier}-local"] = route
     for rule in config.rules:
         if not any(ch in rule.match for ch in "*?["):
-            out[rule.match] = Route(rule.model or None, rule.upstream)
+            out[rule.match] = rule.route
     return out
 
 
