@@ -22,7 +22,8 @@ _PROMPT_SIZES = (
 )
 CONTEXT_HINT = (
     "the prompts do not fit the backend's context: start it with a larger one (llama-server -c N, which its "
-    "-np slots share; vllm serve --max-model-len N; OLLAMA_CONTEXT_LENGTH=N ollama serve); Claude Code's first "
+    "-np slots share; vllm serve --max-model-len N; OLLAMA_CONTEXT_LENGTH=N ollama serve; lms load MODEL "
+    "--context-length N); Claude Code's first "
     "request alone is ~13,000 tokens"
 )
 # (fragment of "type: message", lower case) -> what to do; the first match wins.

@@ -29,6 +29,12 @@ THINKING_BY_KIND = {
 }
 
 
+LOADS_ON_DEMAND = (
+    "ollama",
+    "lmstudio",
+)  # servers that load a model on its first request, with their own window
+
+
 @dataclass(frozen=True)
 class BackendFacts:
     """The probe result as a request uses it: backend kind, default model, context length, thinking profile."""
@@ -69,9 +75,9 @@ class BackendState:
             return self.info
 
     async def backend(self) -> BackendInfo | None:
-        """The probe result. While the backend has not answered (or is an Ollama with no model loaded yet), it is
-        re-probed at most every 2 s; a request waits at most REPROBE_WAIT for that (a hanging backend must not
-        stall every request by the probe time)."""
+        """The probe result. While the backend has not answered (or is an Ollama or LM Studio with the model not
+        loaded yet), it is re-probed at most every 2 s; a request waits at most REPROBE_WAIT for that (a hanging
+        backend must not stall every request by the probe time)."""
         if not self.config.probe_backend:
             return self.info
         if self.info is None:
@@ -84,11 +90,11 @@ class BackendState:
         return self.info
 
     def _incomplete(self, info: BackendInfo) -> bool:
-        """Worth probing again: the backend is down, or it is an Ollama whose context is only known once it has
-        loaded a model (the first request loads it)."""
+        """Worth probing again: the backend is down, or it is an Ollama or LM Studio whose context is only known
+        once it has loaded the model (the first request loads it)."""
         if not info.reachable:
             return True
-        return info.kind == "ollama" and info.context_length is None and not self.config.context_length
+        return info.kind in LOADS_ON_DEMAND and info.context_length is None and not self.config.context_length
 
     async def close(self) -> None:
         """Stop a re-probe still running, then close the backend session."""

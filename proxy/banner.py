@@ -15,6 +15,7 @@ from proxy.upstream import display_url, missing_v1_hint
 # tokens: Claude Code's system prompt and tools take ~13,000 before any conversation
 MIN_USEFUL_CONTEXT = 16384
 OLLAMA_FIX = "start Ollama with OLLAMA_CONTEXT_LENGTH=65536 (or set num_ctx in a Modelfile)"
+LMSTUDIO_FIX = "load the model with a larger context: lms load {model} --context-length 65536"
 NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
 
 
@@ -82,12 +83,9 @@ def server_lines(config: Config, info: ProbeResult | None, label: str = "backend
         lines.append(f"  no model list at {display_url(config.upstream)}/models: {hint}")
     window = config.context_length or info.context_length
     if window and window < MIN_USEFUL_CONTEXT:
-        fix = (
-            OLLAMA_FIX if info.kind == "ollama" else f"start the server with at least {MIN_USEFUL_CONTEXT:,}"
-        )
         lines.append(
             f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "
-            f"any history): they will be refused as too long; {fix}"
+            f"any history): they will be refused as too long; {context_fix(config, info)}"
         )
     elif not window and info.kind == "ollama":
         lines.append(
@@ -95,7 +93,22 @@ def server_lines(config: Config, info: ProbeResult | None, label: str = "backend
             "4,096 tokens on small GPUs, cannot take Claude Code's requests, and Ollama cuts a longer prompt "
             f"without an error: {OLLAMA_FIX}"
         )
+    elif not window and info.kind == "lmstudio":
+        lines.append(
+            "  note: LM Studio tells its context once the model is loaded (the first request loads it, with the "
+            f"context of its load settings); Claude Code needs at least {MIN_USEFUL_CONTEXT:,} tokens: "
+            f"{context_fix(config, info)}"
+        )
     return lines
+
+
+def context_fix(config: Config, info: ProbeResult) -> str:
+    """How to give this kind of server a larger window."""
+    if info.kind == "ollama":
+        return OLLAMA_FIX
+    if info.kind == "lmstudio":
+        return LMSTUDIO_FIX.format(model=config.model or next(iter(info.models), "<model>"))
+    return f"start the server with at least {MIN_USEFUL_CONTEXT:,}"
 
 
 def backend_lines(

@@ -20,6 +20,7 @@ from yarl import URL
 from proxy.answers import read_answer, read_error_body
 from proxy.config import MAX_CONTEXT, Config
 from proxy.errors import AnthropicError
+from proxy.loaded_models import lmstudio_models, ollama_context
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 from proxy.translate.outcome import plausible_count
 
@@ -33,7 +34,7 @@ MAX_SLOTS = 4096  # parallel sequences a server may report
 @dataclass
 class BackendInfo:
     reachable: bool
-    kind: str  # "llamacpp" | "vllm" | "ollama" | "openai" | "anthropic" | "unknown"
+    kind: str  # "llamacpp" | "vllm" | "ollama" | "lmstudio" | "openai" | "anthropic" | "unknown"
     models: list[str] = field(default_factory=list)
     context_length: int | None = None  # per request; Config.context_length wins
     slots: int | None = None  # llama.cpp total_slots (parallel sequences)
@@ -279,10 +280,11 @@ class Upstream:
 
     async def _probe(self) -> BackendInfo:
         models_path = "/v1/models" if self.config.upstream_format == "anthropic" else "/models"
-        models, props, ollama = await asyncio.gather(
+        models, props, ollama, lmstudio = await asyncio.gather(
             self.get_json(models_path),
             self.get_json(self.root_url + "/props"),
             self.get_json(self.root_url + "/api/version"),
+            self.get_json(self.root_url + "/api/v1/models"),
         )
         info = BackendInfo(reachable=False, kind="unknown")
         if isinstance(models, dict) and isinstance(models.get("data"), list):
@@ -300,26 +302,17 @@ class Upstream:
             info.slots = plausible_count(props.get("total_slots"), MAX_SLOTS)
         elif isinstance(ollama, dict) and "version" in ollama:
             info.reachable, info.kind = True, "ollama"
-            info.context_length = await self._ollama_context(info.models)
+            running = await self.get_json(self.root_url + "/api/ps")
+            info.context_length = ollama_context(running, self.config.model or next(iter(info.models), None))
+        elif info.kind == "openai" and (studio := lmstudio_models(lmstudio)) is not None:
+            info.kind, info.models = "lmstudio", studio.default_first(info.models)
+            info.context_length = studio.context(self.config.model or next(iter(info.models), None))
         if not info.reachable:
             # A server without /models (a team's own queue server) still counts as up if it answers HTTP at all.
             info.reachable = await self._answers_http(models_path)
         if self.config.context_length:
             info.context_length = self.config.context_length
         return info
-
-    async def _ollama_context(self, models: list[str]) -> int | None:
-        """The context Ollama gave the model it has loaded (`/api/ps`: the window it really runs with, which
-        /v1/models does not tell; its default, 4,096 tokens on small GPUs, is far below Claude Code's prompts,
-        and Ollama cuts a longer prompt without an error). None while no model is loaded."""
-        running = await self.get_json(self.root_url + "/api/ps")
-        entries = running.get("models") if isinstance(running, dict) else None
-        loaded = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-        wanted = self.config.model or (models[0] if models else None)
-        chosen = next((e for e in loaded if wanted in (e.get("model"), e.get("name"))), None)
-        if chosen is None and len(loaded) == 1:
-            chosen = loaded[0]
-        return plausible_count(chosen.get("context_length"), MAX_CONTEXT) if chosen else None
 
     async def _answers_http(self, path: str) -> bool:
         """True when the backend answers any HTTP status on `path` (so it is up, whatever it serves)."""

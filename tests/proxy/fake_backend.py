@@ -104,6 +104,7 @@ class FakeBackend:
         llamacpp: bool = False,
         total_slots: int = 1,
         ollama: bool = False,
+        lmstudio: bool = False,
     ) -> None:
         self.reply = reply or Reply(
             chunks=chunks_from_blocks([{"type": "text", "text": "Hello from the fake."}])
@@ -114,6 +115,8 @@ class FakeBackend:
         self.total_slots = total_slots
         self.ollama = ollama  # answers /api/version and /api/ps as Ollama does
         self.ollama_loaded: dict[str, int] = {}  # Ollama's loaded models -> the context each was given
+        self.lmstudio = lmstudio  # answers /api/v1/models as LM Studio 0.4 does
+        self.lmstudio_models: list[dict] = []  # its entries; when set, /v1/models lists their keys instead
         self.requests: list[ReceivedRequest] = []
         self.tokenize_answer: dict | None = None  # answered by /tokenize verbatim instead of the fake count
         self.disconnects = 0  # requests whose client went away before the answer was complete
@@ -135,6 +138,8 @@ class FakeBackend:
         if self.ollama:
             app.router.add_get("/api/version", self._ollama_version)
             app.router.add_get("/api/ps", self._ollama_ps)
+        if self.lmstudio:
+            app.router.add_get("/api/v1/models", self._lmstudio_models)
         # handler_cancellation: a handler waiting on a silent/stalled reply is cancelled when the client leaves.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -244,10 +249,20 @@ class FakeBackend:
 
     async def _models(self, request: web.Request) -> web.Response:
         await self._record(request)
+        if self.lmstudio_models:  # LM Studio lists every model it has, loaded or not
+            listed = [
+                {"id": m["key"], "object": "model", "owned_by": "organization_owner"}
+                for m in self.lmstudio_models
+            ]
+            return web.json_response({"object": "list", "data": listed})
         entry: dict = {"id": self.model, "object": "model", "owned_by": "fake"}
         if self.max_model_len is not None:
             entry["max_model_len"] = self.max_model_len
         return web.json_response({"object": "list", "data": [entry]})
+
+    async def _lmstudio_models(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        return web.json_response({"models": self.lmstudio_models})
 
     async def _ollama_version(self, request: web.Request) -> web.Response:
         await self._record(request)
