@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from proxy.config import Config
-from proxy.translate.request import BackendProfile
+from proxy.translate.request import MAX_OPENAI_STOP, BackendProfile
 from proxy.upstream import BackendInfo, Upstream
 
 REPROBE_INTERVAL = 2.0  # seconds between probe retries while the backend is down
@@ -29,6 +29,7 @@ THINKING_BY_KIND = {
 }
 
 
+ANY_NUMBER_OF_STOPS = frozenset({"llamacpp", "vllm", "sglang", "ollama", "lmstudio"})
 LOADS_ON_DEMAND = (
     "ollama",
     "lmstudio",
@@ -52,6 +53,7 @@ def backend_profile(config: Config, kind: str) -> BackendProfile:
         thinking_style=style,
         send_reasoning_back=config.send_reasoning_back,
         max_output_tokens=config.max_output_tokens,
+        max_stop_sequences=None if kind in ANY_NUMBER_OF_STOPS else MAX_OPENAI_STOP,
     )
 
 

@@ -16,6 +16,7 @@ from proxy.upstream import display_url, missing_v1_hint
 MIN_USEFUL_CONTEXT = 16384
 OLLAMA_FIX = "start Ollama with OLLAMA_CONTEXT_LENGTH=65536 (or set num_ctx in a Modelfile)"
 LMSTUDIO_FIX = "load the model with a larger context: lms load {model} --context-length 65536"
+KEY_NOTE = "the proxy's key: if you gave it with --api-key, put it in CCBENCH_API_KEY first"
 NO_KEY_NOTE = "any value works: this proxy checks no key (start it with --api-key to require one)"
 
 
@@ -40,7 +41,7 @@ def setup_lines(config: Config, host: str, port: int) -> list[str]:
     """The `export` lines for Claude Code (never the key itself: the banner may end up in a log)."""
     lines = [f"export ANTHROPIC_BASE_URL={base_url(host, port)}"]
     if config.api_key:
-        lines.append("export ANTHROPIC_AUTH_TOKEN=<the key given with --api-key / CCBENCH_API_KEY>")
+        lines.append(f'export ANTHROPIC_AUTH_TOKEN="$CCBENCH_API_KEY"   # {KEY_NOTE}')
     else:
         lines.append(f"export ANTHROPIC_AUTH_TOKEN=ccbench   # {NO_KEY_NOTE}")
     for alias, route in config.aliases().items():
@@ -121,14 +122,37 @@ def backend_lines(
         default = config.model or (info.models[0] if info.models else None)
         if default:
             lines.append(f"  default model: {default}")
+    named: list[tuple[str, Route]] = [("default model", Route(config.model, None))] if config.model else []
     for tier in TIERS:
         if (route := tier_route(config, tier)) is not None:
             lines.append(f"  {tier}: {route_text(route)}")
+            named.append((tier, route))
     for rule in config.rules:
         lines.append(f"  rule {rule.match} -> {route_text(rule.route)}")
+        named.append((f"rule {rule.match}", rule.route))
+    for label, route in named:
+        found = info if route.upstream is None else (routed or {}).get(route.upstream)
+        if route.model and (warning := unlisted_model_warning(label, route.model, found)):
+            lines.append(warning)
     for url, found in (routed or {}).items():
         lines += server_lines(config.server_config(url), found, "routed backend")
     return lines
+
+
+def unlisted_model_warning(label: str, model: str, info: ProbeResult | None) -> str | None:
+    """A model the config names that its server does not list (a typo, or a server started with another model):
+    vLLM and Ollama answer every request for it with a 404. llama-server serves its one model whatever the
+    name, so it is not warned about."""
+    if (
+        info is None
+        or not info.reachable
+        or not info.models
+        or model in info.models
+        or info.kind == "llamacpp"
+    ):
+        return None
+    listed = ", ".join(info.models[:5]) + (", …" if len(info.models) > 5 else "")
+    return f"  warning: {label} {model} is not among the models its server lists ({listed}): requests for it will likely fail with 404"
 
 
 def banner_text(

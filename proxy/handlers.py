@@ -34,6 +34,7 @@ from proxy.tokens import (
     estimate_tokens,
     fit_max_tokens,
     fit_without_estimate,
+    fitting_count,
     has_image_parts,
     max_prompt_tokens,
 )
@@ -45,6 +46,7 @@ from proxy.translate.request import (
 from proxy.translate.response import ResponseContext, completion_to_message
 from proxy.translate.serialize import serialize_body, with_member
 from proxy.translate.stream import StreamTranslator
+from proxy.translate.tools import compact_json
 from proxy.upstream import BackendInfo, Upstream, display_url, forwarded_headers
 
 log = logging.getLogger("ccbench.proxy")
@@ -144,8 +146,9 @@ STATE = web.AppKey("ccbench_state", ProxyState)
 
 
 def json_response(value: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """A JSON response serialised with orjson (fast on 50 KB Claude Code bodies)."""
-    return web.json_response(value, status=status, headers=headers, dumps=lambda v: orjson.dumps(v).decode())
+    """A JSON response serialised with orjson (fast on 50 KB Claude Code bodies), or by the standard library for
+    what orjson refuses: a tool input with an integer beyond 64 bits, which a model may well write."""
+    return web.json_response(value, status=status, headers=headers, dumps=compact_json)
 
 
 # -- routes ------------------------------------------------------------------------------------------------------
@@ -208,8 +211,10 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     images = has_image_parts(messages)
     fitted = fit_without_estimate(len(serialized.rest), parts, images, requested, context, cap)
     if fitted is None:
-        prompt_tokens = await _prompt_tokens(backend.upstream, facts, translated, serialized.message_json)
-        max_tokens = fit_max_tokens(requested, prompt_tokens, context, cap)
+        prompt_tokens, source = await _prompt_tokens(
+            backend.upstream, facts, translated, serialized.message_json
+        )
+        max_tokens = fit_max_tokens(requested, fitting_count(prompt_tokens, source, facts.kind), context, cap)
     else:
         max_tokens, prompt_tokens = fitted
     payload = with_member(serialized.rest, key, max_tokens)
@@ -243,15 +248,16 @@ def _translate(
 
 async def _prompt_tokens(
     upstream: Upstream, facts: BackendFacts, translated: TranslatedRequest, message_json: list[bytes]
-) -> int:
-    """The fast estimate, confirmed by the backend tokenizer when it says the prompt is near the limit."""
+) -> tuple[int, str]:
+    """(count, source): the fast estimate, confirmed by the backend tokenizer when it says the prompt is near
+    the limit."""
     openai_body, context = translated.body, facts.context_length
     estimate = estimate_tokens(openai_body, translated.tool_tokens, message_json)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
-        return estimate
+        return estimate, "estimate"
     count, source = await count_prompt_tokens(upstream, openai_body, facts.kind, translated.tool_tokens)
     log.debug("prompt near the context limit: estimate %d, %s count %d", estimate, source, count)
-    return count
+    return count, source
 
 
 async def handle_count_tokens(request: web.Request) -> web.StreamResponse:

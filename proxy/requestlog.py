@@ -19,7 +19,8 @@ OPERATOR_ADVICE = (TEXT_TOOL_CALL, LOWERED_CAP_PROBLEM)
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
+    """Milliseconds, or `-` (no unit) for a time that does not apply: no first token in an error or a non-stream."""
+    return "-" if value is None else f"{value:.0f}ms"
 
 
 def _num(value: int | None) -> str:
@@ -73,7 +74,7 @@ class RequestLog:
         problems = f" problems={len(self.problems)}" if self.problems else ""
         return (
             f"{self.request_id} {self.method} {_printable(self.route)}{models}{kind} {self.status}{error}"
-            f" ttft={_ms(self.ttft_ms)}ms dur={_ms(self.duration_ms)}ms"
+            f" ttft={_ms(self.ttft_ms)} dur={_ms(self.duration_ms)}"
             f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}{problems}"
         )
 

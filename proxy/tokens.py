@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -31,6 +32,11 @@ IMAGE_TOKENS = 1600  # Anthropic's ceiling for one image; local vision towers us
 CONTEXT_MARGIN = 64  # tokens kept free between prompt + max_tokens and the context length
 MIN_OUTPUT_TOKENS = 256  # a prompt leaving less room than this for the answer is "too long"
 CONFIRM_FRACTION = 0.8  # above this share of the context, confirm the estimate with the backend tokenizer
+# The estimate's usual excess over real tokenizers on Claude Code's traffic (1.29x llama.cpp's count, measured;
+# larger vocabularies count fewer tokens still). Where no tokenizer can confirm it, the prompt is fitted as
+# estimate / this, so that a prompt which fits is not refused on the estimate's safety margin.
+ESTIMATE_OVERCOUNT = 1.25
+TRUNCATES_SILENTLY = frozenset({"ollama"})  # cuts a prompt beyond its window without an error: never loosened
 
 
 def _strings(value: Any, out: list[str], images: list[int]) -> None:
@@ -258,8 +264,33 @@ async def count_prompt_tokens(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tokenizer failure must not fail the request: the estimate is safe
-            log.warning("%s tokenizer failed (%s); using the estimate", kind, _describe(exc))
+            _tokenizer_failed(upstream, kind or "", exc)
     return estimate_tokens(openai_body, tool_tokens), "estimate"
+
+
+# backends whose tokenizer failure was logged at warning
+_failed_tokenizers: weakref.WeakSet[Upstream] = weakref.WeakSet()
+
+
+def _tokenizer_failed(upstream: Upstream, kind: str, exc: Exception) -> None:
+    """Said once per backend at warning (a server whose /tokenize is off fails on every request), then at debug."""
+    level = logging.DEBUG if upstream in _failed_tokenizers else logging.WARNING
+    _failed_tokenizers.add(upstream)
+    suffix = " (said once; later failures are logged at debug)" if level == logging.WARNING else ""
+    log.log(level, "%s tokenizer failed (%s); using the estimate%s", kind, _describe(exc), suffix)
+
+
+def fitting_count(count: int, source: str, kind: str) -> int:
+    """The prompt size that max_tokens is fitted to and a prompt refused by: the count itself when a tokenizer
+    made it, when the backend has a tokenizer (vLLM refuses prompt + max_tokens beyond its window, so its
+    estimate stays on the safe side) or when the backend cuts a long prompt silently (Ollama: refusing is the
+    only protection). Otherwise (LM Studio, SGLang, any OpenAI server) the estimate without its usual excess:
+    with the plain estimate, Claude Code's ~12,600-token first request (estimated 16,500) was refused by a
+    16,384-token server that takes it; a prompt that truly does not fit is refused by the backend itself, in
+    words the proxy translates to the same "prompt is too long"."""
+    if source != "estimate" or kind in TOKENIZERS or kind in TRUNCATES_SILENTLY:
+        return count
+    return math.ceil(count / ESTIMATE_OVERCOUNT)
 
 
 def _describe(exc: Exception) -> str:

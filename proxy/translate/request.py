@@ -30,7 +30,7 @@ __all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate
 # identical when the conversation grows. "next_user" prepends it to the following user turn instead.
 SYSTEM_MESSAGE_PLACEMENT = "previous_user"  # "previous_user" | "next_user"
 NO_RESULT_TEXT = "[no result]"
-MAX_OPENAI_STOP = 4
+MAX_OPENAI_STOP = 4  # OpenAI's limit, kept for servers not known to take more
 MAX_USER_CHARS = 256
 EFFORT_LEVELS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
@@ -63,6 +63,8 @@ class BackendProfile:
     thinking_style: str = "chat_template_kwargs"  # "chat_template_kwargs" | "reasoning_effort" | "none"
     send_reasoning_back: bool = False  # history thinking -> assistant "reasoning_content"
     max_output_tokens: int | None = None  # hard cap from config
+    # OpenAI's own API takes at most 4 stop strings; vLLM, llama.cpp, Ollama and LM Studio take any number
+    max_stop_sequences: int | None = None
 
 
 @dataclass
@@ -317,7 +319,7 @@ def _stop_sequences(body: dict) -> list[str]:
     return [s for s in stops if isinstance(s, str) and s] if isinstance(stops, list) else []
 
 
-def _sampling_params(body: dict, profile: BackendProfile) -> dict:
+def _sampling_params(body: dict, profile: BackendProfile, dropped: list[str]) -> dict:
     params: dict = {}
     max_tokens = body.get("max_tokens")
     if isinstance(max_tokens, int):
@@ -329,7 +331,11 @@ def _sampling_params(body: dict, profile: BackendProfile) -> dict:
             params[key] = value
     stops = _stop_sequences(body)
     if stops:
-        params["stop"] = stops[:MAX_OPENAI_STOP]
+        limit = profile.max_stop_sequences
+        if limit is not None and len(stops) > limit:
+            dropped.append(f"stop_sequences beyond {limit}")
+            stops = stops[:limit]
+        params["stop"] = stops
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     if isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
         params["user"] = metadata["user_id"][:MAX_USER_CHARS]
@@ -360,7 +366,7 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
             name = call["function"]["name"]
             if name not in tools.tool_names:  # offered tools are known; only others need the history search
                 tools.tool_names[name] = _history_name(body, name)
-    out.update(_sampling_params(body, profile))
+    out.update(_sampling_params(body, profile, dropped))
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}

@@ -267,14 +267,14 @@ async def test_one_log_line_per_request_with_models_status_timing_tokens(proxy: 
     lines = [r for r in caplog.records if r.name == "ccbench.proxy.requests"]
     assert len(lines) == 3
     assert re.fullmatch(
-        r"req_\w+ POST /v1/messages claude-opus-5-5 -> fake-model 200 ttft=-ms dur=\d+ms in=10 out=5",
+        r"req_\w+ POST /v1/messages claude-opus-5-5 -> fake-model 200 ttft=- dur=\d+ms in=10 out=5",
         lines[0].getMessage(),
     )
     assert re.fullmatch(
         r"req_\w+ POST /v1/messages claude-opus-5-5 -> fake-model stream 200 ttft=\d+ms dur=\d+ms in=10 out=5",
         lines[1].getMessage(),
     )
-    assert " GET /v1/nope 404 not_found_error ttft=-ms " in lines[2].getMessage()
+    assert " GET /v1/nope 404 not_found_error ttft=- " in lines[2].getMessage()
 
 
 async def test_repaired_tool_arguments_are_counted_in_the_log_line(

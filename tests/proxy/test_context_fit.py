@@ -3,12 +3,15 @@ a backend's own overflow translated, and /v1/messages/count_tokens per backend k
 
 from __future__ import annotations
 
+import math
+
 import anthropic
 import orjson
 import pytest
 
 from proxy.tokens import (
     CONTEXT_MARGIN,
+    ESTIMATE_OVERCOUNT,
     MIN_OUTPUT_TOKENS,
     estimate_tokens,
 )
@@ -63,6 +66,57 @@ async def test_near_limit_estimate_is_confirmed_by_the_tokenizer_before_refusing
     assert estimate_tokens(sent) > 1024 - CONTEXT_MARGIN - MIN_OUTPUT_TOKENS
     assert tokenized.body["messages"] == sent["messages"]
     assert 0 < sent["max_tokens"] < 1024 - CONTEXT_MARGIN
+
+
+def _estimated(body: dict) -> int:
+    return estimate_tokens(translate_request(body, "m", BackendProfile()).body)
+
+
+@pytest.mark.parametrize("kind", ["lmstudio", "openai", "ollama"])
+async def test_without_a_tokenizer_only_a_silent_truncator_is_refused_on_the_estimates_margin(
+    kind: str, start_proxy: ProxyFactory
+) -> None:
+    """The estimate overcounts on purpose (1.29x llama.cpp's count on Claude Code's requests). With no
+    tokenizer to confirm it, a prompt over the limit by less than that margin goes to a server that refuses
+    what does not fit by itself, with max_tokens fitted to the estimate without its excess; Ollama, which cuts
+    such a prompt without an error, still gets it refused."""
+    window = 4096
+    limit = window - CONTEXT_MARGIN - MIN_OUTPUT_TOKENS
+    body = {**MESSAGE, "max_tokens": 32000, "messages": [{"role": "user", "content": "lorem ipsum " * 1020}]}
+    estimate = _estimated(body)
+    assert limit < estimate and estimate / ESTIMATE_OVERCOUNT < limit  # the case under test
+    servers = {"lmstudio": {"lmstudio": True}, "ollama": {"ollama": True}, "openai": {}}
+    async with FakeBackend(max_model_len=None, **servers[kind]) as backend:
+        backend.lmstudio_models = (
+            [{"key": "m", "type": "llm", "loaded_instances": []}] if kind == "lmstudio" else []
+        )
+        proxy = await start_proxy(upstream=backend.url, context_length=window)
+        response = await proxy.post("/v1/messages", body)
+        if kind == "ollama":
+            message = await envelope(response, 400, "invalid_request_error")
+            assert message == f"prompt is too long: {estimate} tokens > {limit} maximum"
+            return
+        assert response.status == 200, await response.text()
+        sent = backend.requests[-1].body
+    likely = math.ceil(estimate / ESTIMATE_OVERCOUNT)
+    assert sent["max_tokens"] == window - likely - CONTEXT_MARGIN
+
+
+async def test_without_a_tokenizer_a_prompt_far_over_the_limit_is_still_refused(
+    start_proxy: ProxyFactory,
+) -> None:
+    window = 4096
+    limit = window - CONTEXT_MARGIN - MIN_OUTPUT_TOKENS
+    body = {**MESSAGE, "messages": [{"role": "user", "content": "lorem ipsum " * 1400}]}
+    estimate = _estimated(body)
+    assert estimate / ESTIMATE_OVERCOUNT > limit
+    async with FakeBackend(max_model_len=None) as backend:
+        proxy = await start_proxy(upstream=backend.url, context_length=window)
+        message = await envelope(await proxy.post("/v1/messages", body), 400, "invalid_request_error")
+        assert [r for r in backend.requests if r.path.endswith("/chat/completions")] == []
+    assert (
+        message == f"prompt is too long: {math.ceil(estimate / ESTIMATE_OVERCOUNT)} tokens > {limit} maximum"
+    )
 
 
 async def test_backend_context_overflow_is_translated(proxy: RunningProxy, backend: FakeBackend) -> None:

@@ -4,10 +4,12 @@ OpenAI-format server serves under: every request 404s; the error and the start-u
 
 from __future__ import annotations
 
+import subprocess
+
 import anthropic
 import pytest
 
-from proxy.banner import backend_lines
+from proxy.banner import backend_lines, setup_lines
 from proxy.config import Config
 from proxy.upstream import BackendInfo, missing_v1_hint
 from tests.proxy.conftest import ProxyFactory
@@ -81,3 +83,30 @@ def test_the_banner_warns_when_the_context_cannot_take_claude_code(probed, confi
             f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "
             "any history): they will be refused as too long; start the server with at least 16,384"
         )
+
+
+def test_a_configured_model_the_server_does_not_list_is_warned_about():
+    """`--model fake-modle` (a typo) on a vLLM that serves fake-model: every request would be a 404."""
+    listed = BackendInfo(reachable=True, kind="vllm", models=["fake-model"])
+    typo = backend_lines(Config(upstream="http://127.0.0.1:8000/v1", model="fake-modle"), listed)
+    assert typo[-1] == (
+        "  warning: default model fake-modle is not among the models its server lists (fake-model): requests "
+        "for it will likely fail with 404"
+    )
+    assert not any("warning" in line for line in backend_lines(Config(model="fake-model"), listed))
+    assert not any("warning" in line for line in backend_lines(Config(), listed))  # the first listed is used
+    llamacpp = BackendInfo(reachable=True, kind="llamacpp", models=["smollm"])
+    assert not any("warning" in line for line in backend_lines(Config(model="any"), llamacpp))
+    tiers = Config(tiers={"haiku": "small-typo"})
+    assert any(line.startswith("  warning: haiku small-typo") for line in backend_lines(tiers, listed))
+
+
+def test_the_key_line_of_the_banner_is_valid_shell_that_sets_the_key(tmp_path):
+    """The line was `export ANTHROPIC_AUTH_TOKEN=<the key …>`, a syntax error when pasted into bash."""
+    lines = setup_lines(Config(api_key="s3cret"), "127.0.0.1", 8082)
+    assert not any("s3cret" in line for line in lines)  # the banner may end up in a log
+    script = "\n".join([*lines, 'printf %s "$ANTHROPIC_AUTH_TOKEN"'])
+    done = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env={"CCBENCH_API_KEY": "s3cret"}, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "s3cret", "")

@@ -137,6 +137,21 @@ async def test_unknown_kind_or_failing_tokenizer_falls_back_to_the_estimate(capl
     assert "llamacpp tokenizer failed" in caplog.text
 
 
+async def test_a_failing_tokenizer_is_reported_once_per_backend(caplog) -> None:
+    """A vLLM started without /tokenize fails on every request: one warning, then debug lines, not a warning per
+    request."""
+    upstream = Upstream(Config(upstream=closed_port_url()))
+    try:
+        for _ in range(3):
+            assert (await count_prompt_tokens(upstream, BODY, "vllm"))[1] == "estimate"
+    finally:
+        await upstream.close()
+    warnings = [
+        r for r in caplog.records if "tokenizer failed" in r.getMessage() and r.levelname == "WARNING"
+    ]
+    assert len(warnings) == 1 and "said once" in warnings[0].getMessage()
+
+
 _TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60) | st.text(
     alphabet=" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u3000ab", max_size=60
 )

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from proxy.backend_state import backend_profile
+from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.translate.request import (
     BackendProfile,
@@ -208,12 +210,26 @@ def test_sampling_stop_metadata_and_stream():
     out = tr(b, BackendProfile(max_output_tokens=512))
     assert out.body["max_tokens"] == 512
     assert (out.body["temperature"], out.body["top_p"], out.body["top_k"]) == (0.2, 0.9, 40)
-    assert out.body["stop"] == ["a", "b", "c", "d"] and out.stop_sequences == ["a", "b", "c", "d", "e"]
+    assert out.body["stop"] == ["a", "b", "c", "d", "e"] == out.stop_sequences  # vLLM, llama.cpp: any number
     assert out.body["user"] == "u" * 256
     assert out.body["stream"] is True and out.body["stream_options"] == {"include_usage": True}
     assert (
         out.stream is True and out.requested_model == "claude-sonnet-5" and out.body["model"] == "local-model"
     )
+
+
+def test_stop_sequences_beyond_a_servers_limit_are_dropped_and_said():
+    out = tr(body([user("a")], stop_sequences=list("abcde")), BackendProfile(max_stop_sequences=4))
+    assert out.body["stop"] == list("abcd") and out.stop_sequences == list("abcde")
+    assert "stop_sequences beyond 4" in out.dropped
+    assert "stop_sequences beyond 4" not in tr(body([user("a")], stop_sequences=list("abcd"))).dropped
+
+
+def test_the_profile_allows_any_number_of_stops_only_for_servers_known_to_take_them():
+    config = Config(upstream="http://127.0.0.1:8000/v1")
+    assert backend_profile(config, "vllm").max_stop_sequences is None
+    assert backend_profile(config, "llamacpp").max_stop_sequences is None
+    assert backend_profile(config, "openai").max_stop_sequences == 4
 
 
 def test_stop_sequences_that_are_not_a_list_are_ignored():
