@@ -7,6 +7,7 @@ server's model list (GET {base_url}/models, or {root}/v1/models for anthropic) u
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import aiohttp
@@ -44,7 +45,7 @@ PRESETS: dict[str, Preset] = {
             "http://127.0.0.1:8080/v1",
             "openai",
             "chat_template_kwargs",
-            "llama-server -m MODEL.gguf --jinja --port 8080",
+            "llama-server -m MODEL.gguf --jinja --port 8080, or ccbench backend start llamacpp",
         ),
         Preset("ollama", "http://127.0.0.1:11434/v1", "openai", "reasoning_effort", "ollama serve"),
         Preset("lmstudio", "http://127.0.0.1:1234/v1", "openai", "reasoning_effort", "lms server start"),
@@ -113,8 +114,7 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
             session.get(target.models_url, headers=_auth_headers(api_key, target.preset.format)) as resp,
         ):
-            status = resp.status
-            data = await resp.json(content_type=None) if status == 200 else None
+            status, content_type, body = resp.status, resp.headers.get("content-type", ""), await resp.read()
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise BackendError(
             f"backend not reachable at {target.models_url}: {exc.__class__.__name__}: {exc or 'timed out'}"
@@ -124,18 +124,49 @@ async def discover_model(target: Target, api_key: str | None = None, timeout: fl
         raise BackendError(
             f"backend at {target.models_url} rejected the API key (HTTP {status}); pass --api-key"
         )
+    data, is_json = _json_body(body)
+    if status == 200 and not is_json:  # something answers there, but not a model server's model list
+        raise BackendError(not_a_model_list(target, status, content_type, body))
     if target.model:
         return target
     entries = data.get("data") if isinstance(data, dict) else None  # a server may answer any JSON at all
     listed = entries if isinstance(entries, list) else []
     models = [m["id"] for m in listed if isinstance(m, dict) and isinstance(m.get("id"), str) and m["id"]]
-    if not models:
-        fixed = with_v1(target.base_url) if status == 404 and target.preset.format == "openai" else None
-        hint = f"; an OpenAI base URL usually ends in /v1: try --base-url {fixed}" if fixed else ""
-        raise BackendError(
-            f"could not discover a model at {target.models_url} (HTTP {status}){hint or '; pass --model'}"
-        )
-    return Target(target.preset, target.base_url, models[0])
+    if models:
+        return Target(target.preset, target.base_url, models[0])
+    fixed = with_v1(target.base_url) if status == 404 and target.preset.format == "openai" else None
+    if fixed:
+        hint = f"; an OpenAI base URL usually ends in /v1: try --base-url {fixed}"
+    elif not is_json and _media_type(content_type) not in ("", "text/plain"):  # a web page, not a 404 text
+        problem = not_a_model_list(target, status, content_type, body)
+        raise BackendError(f"could not discover a model: {problem} (if it is, pass --model)")
+    else:
+        hint = "; pass --model"
+    raise BackendError(f"could not discover a model at {target.models_url} (HTTP {status}){hint}")
+
+
+def _json_body(body: bytes) -> tuple[object, bool]:
+    """(the parsed body, True) or (None, False) when it is not JSON."""
+    try:
+        return json.loads(body), True
+    except ValueError:  # UnicodeDecodeError is one too
+        return None, False
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def not_a_model_list(target: Target, status: int, content_type: str, body: bytes) -> str:
+    """What answered instead of a model server: a web page, a file server, a UI on the wrong port."""
+    start = body[:200].decode("utf-8", "replace").strip().splitlines()
+    shown = f", starting {start[0][:40]!r}" if start else ", empty"
+    kind = f"content-type {content_type}" if content_type else "no content-type"
+    which = "OpenAI base URL (…/v1)" if target.preset.format == "openai" else "root URL"
+    return (
+        f"{target.models_url} answered HTTP {status} with a non-JSON body ({kind}{shown}): is "
+        f"{target.base_url} the model server's {which}?"
+    )
 
 
 DEFAULT_CONCURRENCY = 4

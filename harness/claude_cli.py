@@ -18,17 +18,26 @@ import orjson
 from harness.live_tasks import LiveError
 
 CLAUDE_BIN_ENV = "CCBENCH_CLAUDE_BIN"
+CLAUDE_BIN_ENVS = (
+    CLAUDE_BIN_ENV,
+    "CLAUDE_BIN",
+)  # in this order: ccbench's own name wins over the generic one
 CLAUDE_NATIVE = Path("node_modules/@anthropic-ai/claude-code-linux-x64/claude")
 CLAUDE_INSTALL_HINT = (
     "Claude Code CLI not found; install it with: npm install @anthropic-ai/claude-code "
     f"(or set {CLAUDE_BIN_ENV}, or pass --claude PATH)"
+)
+# the --claude help of `live`, `record` and the re-recording script: where find_claude looks, in order
+CLAUDE_OPTION_HELP = (
+    "Claude Code binary (default: $CCBENCH_CLAUDE_BIN, then $CLAUDE_BIN, then `claude` on PATH, then known "
+    "node_modules folders)."
 )
 FAKE_API_KEY = "sk-ant-local-fake"
 
 
 # -- finding the CLI ---------------------------------------------------------------------------------------------
 def claude_search_paths(environ: Mapping[str, str]) -> list[Path]:
-    """Where `ccbench live` looks, in order, after $CCBENCH_CLAUDE_BIN and PATH."""
+    """Where find_claude looks, in order, after the environment variables and PATH."""
     home = Path(environ.get("HOME") or Path.home())
     roots = [
         Path.cwd() / ".ci" / "node",
@@ -43,9 +52,10 @@ def claude_search_paths(environ: Mapping[str, str]) -> list[Path]:
 
 
 def find_claude(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
-    """--claude, then $CCBENCH_CLAUDE_BIN, then `claude` on PATH, then known node_modules locations."""
+    """--claude, then $CCBENCH_CLAUDE_BIN, then $CLAUDE_BIN, then `claude` on PATH, then known node_modules
+    locations: the one lookup of `ccbench live` and `ccbench record --script`, so both find the same binary."""
     env = os.environ if environ is None else environ
-    for candidate in (explicit, env.get(CLAUDE_BIN_ENV)):
+    for candidate in (explicit, *(env.get(name) for name in CLAUDE_BIN_ENVS)):
         if candidate:
             path = Path(candidate).expanduser()
             if path.is_file() and os.access(path, os.X_OK):

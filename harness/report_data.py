@@ -209,10 +209,15 @@ def parse_results(data: object, source: str) -> RunView:
             f"{source} is a `ccbench live` report (task success of the real CLI), not a `ccbench run` results file: "
             "compare and gate read the files of `ccbench run --out`"
         )
-    summary = data.get("summary")
+    for key in ("summary", "scenarios"):
+        if key not in data:
+            raise ResultsError(
+                f"{source}: the '{key}' key is missing (a `ccbench run --out` file has summary and scenarios)"
+            )
+    summary = data["summary"]
     if not isinstance(summary, Mapping):
         raise ResultsError(f"{source}: 'summary' must be an object, got {_kind(summary)}")
-    scenarios = data.get("scenarios")
+    scenarios = data["scenarios"]
     if not isinstance(scenarios, list):
         raise ResultsError(f"{source}: 'scenarios' must be a list, got {_kind(scenarios)}")
     backend = data.get("backend") if isinstance(data.get("backend"), Mapping) else {}

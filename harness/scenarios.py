@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.scenario_help import known_ids_text, no_scenario_files
 from harness.validation import schema_problems_at
 from proxy.datafile import load_yaml_file
 
@@ -368,9 +369,12 @@ def load_scenarios(directory: Path | None = None) -> list[Scenario]:
         raise ScenarioError(
             f"scenario folder not found: {folder} (run from the project root or pass --scenarios)"
         )
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        raise ScenarioError(no_scenario_files(folder))
     scenarios: list[Scenario] = []
     seen: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
+    for path in files:
         for scenario in load_scenario_file(path):
             if scenario.id in seen:
                 raise ScenarioError(
@@ -389,10 +393,10 @@ def select_scenarios(scenarios: list[Scenario], suites: list[str], ids: list[str
             raise ScenarioError(
                 f"unknown suite {suite!r}; known suites: {', '.join(known_suites) or '(none)'}"
             )
-    known_ids = {s.id for s in scenarios}
+    known_ids = [s.id for s in scenarios]
     for sid in ids:
         if sid not in known_ids:
-            raise ScenarioError(f"unknown scenario {sid!r}; see the ids in the scenario files")
+            raise ScenarioError(f"unknown scenario {sid!r}; {known_ids_text(sid, known_ids)}")
     if not suites and not ids:
         return list(scenarios)
     return [s for s in scenarios if s.suite in suites or s.id in ids]

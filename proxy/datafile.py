@@ -30,13 +30,25 @@ def read_text_file(path: str | os.PathLike, what: str, error: type[Exception]) -
         raise error(f"cannot read {what} {source}: {exc.strerror or exc}") from None
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message (context, position, a snippet with a caret) as one line, for one-line usage
+    errors: `line 2, column 1: expected the node content, but found '<stream end>' (while parsing a flow node)`."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f" ({exc.context})" if exc.context else ""
+        text = f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem or 'invalid YAML'}{context}"
+    else:
+        text = str(exc)
+    return " ".join(text.split())
+
+
 def load_yaml_file(path: str | os.PathLike, what: str, error: type[Exception]) -> Any:
-    """Parsed YAML (JSON is YAML too); syntax errors name the file and the position."""
+    """Parsed YAML (JSON is YAML too); every problem is one line naming the file, raised as `error`."""
     text = read_text_file(path, what, error)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise error(f"{what} {path} is not valid YAML: {exc}") from None
+        raise error(f"{what} {path} is not valid YAML: {yaml_problem(exc)}") from None
 
 
 def load_json_file(path: str | os.PathLike, what: str, error: type[Exception]) -> Any:

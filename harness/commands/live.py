@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, Target, discover_model, resolve_target
-from harness.claude_cli import CLAUDE_INSTALL_HINT, find_claude
+from harness.claude_cli import CLAUDE_INSTALL_HINT, CLAUDE_OPTION_HELP, find_claude
 from harness.commands.options import (
     FiniteFloatRange,
     OutputFile,
@@ -118,7 +118,7 @@ def claude_version(claude: Path) -> str | None:
     "--claude",
     "claude_path",
     default=None,
-    help="Claude Code binary (default: $CCBENCH_CLAUDE_BIN, PATH, known node_modules folders).",
+    help=CLAUDE_OPTION_HELP,
 )
 @click.option(
     "--timeout",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from harness.claude_cli import CLAUDE_OPTION_HELP
+
 
 class RecordError(click.ClickException):
     """Bad input or environment: a clear message and exit code 2."""
@@ -69,7 +71,14 @@ def _record_proxy(
     recorder = CassetteRecorder(cassette, meta=meta, normalizer=normalizer)
     try:
         asyncio.run(
-            serve_recorder(recorder, upstream, host, port, announce=lambda line: click.echo(line, err=False))
+            serve_recorder(
+                recorder,
+                upstream,
+                host,
+                port,
+                announce=lambda line: click.echo(line, err=False),
+                warn=lambda line: click.echo(line, err=True),
+            )
         )
     except OSError as exc:
         raise RecordError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
@@ -111,7 +120,7 @@ def _record_proxy(
     "--claude",
     "claude_bin",
     default=None,
-    help="Claude Code binary for --script (default: $CLAUDE_BIN, PATH).",
+    help="For --script: " + CLAUDE_OPTION_HELP,
 )
 def command(
     upstream: str | None,

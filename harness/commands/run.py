@@ -2,21 +2,22 @@
 
 Exit 0 when the run completed, whatever the scores; exit 2 (click usage error) for anything the user must
 fix first: an unknown preset, suite or scenario, a malformed scenario, a missing cassette, an unreachable
-backend (the message names the URL), an output file that cannot be written.
+backend or something else answering at its URL (the message names the URL), an output file that cannot be
+written. `--list` prints the scenario ids and exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, resolve_target
+from harness.backends import MAX_TIMEOUT, PRESETS, BackendError, Target, resolve_target
 from harness.commands.options import (
     FiniteFloatRange,
     OutputFile,
@@ -30,47 +31,17 @@ from harness.replay import ProgressHook, Replay, RunOptions, plan_jobs, run_scen
 from harness.report_data import parse_results
 from harness.results import build_results, write_results
 from harness.run_conditions import interrupted_text
-from harness.scenarios import Scenario, ScenarioError, load_scenarios, resolve_turns, select_scenarios
+from harness.run_table import summary_notes, summary_table
+from harness.scenario_help import SCENARIO_FILE_SHAPE, listing_lines
+from harness.scenarios import (
+    Scenario,
+    ScenarioError,
+    default_scenarios_dir,
+    load_scenarios,
+    resolve_turns,
+    select_scenarios,
+)
 from harness.stop_signals import StopRequest, stop_on_signals
-
-
-def _fmt(value: object, kind: str = "rate") -> str:
-    if value is None:
-        return "–"
-    if kind == "rate":
-        return f"{value:.1%}"
-    if kind == "ms":
-        return f"{value:.0f} ms"
-    return f"{value:.1f}"
-
-
-def summary_table(results: dict) -> Table:
-    """The end-of-run table: one row per metric."""
-    s = results["summary"]
-    table = Table(title="ccbench run", show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right", overflow="fold")
-    rows = [
-        ("backend", f"{results['backend']['preset']} {results['backend']['base_url']}"),
-        ("model", results["model"]),
-        ("scenarios / turns / errors", f"{s['scenarios']} / {s['turns']} / {s['errors']}"),
-        ("schema validity", _fmt(s["schema_validity"])),
-        ("tool-call success", _fmt(s["tool_call_success"])),
-        ("spurious tool calls", _fmt(s.get("spurious_tool_calls"))),
-        ("count_tokens validity", _fmt(s["count_tokens_validity"])),
-        ("count_tokens error", _fmt(s.get("count_tokens_error"))),
-        ("TTFT p50 / p95", f"{_fmt(s['ttft_ms']['p50'], 'ms')} / {_fmt(s['ttft_ms']['p95'], 'ms')}"),
-        ("latency p50 / p95", f"{_fmt(s['latency_ms']['p50'], 'ms')} / {_fmt(s['latency_ms']['p95'], 'ms')}"),
-        ("output tokens/s", _fmt(s["output_tokens_per_s"], "n")),
-        ("scenario pass rate", _fmt(s.get("scenario_pass_rate"))),
-        (f"pass^{s.get('repeats', 1)}", _fmt(s.get("pass_hat_k"))),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    failures = {k: v for k, v in (s.get("failure_classes") or {}).items() if v}
-    if failures:
-        table.add_row("failures", ", ".join(f"{k} {v}" for k, v in failures.items()))
-    return table
 
 
 def _report_module(html: Path | None, junit: Path | None):
@@ -148,6 +119,12 @@ def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> 
     type=click.Path(file_okay=False, path_type=Path),
     help="Scenario folder (default: ./scenarios, else the one shipped with ccbench).",
 )
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="List the scenarios (suite, id, description; only --suite's when given) and exit: the ids --scenario takes.",
+)
 def command(
     preset: str,
     base_url: str | None,
@@ -163,19 +140,21 @@ def command(
     timeout: float,
     max_output_tokens: int | None,
     scenarios_dir: Path | None,
+    list_only: bool,
 ) -> None:
     """Replay scenarios against a backend and score schema validity, tool calls and latency.
 
     Ctrl-C (or SIGTERM) stops it cleanly: the scenarios that finished are written, marked as a partial run."""
     console = Console(stderr=True, markup=False)  # model names, URLs and paths are text, never markup
+    if list_only:
+        _list_scenarios(scenarios_dir, suites)
+        return
     try:
         target = resolve_target(preset, base_url, model)
-        chosen = select_scenarios(load_scenarios(scenarios_dir), list(suites), list(scenario_ids))
-        chosen = [s for s in map(resolve_turns, chosen) if s.turns]
+        chosen = _choose(scenarios_dir or default_scenarios_dir(), list(suites), list(scenario_ids))
     except (BackendError, ScenarioError) as exc:
         raise click.UsageError(str(exc)) from exc
-    if not chosen:
-        raise click.UsageError("no scenarios selected (the chosen suites have no turns)")
+    _check_api_key(click.get_current_context(), target)
     report = _report_module(html, junit)
     check_output_cap(max_output_tokens, target.preset.format)
     options = RunOptions(
@@ -186,9 +165,17 @@ def command(
         timeout=timeout,
         max_output_tokens=max_output_tokens,
     )
-    with replay_progress(console, len(plan_jobs(chosen, repeats))) as progress:
+    progress = replay_progress(console, len(plan_jobs(chosen, repeats)))
+    with contextlib.ExitStack() as shown:  # progress appears once the backend answered, not before the probe
         try:
-            replay, stop = asyncio.run(_replay(chosen, options, lambda job: progress.advance(job.failed)))
+            replay, stop = asyncio.run(
+                _replay(
+                    chosen,
+                    options,
+                    lambda job: progress.advance(job.failed),
+                    lambda: shown.enter_context(progress),
+                )
+            )
         except BackendError as exc:
             raise click.UsageError(str(exc)) from exc
     stopped = interrupted_text(replay.finished, replay.planned)
@@ -209,6 +196,8 @@ def command(
     )
     _write(write_results, results, out)
     console.print(summary_table(results))
+    for line in summary_notes(results):
+        console.print(line, highlight=False, soft_wrap=True)
     for line in diagnose(parse_results(results, str(out))):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"results: {out}", highlight=False, soft_wrap=True)
@@ -228,6 +217,38 @@ def command(
         raise click.exceptions.Exit(stop.exit_code)
 
 
+def _choose(folder: Path, suites: list[str], ids: list[str]) -> list[Scenario]:
+    """The scenarios to replay, with their turns; a selection that gives nothing says why."""
+    scenarios = load_scenarios(folder)
+    if not scenarios:
+        raise ScenarioError(f"the scenario files in {folder} hold no scenarios: {SCENARIO_FILE_SHAPE}")
+    chosen = [s for s in map(resolve_turns, select_scenarios(scenarios, suites, ids)) if s.turns]
+    if not chosen:
+        picked = "; ".join(
+            f"{kind} {', '.join(names)}" for kind, names in (("suite", suites), ("scenario", ids)) if names
+        )
+        raise ScenarioError(f"nothing to replay: no turns in {picked or 'any scenario'}")
+    return chosen
+
+
+def _list_scenarios(folder: Path | None, suites: tuple[str, ...]) -> None:
+    """`--list`: what --scenario and --suite can name, on stdout."""
+    try:
+        chosen = select_scenarios(load_scenarios(folder), list(suites), [])
+    except ScenarioError as exc:
+        raise click.UsageError(str(exc)) from exc
+    for line in listing_lines(chosen):
+        click.echo(line)
+
+
+def _check_api_key(ctx: click.Context, target: Target) -> None:
+    """The embedded reference backend takes no key: refused like --base-url when given as an option; the
+    environment's CCBENCH_BACKEND_API_KEY (meant for other backends) is left unused."""
+    given = ctx.get_parameter_source("api_key") == click.core.ParameterSource.COMMANDLINE
+    if given and target.preset.name == "reference":
+        raise click.UsageError("--api-key makes no sense with the reference backend (it is embedded)")
+
+
 def _kept(replay: Replay, scenarios: int, repeats: int) -> str:
     """What an interrupted run's results hold (see harness.replay.finished_part)."""
     kept, whole = len(replay.scenarios), replay.summary.get("repeats", 1)
@@ -239,8 +260,8 @@ def _kept(replay: Replay, scenarios: int, repeats: int) -> str:
 
 
 async def _replay(
-    chosen: list[Scenario], options: RunOptions, tick: ProgressHook
+    chosen: list[Scenario], options: RunOptions, tick: ProgressHook, on_start: Callable[[], object]
 ) -> tuple[Replay, StopRequest]:
     """The replay, stopped cleanly by the first Ctrl-C / SIGTERM (a second one quits at once)."""
     async with stop_on_signals() as stop:
-        return await run_scenarios(chosen, options, tick, stop=stop.event), stop
+        return await run_scenarios(chosen, options, tick, stop=stop.event, on_start=on_start), stop

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from harness.claude_cli import CLAUDE_OPTION_HELP
 from harness.recording.runner import RecordingError, SessionResult, find_claude, record_session
 from harness.scripted_upstream import ScriptError, load_script
 
@@ -60,7 +61,7 @@ async def rerecord(files: list[Path], out_dir: Path, claude_bin: str, normalize:
     "--claude",
     "claude_bin",
     default=None,
-    help="Claude Code binary (default: $CLAUDE_BIN, PATH, node_modules).",
+    help=CLAUDE_OPTION_HELP,
 )
 @click.option("--normalize/--no-normalize", default=True, show_default=True, help="Replace volatile values.")
 def main(only: tuple[str, ...], out_dir: Path, claude_bin: str | None, normalize: bool) -> None:

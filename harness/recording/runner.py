@@ -46,17 +46,17 @@ class SessionResult:
 
 
 def find_claude(explicit: str | None = None) -> str:
-    """The Claude Code binary: --claude / $CLAUDE_BIN, else where `ccbench live` looks (PATH, node_modules)."""
+    """The Claude Code binary, found as `ccbench live` finds it (harness.claude_cli.find_claude)."""
     from harness.claude_cli import CLAUDE_INSTALL_HINT
     from harness.claude_cli import find_claude as locate
     from harness.live_tasks import LiveError
 
     try:
-        found = locate(explicit or os.environ.get("CLAUDE_BIN") or None)
+        found = locate(explicit)
     except LiveError as exc:
         raise RecordingError(str(exc)) from exc
     if found is None:
-        raise RecordingError(CLAUDE_INSTALL_HINT + "; or set CLAUDE_BIN")
+        raise RecordingError(CLAUDE_INSTALL_HINT)
     return str(found)
 
 

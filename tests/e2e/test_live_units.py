@@ -159,6 +159,7 @@ def test_find_claude_search_order(tmp_path: Path) -> None:
 def test_live_without_cli_says_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("harness.claude_cli.claude_search_paths", lambda env: [])
     monkeypatch.delenv(CLAUDE_BIN_ENV, raising=False)
+    monkeypatch.delenv("CLAUDE_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     result = CliRunner().invoke(main, ["live"])
     assert result.exit_code == 2
