@@ -38,6 +38,7 @@ from proxy.tokens import (
     has_image_parts,
     max_prompt_tokens,
 )
+from proxy.translate.prefill import echoes_prefill
 from proxy.translate.request import (
     TranslatedRequest,
     translate_request,
@@ -226,6 +227,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         message_id=message_id(),
         input_tokens=prompt_tokens,
         prefill=translated.prefill,
+        prefill_echoed=echoes_prefill(facts.kind),
         lowered_max_tokens=isinstance(asked := body.get("max_tokens"), int) and max_tokens < asked,
     )
     return BackendCall(payload, ctx, translated.stream, backend.upstream)

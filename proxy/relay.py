@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from proxy.answers import read_answer
@@ -30,7 +29,7 @@ from proxy.errors import AnthropicError
 from proxy.pending_call import PendingCall
 from proxy.sse import SSEDecoder, encode_events
 from proxy.translate.backend_errors import error_in_body
-from proxy.translate.chunks import UNPARSEABLE, parse_chunk
+from proxy.translate.chunks import UNPARSEABLE, completion_chunk, parse_chunk, parse_in_full
 from proxy.upstream import STREAM_CUT, Upstream, forwarded_headers, malformed_response
 
 if TYPE_CHECKING:
@@ -179,19 +178,11 @@ async def body_chunks(
 
 
 def completion_as_chunk(completion: dict) -> dict:
-    """A whole chat.completion (a backend that ignored `stream: true`) as one equivalent stream chunk."""
-    choices = completion.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+    """A whole chat.completion (a backend that ignored `stream: true`) as one equivalent stream chunk
+    (`completion_chunk`: the same content the non-streaming translation reads)."""
+    chunk = completion_chunk(completion)
+    if chunk is None:
         raise malformed_response()
-    message = choices[0].get("message") or {}
-    delta = {k: message[k] for k in ("role", "content", "reasoning_content", "reasoning") if message.get(k)}
-    calls = message.get("tool_calls") or []
-    if calls:
-        delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)]
-    chunk = {"id": completion.get("id", ""), "model": completion.get("model", ""), "choices": []}
-    chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": choices[0].get("finish_reason")}]
-    if completion.get("usage"):
-        chunk["usage"] = completion["usage"]
     return chunk
 
 
@@ -202,9 +193,7 @@ async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) ->
     if not response.content_type.startswith("application/json"):
         return None
     try:
-        payload = orjson.loads(await read_answer(response))
-    except orjson.JSONDecodeError:
-        raise malformed_response() from None
+        payload = parse_in_full(await read_answer(response))  # UNPARSEABLE is no dict: malformed below
     except Exception as exc:
         raise upstream.map_exception(exc, after_headers=True) from exc
     if not isinstance(payload, dict):

@@ -22,6 +22,7 @@ from proxy.config import MAX_CONTEXT, Config
 from proxy.errors import AnthropicError
 from proxy.loaded_models import lmstudio_models, ollama_context
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
+from proxy.translate.chunks import parse_in_full
 from proxy.translate.outcome import plausible_count
 
 OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
@@ -245,10 +246,7 @@ class Upstream:
             raise self.map_exception(exc, after_headers=True) from exc
         finally:
             response.release()
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise malformed_response() from None
+        data = parse_in_full(raw)  # a lone surrogate in a model's text costs a character, not the answer
         if not isinstance(data, dict):
             raise malformed_response()
         if data.get("error") and not data.get("choices"):

@@ -10,10 +10,14 @@ beyond 64 bits arrives as an int, where orjson gives a float.)
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, TypedDict
 
 import msgspec
 import orjson
+
+from proxy.translate.outcome import content_text
 
 
 class _Delta(TypedDict, total=False):
@@ -57,13 +61,80 @@ def parse_chunk(data: bytes) -> object:
 
 
 def parse_in_full(data: bytes) -> object:
-    """The whole JSON value, or UNPARSEABLE. Invalid UTF-8 is replaced (U+FFFD), not fatal: one bad byte in a
-    model's text must not cost the whole chunk."""
+    """The whole JSON value, or UNPARSEABLE. Bad characters become U+FFFD, not fatal: one invalid UTF-8 byte or
+    one lone surrogate escape (`"\\ud83d"`, half an emoji) in a model's text must not cost the whole chunk, nor a
+    whole non-streamed answer. (orjson rejects lone surrogates; the standard library reads them, and they are
+    replaced because no JSON encoder writes them back.)"""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         pass
+    text = data.decode("utf-8", "replace")
     try:
-        return orjson.loads(data.decode("utf-8", "replace"))
+        return orjson.loads(text)
     except orjson.JSONDecodeError:
+        pass
+    if "\\u" not in text:  # no escape, so no lone surrogate: really not JSON
         return UNPARSEABLE
+    try:
+        return _without_surrogates(json.loads(text, parse_constant=_not_json))
+    except (ValueError, RecursionError):
+        return UNPARSEABLE
+
+
+def _not_json(constant: str) -> object:
+    """NaN and Infinity, which the standard library reads and orjson (and JSON) does not."""
+    raise ValueError(f"{constant} is not JSON")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: object) -> object:
+    """The parsed value with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
+    return value
+
+
+def completion_chunk(completion: dict) -> dict | None:
+    """A whole chat.completion (a backend that ignored `stream: true`) as one equivalent stream chunk, or None
+    when it has no usable choice. It carries all that `completion_to_message` reads, so both paths give the same
+    message: content as a string or a list of parts, a refusal (shown when there is no answer text), reasoning,
+    tool calls or a legacy function_call, and the stop string that ended it (vLLM's `stop_reason`, llama.cpp's
+    `stopping_word`)."""
+    choices = completion.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return None
+    choice = choices[0]
+    message = choice.get("message")
+    if message is None:
+        message = {}
+    if not isinstance(message, dict):
+        return None
+    delta = {key: message[key] for key in ("role", "reasoning_content", "reasoning") if message.get(key)}
+    text = content_text(message.get("content"))
+    refusal = message.get("refusal")
+    if refusal and isinstance(refusal, str) and not text.strip():
+        delta["refusal"] = refusal
+    elif text:
+        delta["content"] = text
+    calls = message.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        delta["tool_calls"] = [{**call, "index": i} for i, call in enumerate(calls) if isinstance(call, dict)]
+    elif isinstance(message.get("function_call"), dict):
+        delta["function_call"] = message["function_call"]
+    out = {"index": 0, "delta": delta, "finish_reason": choice.get("finish_reason")}
+    for key in ("stop_reason", "stopping_word"):
+        if choice.get(key) is not None:
+            out[key] = choice[key]
+    chunk: dict = {"id": completion.get("id", ""), "model": completion.get("model", ""), "choices": [out]}
+    if completion.get("usage"):
+        chunk["usage"] = completion["usage"]
+    if completion.get("stopping_word") is not None:
+        chunk["stopping_word"] = completion["stopping_word"]
+    return chunk

@@ -2,7 +2,8 @@
 
 Anthropic's API answers it with the continuation only. OpenAI-format servers need to be told to continue the
 message rather than start a new turn (vLLM and SGLang: `continue_final_message`), and llama.cpp's llama-server
-answers with the prefill text itself followed by the continuation; `PrefillEcho` strips that echo (pure; no I/O).
+answers with the prefill text itself followed by the continuation; `PrefillEcho` strips that echo, only for such
+backends (`echoes_prefill`) (pure; no I/O).
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CONTINUE_PARAMS = {"continue_final_message": True, "add_generation_prompt": False}
+# Backend kinds (upstream probe) whose answer to a prefill starts with the prefill itself. vLLM and SGLang continue
+# it without a repeat, and an unknown server is not assumed to repeat it: stripping a repeat that is not there
+# eats the start of the real answer, where prefill and answer begin alike ("[" then "[1, 2]]").
+ECHOING_KINDS = frozenset({"llamacpp"})
+
+
+def echoes_prefill(kind: str) -> bool:
+    """Whether a backend of this kind repeats the prefill (ResponseContext.prefill_echoed)."""
+    return kind in ECHOING_KINDS
 
 
 def prefill_text(messages: list[dict]) -> str:

@@ -30,6 +30,7 @@ from proxy.translate.tools import (
     new_tool_id,
     parse_tool_arguments,
     sanitize_tool_id,
+    unique_tool_id,
     unusable_call_text,
 )
 
@@ -46,6 +47,9 @@ class ResponseContext:
     input_tokens: int = 0  # best estimate for message_start (real usage replaces it)
     problems: list[str] = field(default_factory=list)  # filled by completion_to_message for logging
     prefill: str = ""  # the request's final assistant text, which llama.cpp repeats in its answer
+    # whether this backend repeats the prefill (prefill.echoes_prefill): stripping it from a server that continues
+    # without the repeat (vLLM, SGLang) would cut the real answer ("[" + "[1, 2]]" must not become "1, 2]]")
+    prefill_echoed: bool = True
     lowered_max_tokens: bool = False  # the backend got a smaller max_tokens than the client asked for
 
 
@@ -54,8 +58,10 @@ def _garbage(what: str) -> AnthropicError:
 
 
 def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]) -> list[dict]:
-    """Backend tool calls -> tool_use blocks (or explanatory text blocks for unusable arguments)."""
+    """Backend tool calls -> tool_use blocks (or explanatory text blocks for unusable arguments), with ids
+    unique within the message as the stream makes them (`unique_tool_id`)."""
     blocks: list[dict] = []
+    used: set[str] = set()
     for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
         if (
@@ -74,7 +80,10 @@ def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]
             blocks.append({"type": "text", "text": unusable_call_text(name, raw)})
             continue
         call_id = call.get("id")
-        tool_id = sanitize_tool_id(call_id) if isinstance(call_id, str) and call_id else new_tool_id()
+        base = sanitize_tool_id(call_id) if isinstance(call_id, str) and call_id else new_tool_id()
+        tool_id = unique_tool_id(base, used)
+        if tool_id != base:
+            problems.append(f"backend reused tool-call id {base!r} in one message; sent as {tool_id!r}")
         blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": parsed.input})
     return blocks
 
@@ -95,10 +104,11 @@ def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
     if not isinstance(message, dict):
         raise _garbage("choices[0].message is not an object")
     problems = ctx.problems
-    text = strip_echo(ctx.prefill, content_text(message.get("content")))
-    thinking = reasoning_of(message)
-    if not thinking:
-        thinking, text = split_think_tags(text)
+    text = strip_echo(ctx.prefill if ctx.prefill_echoed else "", content_text(message.get("content")))
+    # <think> tags are removed from the text even beside a reasoning field: llama.cpp's deepseek-legacy format
+    # sends the same reasoning both ways, and the field wins (as streamed)
+    tagged, text = split_think_tags(text)
+    thinking = reasoning_of(message) or tagged
     content: list[dict] = []
     if thinking:
         text = text.lstrip()

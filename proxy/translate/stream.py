@@ -1,8 +1,9 @@
 """OpenAI chat-completion chunks -> Anthropic stream events: one explicit state machine (pure; no I/O).
 
 State: at most one open content block (thinking, text or one tool call); tool calls that arrive while
-another block is open wait in order and start when it closes. Every emitted event goes through
-`EventChecker`, so a grammar violation raises instead of reaching Claude Code.
+another block is open wait in order and start when it closes, and text or reasoning that arrives while a
+call's arguments are still incomplete waits until they are (closing the call early would run a cut command).
+Every emitted event goes through `EventChecker`, so a grammar violation raises instead of reaching Claude Code.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from proxy.translate.backend_errors import error_in_body
 from proxy.translate.invariants import EventChecker
 from proxy.translate.outcome import (
+    content_text,
     cut_by_proxy,
     estimate_output_tokens,
     fabricate_signature,
@@ -22,7 +24,8 @@ from proxy.translate.response import ResponseContext
 from proxy.translate.textcalls import HEAD_CHARS, text_tool_call, text_tool_call_problem
 from proxy.translate.thinktags import ThinkTagSplitter
 from proxy.translate.toolcall import ToolCallBuffer
-from proxy.translate.tools import compact_json, new_tool_id, sanitize_tool_id
+from proxy.translate.toolcalls import ToolCalls
+from proxy.translate.tools import parse_tool_arguments, unusable_call_text
 
 __all__ = ["StreamTranslator"]
 
@@ -42,9 +45,7 @@ class StreamTranslator:
         self._open: str | ToolCallBuffer | None = None  # "thinking" | "text" | a tool call
         self._index = -1
         self._thinking_text: list[str] = []
-        self._calls: list[ToolCallBuffer] = []
-        self._started_calls = 0  # self._calls[:n] have started; the rest wait in order
-        self._by_index: dict[int | None, ToolCallBuffer] = {}
+        self._tools = ToolCalls()
         self._finish_reason: str | None = None
         self._stop_candidates: list[object] = []
         self._last_usage: dict | None = None
@@ -56,7 +57,9 @@ class StreamTranslator:
         self._think = ThinkTagSplitter()
         self._finishing = False
         self._refused = False
-        self._echo = PrefillEcho(ctx.prefill) if ctx.prefill else None
+        self._echo = PrefillEcho(ctx.prefill) if ctx.prefill and ctx.prefill_echoed else None
+        self._held: list[tuple[bool, str]] = []  # (is_reasoning, text) that arrived inside an unfinished call
+        self._saw_reasoning = False  # a reasoning field arrived: <think> text in content is a duplicate
 
     # --- public API ---------------------------------------------------------------------------------
 
@@ -133,17 +136,16 @@ class StreamTranslator:
         events: list[dict] = []
         if self._echo is not None and not self._echo.done:  # a partial repeat was the answer itself
             thinking, text = self._think.feed(self._echo.flush())
-            events += self._reasoning(thinking) + self._text(text)
+            events += self._reasoning("" if self._saw_reasoning else thinking) + self._text(text)
         thinking, text = self._think.flush()
-        events += self._reasoning(thinking) + self._text(text)
+        events += self._reasoning("" if self._saw_reasoning else thinking) + self._text(text)
         self._finishing = True
         events += self._pump()
-        while self._open is not None:
-            events += self._close_open() + self._pump()
-        for call in self._calls:
-            if not call.started:
-                self.problems.append("backend sent a tool call without a function name; dropped")
-        has_tool_use = any(call.started for call in self._calls)
+        while self._open is not None or self._held:
+            events += self._close_open() + self._release_held() + self._pump()
+        for _ in range(self._tools.unnamed()):
+            self.problems.append("backend sent a tool call without a function name; dropped")
+        has_tool_use = self._tools.has_tool_use()
         if not has_tool_use and self.ctx.tool_names and self._text_head:
             marker = text_tool_call("".join(self._text_head), self.ctx.tool_names)
             if marker:
@@ -201,17 +203,20 @@ class StreamTranslator:
             if not (reasoning and isinstance(reasoning, str)):
                 reasoning = delta.get("reasoning")
             if reasoning and isinstance(reasoning, str):
+                self._saw_reasoning = True
                 events += self._reasoning(reasoning)
             refusal = delta.get("refusal")
             if refusal and isinstance(refusal, str):  # OpenAI's refusal channel
                 self._refused = True
                 events += self._text(refusal)
             content = delta.get("content")
-            if content and isinstance(content, str) and self._echo is not None:
+            if content and not isinstance(content, str):
+                content = content_text(content)  # a list of parts, as some servers send
+            if content and self._echo is not None:
                 content = self._echo.feed(content)
-            if content and isinstance(content, str):
+            if content:
                 thinking, text = self._think.feed(content)
-                if thinking:
+                if thinking and not self._saw_reasoning:  # llama.cpp deepseek-legacy sends both: shown once
                     events += self._reasoning(thinking)
                 if text:
                     events += self._text(text)
@@ -219,8 +224,9 @@ class StreamTranslator:
             if not isinstance(calls, list) and isinstance(delta.get("function_call"), dict):
                 calls = [{"index": 0, "function": delta["function_call"]}]  # legacy single function_call
             if calls and isinstance(calls, list):
-                for call in calls:
-                    events += self._tool_delta(call)
+                for call in calls:  # pumped one by one: a fragment's call may depend on the one before
+                    self._tools.add(call, self.problems)
+                    events += self._pump()
         finish_reason = choice.get("finish_reason")
         if finish_reason and isinstance(finish_reason, str):
             self._finish_reason = finish_reason
@@ -232,6 +238,9 @@ class StreamTranslator:
             return []
         events: list[dict] = []
         if self._open != "thinking":
+            if self._inside_call():
+                self._held.append((True, text))
+                return []
             events += self._close_open()
             events += self._start_block({"type": "thinking", "thinking": "", "signature": ""}, "thinking")
             self._thinking_text = []
@@ -245,6 +254,9 @@ class StreamTranslator:
             return []
         events: list[dict] = []
         if self._open != "text":
+            if self._inside_call():
+                self._held.append((False, text))
+                return []
             if not text.strip():  # whitespace alone does not open a block (it may only separate others)
                 self._pending_space += text
                 return []
@@ -260,37 +272,6 @@ class StreamTranslator:
             self._text_head.append(text)
         self.output_text_chars += len(text)
         return events + [self._delta({"type": "text_delta", "text": text})]
-
-    def _tool_delta(self, fragment: object) -> list[dict]:
-        if not isinstance(fragment, dict):
-            return []
-        index = fragment.get("index")
-        if not isinstance(index, int):
-            index = None
-        call_id = fragment.get("id")
-        if not (call_id and isinstance(call_id, str)):
-            call_id = None
-        function = fragment.get("function")
-        if not isinstance(function, dict):
-            function = {}
-        call = self._by_index.get(index)
-        if index is None and call is None and self._calls and not call_id:
-            call = self._calls[-1]
-        if call is None or (call_id and call.backend_id and call_id != call.backend_id):
-            call = ToolCallBuffer(index)  # a new id on a known index is a new call (Ollama-style servers)
-            self._calls.append(call)
-            self._by_index[index] = call
-        if call_id and call.backend_id is None and not call.started:
-            call.backend_id = call_id
-        name = function.get("name")
-        if isinstance(name, str) and name and call.openai_name is None:
-            call.openai_name = name  # set once: servers that repeat the name must not double it
-        arguments = function.get("arguments")
-        if isinstance(arguments, dict):
-            arguments = compact_json(arguments)
-        if isinstance(arguments, str):
-            call.append(arguments, self.problems)
-        return self._pump()
 
     # --- blocks ------------------------------------------------------------------------------------------
 
@@ -321,18 +302,40 @@ class StreamTranslator:
         self._open = None
         return events + [{"type": "content_block_stop", "index": self._index}]
 
+    def _inside_call(self) -> bool:
+        """A call is open and its arguments are unfinished: text now must wait (see _held)."""
+        call = self._open
+        return isinstance(call, ToolCallBuffer) and not call.checker.complete and not self._finishing
+
+    def _release_held(self) -> list[dict]:
+        """The text and reasoning that arrived inside a call, in their order, once that call has closed."""
+        if not self._held:
+            return []
+        held, self._held = self._held, []
+        events: list[dict] = []
+        for is_reasoning, text in held:
+            events += self._reasoning(text) if is_reasoning else self._text(text)
+        return events
+
     def _ready(self, call: ToolCallBuffer) -> bool:
-        return call.openai_name is not None and bool(call.backend_id or call.raw_len or self._finishing)
+        """A named call starts once its arguments open with `{`; others wait for the end to be judged whole."""
+        return call.openai_name is not None and bool(call.opening or self._finishing)
 
     def _pump(self) -> list[dict]:
-        """Forward the open call's new arguments; start the next waiting call when that is allowed."""
+        """Forward the open call's new arguments; once they are complete, release held text, then start the
+        next waiting call when that is allowed."""
         events: list[dict] = []
-        calls = self._calls
+        tools = self._tools
         while True:
-            waiting = calls[self._started_calls] if self._started_calls < len(calls) else None
+            waiting = tools.calls[tools.started] if tools.started < len(tools.calls) else None
             if isinstance(self._open, ToolCallBuffer):
                 events += self._forward(self._open)
-                if waiting is None or not self._ready(waiting) or not self._open.checker.complete:
+                if not self._open.checker.complete:
+                    return events
+                if self._held:
+                    events += self._close_open() + self._release_held()
+                    continue
+                if waiting is None or not self._ready(waiting):
                     return events
             elif waiting is None or not self._ready(waiting):
                 return events
@@ -340,12 +343,31 @@ class StreamTranslator:
             events += self._start_call(waiting)
 
     def _start_call(self, call: ToolCallBuffer) -> list[dict]:
-        call.started = True
-        self._started_calls += 1  # calls start in the order they arrived: this one was the first waiting
+        self._tools.mark_started(call)
         call.name = self.ctx.tool_names.get(call.openai_name or "", call.openai_name)
-        call.id = sanitize_tool_id(call.backend_id) if call.backend_id else new_tool_id()
-        block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+        if call.opening is False:  # not a JSON object from its first character: judged whole, as non-streamed
+            parsed = parse_tool_arguments(
+                call.raw, call.name or "", self.ctx.tool_schemas.get(call.name or "")
+            )
+            if parsed.input is None:
+                return self._drop_call(call, parsed.problem)
+        block = {
+            "type": "tool_use",
+            "id": self._tools.assign_id(call, self.problems),
+            "name": call.name,
+            "input": {},
+        }
         return self._start_block(block, call) + self._forward(call)
+
+    def _drop_call(self, call: ToolCallBuffer, problem: str | None) -> list[dict]:
+        """A call with unusable arguments becomes a text block saying so (never a tool_use with {})."""
+        call.dropped = call.closed = True
+        if problem:
+            self.problems.append(problem)
+        text = unusable_call_text(call.name or "", call.raw)
+        self.output_text_chars += len(text)
+        events = self._start_block({"type": "text", "text": ""}, "text")
+        return events + [self._delta({"type": "text_delta", "text": text})]
 
     def _forward(self, call: ToolCallBuffer) -> list[dict]:
         return self._json_delta(call.take())

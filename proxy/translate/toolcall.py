@@ -63,6 +63,10 @@ class ToolCallBuffer:
     name: str | None = None
     started: bool = False
     closed: bool = False
+    dropped: bool = False  # its arguments were unusable: it became a text block, not a tool_use
+    # whether the arguments open with `{` (None: nothing but whitespace yet). Its block starts only then, so a
+    # call whose text is no JSON object at all ("ls -la") can still become text instead of a tool_use with {}
+    opening: bool | None = None
 
     @property
     def raw(self) -> str:
@@ -88,9 +92,41 @@ class ToolCallBuffer:
         if self.closed:
             problems.append(f"tool {self.name}: arguments arrived after its block closed; ignored")
         else:
+            if self.opening is None and (head := arguments.lstrip()):
+                self.opening = head[0] == "{"
             self.raw_parts.append(arguments)
             self.unfed.append(arguments)
             self.raw_len += len(arguments)
+
+    def starts_another(self, call_id: str | None, name: str, arguments: object) -> bool:
+        """Whether a fragment naming function `name`, found on this call's index (or with no index at all), is
+        the start of another call. A new id with a name is (Ollama reuses index 0 with a new id and name per
+        call); an id that changes without a name is not (Poolside changes it after the first fragment). Without
+        a new id, a name starts another call only after this call's arguments are complete (servers repeat the
+        name on every fragment) and only when it does not just repeat this call."""
+        if self.openai_name is None:  # the name this call was waiting for
+            return False
+        if call_id and self.backend_id:
+            return call_id != self.backend_id
+        if not self.arguments_complete():
+            return False
+        if name != self.openai_name:
+            return True
+        return isinstance(arguments, str) and bool(arguments.strip()) and arguments != self.raw
+
+    def arguments_complete(self) -> bool:
+        """Whether the arguments so far are a whole JSON object, so that a fragment naming a function after them
+        starts another call. A waiting call's text is parsed, only when it ends with `}`: servers that repeat
+        the name on every fragment must not cost a parse per fragment."""
+        if self.started:
+            return self.closed or self.checker.complete
+        tail = next((part for part in reversed(self.raw_parts) if part.strip()), "")
+        if not tail.rstrip().endswith("}"):
+            return False
+        try:
+            return isinstance(parse_json(self.raw), dict)
+        except ValueError:
+            return False
 
     def take(self) -> str:
         """The newly accepted argument text, holding back an unfinished escape like `\\u00`."""

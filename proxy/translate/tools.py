@@ -67,6 +67,19 @@ def new_tool_id() -> str:
     return tool_use_id()
 
 
+def unique_tool_id(tool_id: str, used: set[str]) -> str:
+    """`tool_id`, or `tool_id_2`, `_3`… when this message already has it, recorded in `used`.
+
+    Anthropic requires unique ids within a message, and some servers (DeepSeek, GLM) give parallel calls the
+    same one: both tool_results would then answer one call. The suffix is deterministic, so a replayed answer
+    gets the same ids, and it keeps the id legal for `sanitize_tool_id` (identity on the next turn)."""
+    unique, n = tool_id, 2
+    while unique in used:
+        unique, n = f"{tool_id}_{n}", n + 1
+    used.add(unique)
+    return unique
+
+
 def strip_schema(schema: object) -> object:
     """A copy of a JSON Schema without the keys backends choke on (property names are left alone)."""
     if isinstance(schema, list):

@@ -202,8 +202,10 @@ class FakeBackend:
                 await asyncio.sleep(reply.prefill_delay if math.isfinite(reply.prefill_delay) else 1e9)
             if reply.body is not None:
                 raw = reply.body if isinstance(reply.body, bytes) else orjson.dumps(reply.body)
+                headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-type"}
                 ctype = "application/json" if isinstance(reply.body, dict) else "text/plain"
-                return web.Response(status=reply.status, body=raw, headers=reply.headers, content_type=ctype)
+                ctype = next((v for k, v in reply.headers.items() if k.lower() == "content-type"), ctype)
+                return web.Response(status=reply.status, body=raw, headers=headers, content_type=ctype)
             stream = isinstance(received.body, dict) and bool(received.body.get("stream"))
             if not stream:
                 completion = reply.completion or completion_from_chunks(reply.chunks, model=self.model)
