@@ -27,7 +27,7 @@ from harness.scoring import (
     NO_RESPONSE,
     prompt_tokens_of,
     scenario_entry,
-    score_count_tokens_turn,
+    score_count_tokens_call,
     score_messages_turn,
     summarize,
 )
@@ -262,7 +262,7 @@ async def execute(
 def score_jobs(
     scenarios: list[Scenario], jobs: list[Job], repeats: int, reference: bool = False
 ) -> list[dict]:
-    """Turn entries per scenario; count_tokens calls are paired with their messages call's prompt usage.
+    """Scenario entries: messages turns, and count_tokens calls paired with their messages call's prompt usage.
 
     With the reference backend an error cannot be the backend's (it only replays recorded answers), so
     `backend_error` is reported as `proxy_protocol`: ccbench is to blame.
@@ -272,15 +272,17 @@ def score_jobs(
         if job.kind == "messages" and job.check and job.check.message and job.check.error is None:
             key = (job.scenario.id, job.turn.index, job.repeat)
             prompt_usage.setdefault(key, prompt_tokens_of(job.check.message.get("usage")))
-    entries: dict[str, list[dict]] = {s.id: [] for s in scenarios}
+    turns: dict[str, list[dict]] = {s.id: [] for s in scenarios}
+    calls: dict[str, list[dict]] = {s.id: [] for s in scenarios}
     for job in jobs:
         check = job.check or ResponseCheck(
             problems=["not run"], error={"type": NO_RESPONSE, "message": "not run"}
         )
         if job.kind == "messages":
             entry = score_messages_turn(job.turn, check, stream=job.stream, repeat=job.repeat)
+            turns[job.scenario.id].append(entry)
         else:
-            entry = score_count_tokens_turn(
+            entry = score_count_tokens_call(
                 job.turn,
                 problems=job.count_problems,
                 input_tokens=job.count_value,
@@ -289,10 +291,10 @@ def score_jobs(
                 backend_prompt_tokens=prompt_usage.get((job.scenario.id, job.turn.index, job.repeat)),
                 repeat=job.repeat,
             )
+            calls[job.scenario.id].append(entry)
         if reference and entry["failure_class"] == "backend_error":
             entry["failure_class"] = "proxy_protocol"
-        entries[job.scenario.id].append(entry)
-    return [scenario_entry(s.id, s.suite, list(s.tags), entries[s.id], repeats) for s in scenarios]
+    return [scenario_entry(s.id, s.suite, list(s.tags), turns[s.id], repeats, calls[s.id]) for s in scenarios]
 
 
 @dataclass

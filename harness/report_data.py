@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.results_layout import COUNT_TOKENS, request_order, upgrade_layout
 from harness.validation import schema_problems_at
 from proxy.datafile import load_json_file
 
@@ -99,7 +100,7 @@ class ScenarioView:
     passed: bool
     pass_rate: float | None
     failure_class: str | None
-    turns: list[TurnView]
+    turns: list[TurnView]  # messages turns and count_tokens calls (kind), in the order the run sent them
 
     @property
     def failing_turns(self) -> list[TurnView]:
@@ -154,7 +155,7 @@ def load_results_file(path: str | Path) -> RunView:
 
     Beyond the shape the views need, the file must follow the results JSON Schema: a gate must not pass a
     candidate whose file claims a schema validity of 1e40 or -1 errors (a corrupted or hand-edited file)."""
-    data = load_json_file(path, "results file", ResultsError)
+    data = upgrade_layout(load_json_file(path, "results file", ResultsError))
     view = parse_results(data, str(path))  # the common mistakes first, with their own messages
     problem = contract_problem(data, str(path))
     if problem:
@@ -198,7 +199,8 @@ def schema_version_problem(data: Mapping, source: str) -> str | None:
 
 
 def parse_results(data: object, source: str) -> RunView:
-    """Check the fixed contract (schema_version, summary, scenarios) and build the view."""
+    """Check the fixed contract (schema_version, summary, scenarios) and build the view (either layout)."""
+    data = upgrade_layout(data)
     if not isinstance(data, Mapping):
         raise ResultsError(f"{source}: expected a JSON object (a ccbench results file), got {_kind(data)}")
     problem = schema_version_problem(data, source)
@@ -255,10 +257,12 @@ def _scenario(item: object, number: int, source: str) -> ScenarioView:
     scenario_id = item.get("id")
     if not isinstance(scenario_id, str) or not scenario_id:
         raise ResultsError(f"{where}.id must be a non-empty string")
-    raw_turns = item.get("turns", [])
-    if not isinstance(raw_turns, list) or not all(isinstance(t, Mapping) for t in raw_turns):
-        raise ResultsError(f"{where}.turns must be a list of objects")
-    turns = [_turn(turn, position) for position, turn in enumerate(raw_turns)]
+    raw_turns = _entries(item, "turns", where)
+    raw_calls = _entries(item, COUNT_TOKENS, where)
+    turns = request_order(
+        [_turn(turn, position) for position, turn in enumerate(raw_turns)],
+        [_turn(call, position, COUNT_TOKENS) for position, call in enumerate(raw_calls)],
+    )
     passed = item.get("passed")
     if not isinstance(passed, bool):
         passed = all(turn.passed for turn in turns)
@@ -276,7 +280,15 @@ def _scenario(item: object, number: int, source: str) -> ScenarioView:
     )
 
 
-def _turn(raw: Mapping[str, Any], position: int) -> TurnView:
+def _entries(item: Mapping[str, Any], key: str, where: str) -> list[Mapping[str, Any]]:
+    raw = item.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(t, Mapping) for t in raw):
+        raise ResultsError(f"{where}.{key} must be a list of objects")
+    return raw
+
+
+def _turn(raw: Mapping[str, Any], position: int, kind: str | None = None) -> TurnView:
+    """A view of a turns[] entry, or of a count_tokens[] entry (kind "count_tokens")."""
     error = raw.get("error") if isinstance(raw.get("error"), Mapping) else None
     tool_calls = [c for c in raw.get("tool_calls") or [] if isinstance(c, Mapping)]
     passed = raw.get("passed")
@@ -294,7 +306,7 @@ def _turn(raw: Mapping[str, Any], position: int) -> TurnView:
     return TurnView(
         index=index if isinstance(index, int) else position,
         repeat=repeat if isinstance(repeat, int) else 0,
-        kind=_text(raw.get("kind")) or "messages",
+        kind=kind or _text(raw.get("kind")) or "messages",
         stream=raw.get("stream") if isinstance(raw.get("stream"), bool) else None,
         passed=passed,
         failure_class=failure_class,

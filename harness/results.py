@@ -3,6 +3,8 @@
 `build_results` assembles it, `write_results` writes it atomically, `load_results` reads one back for
 other tools and raises `ResultsFileError` with a clear message when it is not a version-1 results file.
 `harness/schemas/results.json` is the JSON Schema of the contract; the tests validate every file against it.
+Files of the earlier layout (count_tokens calls inside `turns[]`) are read in the current one
+(`harness.results_layout`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from harness.cassette import write_atomic
 from harness.report_data import SCHEMA_VERSION, contract_problem, schema_version_problem
+from harness.results_layout import upgrade_layout
 from harness.validation import schema_problems
 from proxy import __version__
 from proxy.datafile import load_json_file
@@ -51,9 +54,10 @@ def write_results(results: dict, path: Path | str) -> Path:
 
 
 def load_results(path: Path | str) -> dict:
-    """Read a results file; a wrong schema_version or a broken contract is a ResultsFileError."""
+    """Read a results file in the current layout (an earlier-layout file is converted before the contract
+    check, so callers see one layout); a wrong schema_version or a broken contract is a ResultsFileError."""
     source = Path(path)
-    data = load_json_file(source, "results file", ResultsFileError)
+    data = upgrade_layout(load_json_file(source, "results file", ResultsFileError))
     if not isinstance(data, dict):
         raise ResultsFileError(f"{source} is not a ccbench results file (not a JSON object)")
     problem = schema_version_problem(data, str(source))

@@ -25,9 +25,7 @@ def _fmt(value: object, kind: str = "rate") -> str:
 
 def _samples(results: dict) -> tuple[int, int]:
     """How many turns the TTFT and the latency percentiles were taken over."""
-    messages = [
-        t for s in results["scenarios"] for t in s["turns"] if t.get("kind", "messages") == "messages"
-    ]
+    messages = [t for s in results["scenarios"] for t in s["turns"]]
     ttfts, latencies = speed_samples(messages)
     return len(ttfts), len(latencies)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from harness.results_layout import request_order
 from harness.scenarios import Turn
 from harness.validation import ResponseCheck
 from proxy.translate.textcalls import text_tool_call, text_tool_call_problem
@@ -163,7 +164,7 @@ def score_messages_turn(turn: Turn, check: ResponseCheck, *, stream: bool, repea
         "latency_ms": check.latency_ms,
         "output_tokens": check.output_tokens or 0,
         "repeat": repeat,
-        "kind": "messages",
+        "kind": "messages",  # always: checkers of the earlier layout (count_tokens in turns[]) filter on it
         "passed": failure is None,
         "failure_class": failure,
         "text_only_expected": not turn.uses_tools,
@@ -189,7 +190,7 @@ def prompt_tokens_of(usage: dict | None) -> int | None:
     return total or None
 
 
-def score_count_tokens_turn(
+def score_count_tokens_call(
     turn: Turn,
     *,
     problems: list[str],
@@ -199,7 +200,8 @@ def score_count_tokens_turn(
     backend_prompt_tokens: int | None,
     repeat: int,
 ) -> dict:
-    """One count_tokens call -> a turn entry of kind "count_tokens" (not counted as a messages turn)."""
+    """One count_tokens call -> an entry of the scenario's `count_tokens` list (results_layout says why it is
+    kept out of `turns`)."""
     valid = not problems
     failure = None if valid else ("backend_error" if error is not None else "proxy_protocol")
     relative_error = None
@@ -207,33 +209,33 @@ def score_count_tokens_turn(
         relative_error = abs(input_tokens - backend_prompt_tokens) / backend_prompt_tokens
     return {
         "index": turn.index,
-        "stream": False,
+        "repeat": repeat,
         "schema_valid": valid,
         "problems": list(problems),
-        "expected_tools": [],
-        "tool_calls": [],
-        "tool_call_success": None,
-        "ttft_ms": None,
         "latency_ms": latency_ms,
-        "output_tokens": 0,
-        "repeat": repeat,
-        "kind": "count_tokens",
         "passed": valid,
         "failure_class": failure,
-        "text_only_expected": False,
-        "spurious_tool_call": False,
         "error": _error_entry(error),
-        "stop_reason": None,
         "input_tokens": input_tokens,
         "backend_prompt_tokens": backend_prompt_tokens,
         "count_tokens_error": relative_error,
     }
 
 
-def scenario_entry(scenario_id: str, suite: str, tags: list[str], turns: list[dict], repeats: int) -> dict:
-    """A scenario's results entry: its turns plus pass rate and pass^k over the repeats."""
-    passed_runs = sum(all(t["passed"] for t in turns if t["repeat"] == r) for r in range(repeats))
-    first_failure = next((t["failure_class"] for t in turns if t["failure_class"]), None)
+def scenario_entry(
+    scenario_id: str,
+    suite: str,
+    tags: list[str],
+    turns: list[dict],
+    repeats: int,
+    count_tokens: list[dict] | None = None,
+) -> dict:
+    """A scenario's results entry: its messages turns, its count_tokens calls, and pass rate and pass^k over
+    the repeats (a repeat passes when every turn and every count_tokens call in it passed)."""
+    calls = list(count_tokens or [])
+    everything = request_order(turns, calls)
+    passed_runs = sum(all(t["passed"] for t in everything if t["repeat"] == r) for r in range(repeats))
+    first_failure = next((t["failure_class"] for t in everything if t["failure_class"]), None)
     return {
         "id": scenario_id,
         "suite": suite,
@@ -243,6 +245,7 @@ def scenario_entry(scenario_id: str, suite: str, tags: list[str], turns: list[di
         "pass_hat_k": pass_hat_k(repeats, passed_runs, repeats),
         "failure_class": first_failure,
         "turns": turns,
+        "count_tokens": calls,
     }
 
 
@@ -256,11 +259,12 @@ def speed_samples(messages: list[dict]) -> tuple[list[float], list[float]]:
 
 def _metrics(scenarios: list[dict], repeat: int | None) -> dict:
     """Rates and percentiles over all turns (repeat=None) or over one repeat."""
-    turns = [t for s in scenarios for t in s["turns"] if repeat is None or t["repeat"] == repeat]
-    messages = [t for t in turns if t["kind"] == "messages"]
+    messages = [t for s in scenarios for t in s["turns"] if repeat is None or t["repeat"] == repeat]
+    counts = [
+        c for s in scenarios for c in s.get("count_tokens", []) if repeat is None or c["repeat"] == repeat
+    ]
     tool_turns = [t for t in messages if t["tool_call_success"] is not None]
     text_turns = [t for t in messages if t["text_only_expected"]]
-    counts = [t for t in turns if t["kind"] == "count_tokens"]
     # Speed is measured on answers, not on errors: a 400 "prompt is too long" comes back in 80 ms and would
     # make a model that cannot take the prompt look fast (and hand a gate a latency "improvement").
     answered = [t for t in messages if t["error"] is None]
@@ -274,13 +278,18 @@ def _metrics(scenarios: list[dict], repeat: int | None) -> dict:
         and t["output_tokens"] > 0
     ]
     ct_errors = [t["count_tokens_error"] for t in counts if t.get("count_tokens_error") is not None]
-    runs = [(s, r) for s in scenarios for r in sorted({t["repeat"] for t in s["turns"]})]
-    runs = [(s, r) for s, r in runs if repeat is None or r == repeat]
-    run_passes = sum(all(t["passed"] for t in s["turns"] if t["repeat"] == r) for s, r in runs)
+    entries = [
+        s["turns"] + s.get("count_tokens", []) for s in scenarios
+    ]  # a failed count_tokens call fails its run
+    runs = [(e, r) for e in entries for r in sorted({t["repeat"] for t in e})]
+    runs = [(e, r) for e, r in runs if repeat is None or r == repeat]
+    run_passes = sum(all(t["passed"] for t in e if t["repeat"] == r) for e, r in runs)
     decode_seconds = sum(d for _, d in decode)
     return {
         "turns": len(messages),
-        "errors": sum(t["error"] is not None for t in turns),
+        "errors": sum(
+            t["error"] is not None for t in messages + counts
+        ),  # both: a failed request is an error
         "schema_validity": rate(sum(t["schema_valid"] for t in messages), len(messages)),
         "tool_call_success": rate(sum(bool(t["tool_call_success"]) for t in tool_turns), len(tool_turns)),
         "count_tokens_validity": rate(sum(t["schema_valid"] for t in counts), len(counts)),
@@ -299,7 +308,7 @@ def summarize(scenarios: list[dict], repeats: int) -> dict:
     overall = _metrics(scenarios, None)
     failure_classes = dict.fromkeys(FAILURE_CLASSES, 0)
     for s in scenarios:
-        for t in s["turns"]:
+        for t in s["turns"] + s.get("count_tokens", []):
             if t["failure_class"]:
                 failure_classes[t["failure_class"]] = failure_classes.get(t["failure_class"], 0) + 1
     per_repeat = []

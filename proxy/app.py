@@ -47,6 +47,7 @@ from proxy.metrics import (
 )
 from proxy.requestbody import too_large
 from proxy.requestlog import RequestLog
+from proxy.shutdown import SHUTDOWN, Shutdown, drain_on_shutdown
 from proxy.upstream import Upstream
 
 __all__ = ["REQUEST_ID", "REQUEST_LOG", "STATE", "build_app", "serve"]
@@ -156,6 +157,8 @@ def build_app(config: Config) -> web.Application:
     app = web.Application(middlewares=[envelope_middleware], client_max_size=config.max_body_bytes)
     app.cleanup_ctx.append(_upstream_context(config))
     app.on_response_prepare.append(add_request_id)
+    app[SHUTDOWN] = Shutdown()
+    app.on_shutdown.append(drain_on_shutdown)
     app.router.add_post("/v1/messages", handle_messages)
     app.router.add_post("/v1/messages/count_tokens", handle_count_tokens)
     app.router.add_get("/v1/models", handle_models)

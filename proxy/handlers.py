@@ -28,6 +28,7 @@ from proxy.relay import relay_stream
 from proxy.requestbody import nesting_within_limits, read_json_object
 from proxy.requestlog import RequestLog
 from proxy.routing import Route
+from proxy.shutdown import SHUTDOWN, Shutdown
 from proxy.tokens import (
     CONFIRM_FRACTION,
     count_prompt_tokens,
@@ -154,6 +155,13 @@ def json_response(value: object, status: int = 200, headers: dict[str, str] | No
 
 # -- routes ------------------------------------------------------------------------------------------------------
 async def handle_messages(request: web.Request) -> web.StreamResponse:
+    """Counted as in flight, so that a stopping proxy gives it a grace period and then a clear error."""
+    shutdown = request.app[SHUTDOWN]
+    with shutdown.request():
+        return await _messages(request, shutdown)
+
+
+async def _messages(request: web.Request, shutdown: Shutdown) -> web.StreamResponse:
     state = request.app[STATE]
     config, entry = state.config, request[REQUEST_LOG]
     raw, body = await read_json_object(request, state.config.max_body_bytes)
@@ -171,7 +179,7 @@ async def handle_messages(request: web.Request) -> web.StreamResponse:
         )
     headers = forwarded_headers(request.headers, config)
     async with call.upstream.slot():
-        completion = await call.upstream.post_json("/chat/completions", call.payload, headers)
+        completion = await shutdown.guard(call.upstream.post_json("/chat/completions", call.payload, headers))
     message = completion_to_message(completion, call.ctx)
     entry.problems.extend(call.ctx.problems)
     usage = message.get("usage") or {}

@@ -27,6 +27,7 @@ from proxy.answers import read_answer
 from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.pending_call import PendingCall
+from proxy.shutdown import SHUTDOWN, Shutdown
 from proxy.sse import SSEDecoder, encode_events
 from proxy.translate.backend_errors import error_in_body
 from proxy.translate.chunks import UNPARSEABLE, completion_chunk, parse_chunk, parse_in_full
@@ -86,6 +87,7 @@ class Writer:
         self.loop = asyncio.get_running_loop()
         self.last_write = self.loop.time()
         self._queued: list[bytes] = []
+        self.shutdown: Shutdown | None = request.app.get(SHUTDOWN)
 
     async def prepare(self) -> None:
         """Commit the status and headers (aiohttp sends them with the first bytes of the body)."""
@@ -130,9 +132,12 @@ class Writer:
             raise ClientGone() from exc
 
     async def idle(self, ping: Callable[[], list[dict]] | None) -> None:
-        """Called while the backend is silent: fail fast if the client left, ping every ping_interval."""
+        """Called while the backend is silent: fail fast if the client left or the proxy stops, ping every
+        ping_interval."""
         if client_gone(self.request):
             raise ClientGone()
+        if self.shutdown is not None:
+            self.shutdown.check()
         if ping is not None and self.loop.time() - self.last_write >= self.ping_interval:
             await self.send(ping())
 
@@ -147,7 +152,7 @@ async def body_chunks(
     config = upstream.config
     tick = silence_tick(config)
     last_data = writer.loop.time()
-    content = response.content
+    content, shutdown = response.content, writer.shutdown
     while True:
         if content.at_eof():
             return
@@ -157,6 +162,8 @@ async def body_chunks(
             raise upstream.map_exception(exc, after_headers=True) from exc
         if data:
             last_data = writer.loop.time()
+            if shutdown is not None:
+                shutdown.check()
             yield data
             continue
         await writer.flush()  # about to wait: what is queued goes out first

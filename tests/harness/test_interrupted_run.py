@@ -83,7 +83,8 @@ async def test_a_stopped_replay_keeps_only_whole_scenarios() -> None:
     assert len(kept) < len(chosen)
     # every kept scenario is whole: an entry for each of its planned requests, none cut off
     planned = Counter(job.scenario.id for job in plan_jobs(chosen, 1))
-    assert {s["id"]: len(s["turns"]) for s in replay.scenarios} == {sid: planned[sid] for sid in kept}
+    entries = {s["id"]: len(s["turns"]) + len(s["count_tokens"]) for s in replay.scenarios}
+    assert entries == {sid: planned[sid] for sid in kept}
     assert replay.summary["scenarios"] == len(kept)
 
 

@@ -158,11 +158,11 @@ async def test_anthropic_preset_goes_straight_to_the_backend_and_repeats():
     assert summary["schema_validity"] == 1.0 and summary["tool_call_success"] == 1.0
     assert summary["repeats"] == 2 and len(summary["per_repeat"]) == 2 and summary["pass_hat_k"] == 1.0
     assert all(s["pass_rate"] == 1.0 for s in scored)
-    messages_turns = sum(1 for s in scored for t in s["turns"] if t["kind"] == "messages")
+    messages_turns = sum(len(s["turns"]) for s in scored)
     assert summary["turns"] == messages_turns and requests_seen == messages_turns
 
 
-def test_count_tokens_turns_in_the_results_file(tmp_path):
+def test_count_tokens_calls_in_the_results_file(tmp_path):
     out = tmp_path / "r.json"
     result = CliRunner().invoke(
         main,
@@ -171,9 +171,9 @@ def test_count_tokens_turns_in_the_results_file(tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert data["schema_version"] == 1 and data["summary"]["scenarios"] == 1
-    kinds = [t["kind"] for t in data["scenarios"][0]["turns"]]
-    assert kinds == ["messages", "count_tokens"]
-    counted = data["scenarios"][0]["turns"][1]
+    (scenario,) = data["scenarios"]
+    assert [t["kind"] for t in scenario["turns"]] == ["messages"] and data["summary"]["turns"] == 1
+    (counted,) = scenario["count_tokens"]
     assert counted["input_tokens"] > 0 and counted["backend_prompt_tokens"] > 0
     assert data["summary"]["count_tokens_error"] is not None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from harness.scenarios import Expectation, Turn
@@ -10,7 +12,7 @@ from harness.scoring import (
     pass_hat_k,
     percentile,
     scenario_entry,
-    score_count_tokens_turn,
+    score_count_tokens_call,
     score_messages_turn,
     summarize,
 )
@@ -218,7 +220,7 @@ def test_summary_rates_tokens_per_second_and_repeats():
         stream=True,
         repeat=1,
     )
-    counted = score_count_tokens_turn(
+    counted = score_count_tokens_call(
         TOOL_TURN,
         problems=[],
         input_tokens=90,
@@ -227,7 +229,8 @@ def test_summary_rates_tokens_per_second_and_repeats():
         backend_prompt_tokens=100,
         repeat=0,
     )
-    entry = scenario_entry("s", "smoke", ["tool_use"], [good, counted, bad], 2)
+    entry = scenario_entry("s", "smoke", ["tool_use"], [good, bad], 2, [counted])
+    assert entry["turns"] == [good, bad] and entry["count_tokens"] == [counted]
     assert entry["pass_rate"] == 0.5 and entry["pass_hat_k"] == 0.0 and not entry["passed"]
     assert entry["failure_class"] == "model_bad_arguments"
     summary = summarize([entry], 2)
@@ -240,6 +243,76 @@ def test_summary_rates_tokens_per_second_and_repeats():
     assert [r["tool_call_success"] for r in summary["per_repeat"]] == [1.0, 0.0]
     assert [r["scenario_pass_rate"] for r in summary["per_repeat"]] == [1.0, 0.0]
     assert summary["scenario_pass_rate"] == 0.5
+
+
+def test_a_failed_count_tokens_call_fails_its_scenario_but_no_turn_rate():
+    """count_tokens calls are kept out of turns (and so out of every turn rate and percentile), yet a failed
+    call still fails its (scenario, repeat), counts as an error and in failure_classes, as it always did."""
+    turns = [
+        score_messages_turn(
+            TOOL_TURN,
+            answer(use("get_weather", {"location": "P"}), ttft=10.0, latency=20.0),
+            stream=True,
+            repeat=r,
+        )
+        for r in (0, 1)
+    ]
+    gone = {"type": "api_error", "message": "upstream went away"}
+    calls = [
+        score_count_tokens_call(
+            TOOL_TURN,
+            problems=problems,
+            input_tokens=90 if not problems else None,
+            error=error,
+            latency_ms=latency,
+            backend_prompt_tokens=100,
+            repeat=r,
+        )
+        for r, problems, error, latency in ((0, [], None, 900.0), (1, ["count_tokens HTTP 502"], gone, 5.0))
+    ]
+    entry = scenario_entry("s", "smoke", [], turns, 2, calls)
+    assert (entry["passed"], entry["pass_rate"], entry["failure_class"]) == (False, 0.5, "backend_error")
+    assert set(calls[1]) == {
+        "index",
+        "repeat",
+        "schema_valid",
+        "problems",
+        "latency_ms",
+        "passed",
+        "failure_class",
+        "error",
+        "input_tokens",
+        "backend_prompt_tokens",
+        "count_tokens_error",
+    }
+    summary = summarize([entry], 2)
+    assert (summary["turns"], summary["schema_validity"], summary["tool_call_success"]) == (2, 1.0, 1.0)
+    assert summary["latency_ms"] == {"p50": 20.0, "p95": 20.0}  # the 900 ms count_tokens call is not a turn
+    assert (summary["count_tokens_validity"], summary["count_tokens_error"]) == (0.5, pytest.approx(0.1))
+    assert summary["errors"] == 1 and summary["failure_classes"]["backend_error"] == 1
+    assert summary["scenario_pass_rate"] == 0.5
+    assert [(r["errors"], r["scenario_pass_rate"]) for r in summary["per_repeat"]] == [(0, 1.0), (1, 0.0)]
+
+
+def test_the_first_failure_is_taken_in_request_order():
+    """A turn's count_tokens call was sent right after its messages call: its failure comes before the
+    failure of a later turn, as when both were entries of one list."""
+    later = replace(TOOL_TURN, index=1)
+    broken_call = score_count_tokens_call(
+        TOOL_TURN,
+        problems=["bad"],
+        input_tokens=None,
+        error=None,
+        latency_ms=1.0,
+        backend_prompt_tokens=None,
+        repeat=0,
+    )
+    turns = [
+        score_messages_turn(TOOL_TURN, answer(use("get_weather", {"location": "P"})), stream=True, repeat=0),
+        score_messages_turn(later, answer(use("get_weather", {})), stream=True, repeat=0),
+    ]
+    entry = scenario_entry("s", "smoke", [], turns, 1, [broken_call])
+    assert entry["failure_class"] == "proxy_protocol"
 
 
 def test_speed_percentiles_leave_out_error_answers():

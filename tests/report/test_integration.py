@@ -52,8 +52,8 @@ def reference_run(tmp_path_factory):
 def test_run_reports_from_real_results(reference_run):
     data = json.loads((reference_run / "ref.json").read_text())
     suite = ET.parse(reference_run / "ref.xml").getroot().find("testsuite")
-    turns = sum(len(s["turns"]) for s in data["scenarios"])
-    assert suite.get("tests") == str(turns) and suite.get("failures") == "0"
+    cases = sum(len(s["turns"]) + len(s["count_tokens"]) for s in data["scenarios"])  # a testcase per request
+    assert suite.get("tests") == str(cases) and suite.get("failures") == "0"
     names = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")]
     assert len(set(names)) == len(names)  # every turn has its own testcase name
     assert data["model"] in (reference_run / "ref.html").read_text()

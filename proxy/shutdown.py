@@ -1,0 +1,92 @@
+"""Stopping with requests in flight: they get a short grace period, then a clear error instead of a cut.
+
+aiohttp waits `shutdown_timeout` for handlers, then cancels them and closes their connections: a stream waiting on
+a long prefill was cut without an event (Claude Code saw a dropped connection) and logged as if the client had
+left. Here the proxy waits up to `STREAM_GRACE` for what is in flight to finish, then asks the rest to stop: a
+stream ends with a terminal `overloaded_error` event, a non-streaming request gets a 529, both saying the proxy
+is shutting down, and the request log shows that error, not a client disconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from aiohttp import web
+
+from proxy.errors import AnthropicError
+
+STREAM_GRACE = (
+    3.0  # seconds in-flight requests may still finish on their own (aiohttp's shutdown_timeout is 5)
+)
+SHUTDOWN_MESSAGE = "the proxy is shutting down; retry once it is back"
+
+T = TypeVar("T")
+
+
+def shutting_down_error() -> AnthropicError:
+    return AnthropicError(529, "overloaded_error", SHUTDOWN_MESSAGE)
+
+
+class Shutdown:
+    """The in-flight request count and the stop signal that every request's waits look at."""
+
+    def __init__(self) -> None:
+        self.stopping = asyncio.Event()
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.contextmanager
+    def request(self):  # noqa: ANN201 (a generator-based context manager)
+        """Counts one request in flight while the block runs."""
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    def check(self) -> None:
+        """Raise the shutdown error once the proxy has asked requests to stop."""
+        if self.stopping.is_set():
+            raise shutting_down_error()
+
+    async def guard(self, waiting: Awaitable[T]) -> T:
+        """`waiting`'s result, or the shutdown error (cancelling it) if the proxy stops first."""
+        task = asyncio.ensure_future(waiting)
+        if self.stopping.is_set():
+            task.cancel()
+            raise shutting_down_error()
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            stop.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise shutting_down_error()
+        return task.result()
+
+    async def drain(self, grace: float = STREAM_GRACE) -> None:
+        """Let in-flight requests finish for up to `grace` seconds, then tell the rest to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), grace)
+        self.stopping.set()
+
+
+SHUTDOWN = web.AppKey("ccbench_shutdown", Shutdown)
+
+
+async def drain_on_shutdown(app: web.Application) -> None:
+    """aiohttp's on_shutdown hook: runs after the listening sockets closed, before handlers are cancelled."""
+    await app[SHUTDOWN].drain()
