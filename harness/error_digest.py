@@ -21,8 +21,8 @@ _PROMPT_SIZES = (
     re.compile(r"input length and `max_tokens` exceed context limit: (\d+)"),
 )
 CONTEXT_HINT = (
-    "the prompts do not fit the backend's context: start it with a larger one (llama-server -c N, which its "
-    "-np slots share; vllm serve --max-model-len N; OLLAMA_CONTEXT_LENGTH=N ollama serve; lms load MODEL "
+    "the prompts do not fit the backend's context: start it with a larger one (ccbench backend start "
+    "llamacpp --ctx N; llama-server -c N, which its -np slots share; vllm serve --max-model-len N; OLLAMA_CONTEXT_LENGTH=N ollama serve; lms load MODEL "
     "--context-length N); Claude Code's first "
     "request alone is ~13,000 tokens"
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.results_layout import COUNT_TOKENS, request_order, upgrade_layout
+from harness.turn_fields import derive_failure_class, token_count
 from harness.validation import schema_problems_at
 from proxy.datafile import load_json_file
 
@@ -91,6 +92,7 @@ class TurnView:
     error: dict[str, Any] | None
     latency_ms: float | None
     stop_reason: str | None = None
+    output_tokens: int | None = None  # at a max_tokens stop, the most the turn was allowed
 
 
 @dataclass(frozen=True)
@@ -301,7 +303,7 @@ def _turn(raw: Mapping[str, Any], position: int, kind: str | None = None) -> Tur
         )
     failure_class = raw.get("failure_class")
     if not isinstance(failure_class, str) or passed:
-        failure_class = None if passed else _derive_failure_class(raw, error, tool_calls)
+        failure_class = None if passed else derive_failure_class(raw, error, tool_calls)
     index, repeat = raw.get("index"), raw.get("repeat")
     return TurnView(
         index=index if isinstance(index, int) else position,
@@ -316,27 +318,12 @@ def _turn(raw: Mapping[str, Any], position: int, kind: str | None = None) -> Tur
         error=dict(error) if error else None,
         latency_ms=_number_or_none(raw.get("latency_ms")),
         stop_reason=raw.get("stop_reason") if isinstance(raw.get("stop_reason"), str) else None,
+        output_tokens=token_count(raw.get("output_tokens")),
     )
 
 
 def _collides(turns: list[TurnView], turn: TurnView) -> bool:
     return sum((t.index, t.repeat, t.kind) == (turn.index, turn.repeat, turn.kind) for t in turns) > 1
-
-
-def _derive_failure_class(raw: Mapping[str, Any], error: object, tool_calls: list) -> str:
-    """Classify a failing turn from contract-only fields (files written before failure_class existed)."""
-    if error:
-        return "backend_error"
-    if raw.get("schema_valid") is False:
-        return "proxy_protocol"
-    if raw.get("spurious_tool_call") is True:
-        return "model_spurious_tool"
-    if raw.get("tool_call_success") is False:
-        if not tool_calls:
-            return "model_no_tool"
-        offered_ok = all(call.get("valid", True) for call in tool_calls)
-        return "model_wrong_tool" if offered_ok else "model_bad_arguments"
-    return "model_other"
 
 
 def _pass_rate(turns: list[TurnView]) -> float | None:

@@ -57,10 +57,50 @@ def coverage_note(runs: list[RunView]) -> str | None:
     )
 
 
+def _named(run: RunView) -> str:
+    """`smoke.json (smoke)`: the file name with the suites it ran."""
+    suites = sorted({scenario.suite for scenario in run.scenarios if scenario.suite})
+    return f"{Path(run.source).name} ({', '.join(suites)})" if suites else Path(run.source).name
+
+
+def _alone(runs: list[RunView]) -> list[RunView]:
+    """The runs that share no scenario with any other run (none when there is only one run)."""
+    ids = [{scenario.id for scenario in run.scenarios} for run in runs]
+    return [
+        run
+        for i, run in enumerate(runs)
+        if len(runs) > 1 and not any(ids[i] & other for j, other in enumerate(ids) if j != i)
+    ]
+
+
+def disjoint_note(runs: list[RunView]) -> str | None:
+    """A warning naming the runs that share no scenario with any other run (a smoke run beside a claude-code
+    run): their rows measure different work entirely. Gate refuses such a pair; compare still shows it, as
+    it compares models, but must not let the table pass for a comparison of the same work."""
+    alone = _alone(runs)
+    if not alone:
+        return None
+    names = [_named(run) for run in alone]
+    if len(alone) == len(runs) == 2:
+        who = f"{names[0]} and {names[1]} share no scenario"
+    elif len(alone) == len(runs):
+        who = f"no two of {', '.join(names)} share a scenario"
+    else:
+        who = f"{', '.join(names)} {'shares' if len(names) == 1 else 'share'} no scenario with the other runs"
+    return (
+        f"{who}: their rows measure different work, not the same work on different models; "
+        "run every model with the same --suite / --scenario selection (gate refuses such a pair)."
+    )
+
+
 def comparability_notes(runs: list[RunView]) -> list[str]:
-    """Why the runs' numbers may not compare: different scenarios, different run conditions (by file name)."""
-    coverage = coverage_note(runs)
-    return ([coverage] if coverage else []) + condition_notes(runs, [Path(run.source).name for run in runs])
+    """Why the runs' numbers may not compare: no scenario in common, different scenarios, different run
+    conditions (by file name)."""
+    disjoint = disjoint_note(runs)
+    # with no two runs sharing a scenario, "they cover different scenarios" says less than the note above
+    coverage = coverage_note(runs) if len(_alone(runs)) < len(runs) else None
+    notes = [note for note in (disjoint, coverage) if note]
+    return notes + condition_notes(runs, [Path(run.source).name for run in runs])
 
 
 def _file_tags(runs: list[RunView]) -> list[str]:

@@ -97,8 +97,11 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     if entry.error_type is None:
         entry.status = response.status
         if response.status >= 400 and isinstance(response, web.Response) and response.body:
-            with contextlib.suppress(orjson.JSONDecodeError, TypeError, AttributeError):
-                entry.error_type = orjson.loads(response.body)["error"]["type"]
+            with contextlib.suppress(orjson.JSONDecodeError, TypeError, AttributeError, KeyError):
+                error = orjson.loads(response.body)["error"]
+                message = error.get("message")
+                entry.error_type = error["type"]
+                entry.error_message = message if isinstance(message, str) else None
     _emit(entry, request)
     return response
 

@@ -27,6 +27,7 @@ class ProbeResult(Protocol):
     kind: str
     models: list[str]
     context_length: int | None
+    server_context_length: int | None
 
 
 def base_url(host: str, port: int) -> str:
@@ -76,13 +77,21 @@ def server_lines(config: Config, info: ProbeResult | None, label: str = "backend
         return [f"{label}: {where}: not reachable yet: requests will get 529 until it is"]
     models = ", ".join(info.models) if info.models else "none listed"
     context = f"{info.context_length} tokens" if info.context_length else "unknown"
+    server_window = info.server_context_length
     if config.context_length:
-        context = f"{config.context_length} tokens (set in config)"
+        reported = f"; the server reports {server_window}" if server_window else ""
+        context = f"{config.context_length} tokens (set with --context-length / context_length{reported})"
     lines = [f"{label}: {where}: {info.kind}", f"  models: {models}", f"  context length: {context}"]
     hint = missing_v1_hint(config) if not info.models else None
     if hint:
         lines.append(f"  no model list at {display_url(config.upstream)}/models: {hint}")
     window = config.context_length or info.context_length
+    if config.context_length and server_window and config.context_length > server_window:
+        lines.append(
+            f"  warning: the set context length ({config.context_length:,}) is larger than the server's own "
+            f"({server_window:,}): the server refuses (Ollama cuts) what does not fit its own; start it with "
+            f"{config.context_length:,} or lower --context-length"
+        )
     if window and window < MIN_USEFUL_CONTEXT:
         lines.append(
             f"  warning: a context of {window:,} tokens cannot take Claude Code's requests (~13,000 tokens before "

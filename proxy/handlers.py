@@ -165,6 +165,7 @@ async def _messages(request: web.Request, shutdown: Shutdown) -> web.StreamRespo
     state = request.app[STATE]
     config, entry = state.config, request[REQUEST_LOG]
     raw, body = await read_json_object(request, state.config.max_body_bytes)
+    entry.stream = body.get("stream") is True  # also for requests refused before they reach the backend
     if config.upstream_format == "anthropic":
         return await _passthrough(request, raw, body)
     with nesting_within_limits():
@@ -182,8 +183,7 @@ async def _messages(request: web.Request, shutdown: Shutdown) -> web.StreamRespo
         completion = await shutdown.guard(call.upstream.post_json("/chat/completions", call.payload, headers))
     message = completion_to_message(completion, call.ctx)
     entry.problems.extend(call.ctx.problems)
-    usage = message.get("usage") or {}
-    entry.input_tokens, entry.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    entry.record_usage(message.get("usage") or {})
     return json_response(message)
 
 

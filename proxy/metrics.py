@@ -28,6 +28,7 @@ CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 GAUGE_REFRESH = 1.0  # seconds between a worker's gauge updates (multiprocess mode only)
 MAX_MODEL_LABELS = 64  # distinct model label values; a client-chosen name beyond that counts as "other"
 OTHER = "other"
+COUNT_TOKENS_ROUTE = "/v1/messages/count_tokens"
 KNOWN_ERROR_TYPES = frozenset({*TYPE_TO_STATUS, "client_closed"})  # Anthropic's, and a client that went away
 # Seconds. Claude Code turns take from milliseconds (an error, a cached answer) to minutes (a long local prefill).
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
@@ -79,7 +80,17 @@ class ProxyMetrics:
             registry=r,
         )
         self.input_tokens = Counter(
-            "ccbench_proxy_input_tokens", "Prompt tokens the backend reported.", ["model"], registry=r
+            "ccbench_proxy_input_tokens",
+            "Prompt tokens the backend reported processing (not those served from its prompt cache; not "
+            "count_tokens answers).",
+            ["model"],
+            registry=r,
+        )
+        self.cache_read_tokens = Counter(
+            "ccbench_proxy_cache_read_input_tokens",
+            "Prompt tokens the backend reported serving from its prompt cache.",
+            ["model"],
+            registry=r,
         )
         self.output_tokens = Counter(
             "ccbench_proxy_output_tokens", "Output tokens the backend reported.", ["model"], registry=r
@@ -145,20 +156,20 @@ class ProxyMetrics:
             )
         children[0].inc()
         children[1].observe(entry.duration_ms / 1000.0)
-        if (
-            entry.ttft_ms is None
-            and not entry.input_tokens
-            and not entry.output_tokens
-            and not entry.problems
-        ):
+        generated = route != COUNT_TOKENS_ROUTE  # count_tokens reports a count, not tokens processed
+        counts = entry.input_tokens or entry.output_tokens or entry.cache_read_tokens
+        if entry.ttft_ms is None and not entry.problems and not (generated and counts):
             return  # errors and non-model routes: no per-model series of zeros for them
-        ttft, input_tokens, output_tokens, problems = self._model_children(model)
+        ttft, input_tokens, cache_read, output_tokens, problems = self._model_children(model)
         if entry.ttft_ms is not None:
             ttft.observe(entry.ttft_ms / 1000.0)
-        if entry.input_tokens:
-            input_tokens.inc(entry.input_tokens)
-        if entry.output_tokens:
-            output_tokens.inc(entry.output_tokens)
+        if generated:
+            if entry.input_tokens:
+                input_tokens.inc(entry.input_tokens)
+            if entry.cache_read_tokens:
+                cache_read.inc(entry.cache_read_tokens)
+            if entry.output_tokens:
+                output_tokens.inc(entry.output_tokens)
         if entry.problems:
             problems.inc(len(entry.problems))
 
@@ -168,6 +179,7 @@ class ProxyMetrics:
             children = self._per_model[model] = (
                 self.ttft.labels(model),
                 self.input_tokens.labels(model),
+                self.cache_read_tokens.labels(model),
                 self.output_tokens.labels(model),
                 self.problems.labels(model),
             )

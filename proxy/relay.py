@@ -109,7 +109,8 @@ class Writer:
         if self.log.ttft_ms is None and any(e["type"] == "content_block_delta" for e in events):
             self.log.mark_first_token()
         if events[-1]["type"] == "error":
-            self.log.error_type = events[-1]["error"]["type"]
+            error = events[-1]["error"]
+            self.log.error_type, self.log.error_message = error["type"], error["message"]
         self._queued.append(encode_events(events))
 
     async def flush(self) -> None:
@@ -332,9 +333,8 @@ async def relay_stream(
 
 
 def _record_usage(log: RequestLog, translator: StreamTranslator) -> None:
-    usage = translator.usage or {}
-    if isinstance(usage.get("input_tokens"), int):
-        log.input_tokens = usage["input_tokens"]
-    if isinstance(usage.get("output_tokens"), int):
-        log.output_tokens = usage["output_tokens"]
+    """Token counts only when the backend reported them: the proxy's own estimate (message_start's provisional
+    count, or an output of 0 on a stream cut after content went out) is no measurement for logs and metrics."""
+    if translator.backend_reported_usage:
+        log.record_usage(translator.usage)
     log.problems.extend(translator.problems)

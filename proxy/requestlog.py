@@ -18,6 +18,12 @@ from proxy.translate.textcalls import PROBLEM_PREFIX as TEXT_TOOL_CALL
 OPERATOR_ADVICE = (TEXT_TOOL_CALL, LOWERED_CAP_PROBLEM)
 
 
+def _shortened(message: str) -> str:
+    """An error message as the log line shows it: printable, at most MAX_REASON characters."""
+    text = message if len(message) <= MAX_REASON else message[: MAX_REASON - 1] + "…"
+    return _printable(text)
+
+
 def _ms(value: float | None) -> str:
     """Milliseconds, or `-` (no unit) for a time that does not apply: no first token in an error or a non-stream."""
     return "-" if value is None else f"{value:.0f}ms"
@@ -36,6 +42,14 @@ def _printable(value: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+MAX_REASON = 160  # characters of an error message in the log line
+USAGE_FIELDS = (
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_tokens", "cache_read_input_tokens"),
+)
+
+
 @dataclass
 class RequestLog:
     """Facts about one request, filled in as it progresses and written once by `emit`."""
@@ -47,9 +61,11 @@ class RequestLog:
     stream: bool = False
     status: int = 200
     error_type: str | None = None
+    error_message: str | None = None  # why it failed, for the operator (the log line shows it shortened)
     ttft_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cache_read_tokens: int | None = None  # prompt tokens the backend served from its prompt cache
     method: str = "POST"
     problems: list[str] = field(default_factory=list)  # repaired tool arguments, skipped chunks, ...
     started: float = field(default_factory=time.perf_counter)
@@ -59,6 +75,13 @@ class RequestLog:
         """Record the time to the first content byte (only the first call counts)."""
         if self.ttft_ms is None:
             self.ttft_ms = (time.perf_counter() - self.started) * 1000.0
+
+    def record_usage(self, usage: dict) -> None:
+        """The token counts of an Anthropic `usage` object the backend's report was translated to."""
+        for field_name, key in USAGE_FIELDS:
+            value = usage.get(key)
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(self, field_name, value)
 
     @property
     def duration_ms(self) -> float:
@@ -72,10 +95,12 @@ class RequestLog:
         error = f" {self.error_type}" if self.error_type else ""
         kind = " stream" if self.stream else ""
         problems = f" problems={len(self.problems)}" if self.problems else ""
+        cached = f" cached={self.cache_read_tokens}" if self.cache_read_tokens else ""
+        reason = f' reason="{_shortened(self.error_message)}"' if self.error_message else ""
         return (
             f"{self.request_id} {self.method} {_printable(self.route)}{models}{kind} {self.status}{error}"
             f" ttft={_ms(self.ttft_ms)} dur={_ms(self.duration_ms)}"
-            f" in={_num(self.input_tokens)} out={_num(self.output_tokens)}{problems}"
+            f" in={_num(self.input_tokens)}{cached} out={_num(self.output_tokens)}{problems}{reason}"
         )
 
     def emit(self, logger: logging.Logger, advised: set[str] | None = None) -> None:

@@ -39,6 +39,7 @@ class BackendInfo:
     models: list[str] = field(default_factory=list)
     context_length: int | None = None  # per request; Config.context_length wins
     slots: int | None = None  # llama.cpp total_slots (parallel sequences)
+    server_context_length: int | None = None  # what the server itself reported, before --context-length
 
 
 def display_url(url: str) -> str:
@@ -308,6 +309,7 @@ class Upstream:
         if not info.reachable:
             # A server without /models (a team's own queue server) still counts as up if it answers HTTP at all.
             info.reachable = await self._answers_http(models_path)
+        info.server_context_length = info.context_length
         if self.config.context_length:
             info.context_length = self.config.context_length
         return info

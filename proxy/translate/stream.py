@@ -171,11 +171,18 @@ class StreamTranslator:
         self.done = True
         return opening + self._emit(events)
 
+    @property
+    def backend_reported_usage(self) -> bool:
+        """Whether `usage` holds the backend's counts (else message_start's estimate, or nothing)."""
+        return self._last_usage is not None and self.done
+
     def fail(self, error_type: str, message: str) -> list[dict]:
         """A terminal `error` event; nothing is closed (Claude Code discards the partial message)."""
         if self.done:
             return []
         self.done = True
+        fallback_output = estimate_output_tokens(self.output_text_chars)
+        self.usage = usage_from_openai(self._last_usage, self.ctx.input_tokens, fallback_output).as_dict()
         return self._emit([{"type": "error", "error": {"type": error_type, "message": message}}])
 
     # --- chunk handling ----------------------------------------------------------------------------------

@@ -110,3 +110,8 @@ def test_run_prints_the_digest_for_a_backend_whose_context_is_too_small(tmp_path
         "start it with a larger one" in result.output
         and "largest prompt here was 11,872 tokens" in result.output
     )
+
+
+def test_the_context_hint_names_ccbench_own_launcher():
+    """`ccbench backend start llamacpp` is how this project starts llama-server: its --ctx is the fix there."""
+    assert "ccbench backend start llamacpp --ctx N" in CONTEXT_HINT

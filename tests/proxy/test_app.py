@@ -274,7 +274,26 @@ async def test_one_log_line_per_request_with_models_status_timing_tokens(proxy: 
         r"req_\w+ POST /v1/messages claude-opus-5-5 -> fake-model stream 200 ttft=\d+ms dur=\d+ms in=10 out=5",
         lines[1].getMessage(),
     )
-    assert " GET /v1/nope 404 not_found_error ttft=- " in lines[2].getMessage()
+    assert re.search(
+        r' GET /v1/nope 404 not_found_error ttft=- dur=\d+ms in=- out=- reason="not found: GET /v1/nope"$',
+        lines[2].getMessage(),
+    )
+
+
+async def test_a_streaming_request_refused_early_is_logged_as_a_stream_with_its_reason(
+    start_proxy: ProxyFactory, caplog
+) -> None:
+    """Found with real Claude Code: a refused stream had no `stream` tag (so non-streaming fallbacks could not be
+    counted from the log) and the line did not say why it failed."""
+    caplog.set_level(logging.INFO, logger="ccbench.proxy.requests")
+    async with FakeBackend(max_model_len=1024) as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        long = {**MESSAGE, "stream": True, "messages": [{"role": "user", "content": "lorem ipsum " * 800}]}
+        assert (await proxy.post("/v1/messages", long)).status == 400
+    line = next(r.getMessage() for r in caplog.records if "POST /v1/messages" in r.getMessage())
+    assert re.search(
+        r' stream 400 invalid_request_error .* reason="prompt is too long: \d+ tokens > 704 maximum"$', line
+    )
 
 
 async def test_repaired_tool_arguments_are_counted_in_the_log_line(

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proxy.metrics import MAX_MODEL_LABELS, OTHER, ProxyMetrics
 from proxy.requestlog import RequestLog
 from tests.proxy.conftest import MESSAGE, ProxyFactory, RunningProxy
-from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url, wait_until
+from tests.proxy.fake_backend import FakeBackend, Reply, closed_port_url, usage_chunk, wait_until
 from tests.proxy.test_cli_proxy import STOP_TIMEOUT, read_banner, spawn
 from tests.support import captured_requests
 
@@ -236,3 +236,28 @@ async def test_client_chosen_feature_names_cannot_grow_the_counts(proxy: Running
     samples = await scrape(proxy)
     features = names(samples, "ccbench_proxy_dropped_features_total", "feature")
     assert features == set(health["dropped_features"])
+
+
+async def test_token_counts_are_what_the_backend_reported_processing(
+    backend: FakeBackend, proxy: RunningProxy, caplog
+) -> None:
+    """Found with a real llama-server: count_tokens answers were added to the prompt-token counter, prompt-cache
+    reads were nowhere, and a stream cut after its text went out counted message_start's estimate as input and
+    0 as output."""
+    caplog.set_level("INFO", logger="ccbench.proxy.requests")
+    assert (await proxy.post("/v1/messages/count_tokens", MESSAGE)).status == 200
+    cached = backend.reply.chunks[:-1] + [
+        {**usage_chunk(100, 7), "usage": {"prompt_tokens": 100, "completion_tokens": 7,
+                                          "prompt_tokens_details": {"cached_tokens": 90}}}
+    ]  # fmt: skip
+    backend.push(Reply(chunks=cached))
+    assert b"message_stop" in await (await proxy.post("/v1/messages", {**MESSAGE, "stream": True})).read()
+    backend.push(Reply(chunks=backend.reply.chunks, cut_after=2))
+    assert b"event: error" in await (await proxy.post("/v1/messages", {**MESSAGE, "stream": True})).read()
+    samples = await scrape(proxy)
+    assert value(samples, "ccbench_proxy_input_tokens_total", model="fake-model") == 10  # 100 - 90 cached
+    assert value(samples, "ccbench_proxy_cache_read_input_tokens_total", model="fake-model") == 90
+    assert value(samples, "ccbench_proxy_output_tokens_total", model="fake-model") == 7
+    lines = [r.getMessage() for r in caplog.records if "POST /v1/messages" in r.getMessage()]
+    assert " in=10 cached=90 out=7" in lines[1]
+    assert lines[2].endswith(' in=- out=- reason="backend closed the stream early"')  # nothing claimed

@@ -11,7 +11,7 @@ import pytest
 
 from proxy.banner import backend_lines, setup_lines
 from proxy.config import Config
-from proxy.upstream import BackendInfo, missing_v1_hint
+from proxy.upstream import BackendInfo, Upstream, missing_v1_hint
 from tests.proxy.conftest import ProxyFactory
 from tests.proxy.fake_backend import FakeBackend
 
@@ -110,3 +110,30 @@ def test_the_key_line_of_the_banner_is_valid_shell_that_sets_the_key(tmp_path):
         ["bash", "-c", script], capture_output=True, text=True, env={"CCBENCH_API_KEY": "s3cret"}, check=False
     )
     assert (done.returncode, done.stdout, done.stderr) == (0, "s3cret", "")
+
+
+def test_a_set_context_length_says_where_it_came_from_and_what_the_server_has():
+    """A real run: --context-length 20480 in front of a 4,096-token llama-server showed "set in config" (it was a
+    flag) and hid the server's own window."""
+    config = Config(upstream="http://127.0.0.1:8091/v1", context_length=20480)
+    lines = backend_lines(config, BackendInfo(True, "llamacpp", ["smol"], 20480, server_context_length=4096))
+    assert (
+        "  context length: 20480 tokens (set with --context-length / context_length; the server reports 4096)"
+        in lines
+    )
+    assert any(
+        line.startswith("  warning: the set context length (20,480) is larger than the server's own (4,096)")
+        for line in lines
+    )
+    same = backend_lines(config, BackendInfo(True, "llamacpp", ["smol"], 20480, server_context_length=32768))
+    assert not any("larger than the server's own" in line for line in same)
+
+
+async def test_the_probe_keeps_the_servers_own_window_beside_the_set_one():
+    async with FakeBackend(max_model_len=4096) as backend:
+        upstream = Upstream(Config(upstream=backend.url, context_length=20480))
+        try:
+            info = await upstream.probe()
+        finally:
+            await upstream.close()
+    assert (info.context_length, info.server_context_length) == (20480, 4096)

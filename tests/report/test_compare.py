@@ -168,3 +168,29 @@ def test_compare_says_why_each_run_failed_turns(tmp_path):
     assert "why down-model · vllm's turns failed:" in outcome.output
     assert "1 × overloaded_error: backend at http://x:8000/v1 is not reachable" in outcome.output
     assert "good-model · vllm's turns" not in outcome.output
+
+
+def test_runs_sharing_no_scenario_are_named_in_terminal_markdown_and_html(tmp_path):
+    """A smoke run beside a claude-code run: compare still shows both (it compares models) but says the rows
+    measure different work; gate refuses such a pair."""
+    smoke = [scenario("smoke-single-tool"), scenario("smoke-text")]
+    code = [scenario("cc-read_edit", suite="claude-code")]
+    a = write(tmp_path / "smoke.json", results("smollm2", "llamacpp", scenarios=smoke))
+    b = write(tmp_path / "cc.json", results("qwen3-8b", "vllm", scenarios=code))
+    markdown, html = tmp_path / "c.md", tmp_path / "c.html"
+    argv = ["compare", str(a), str(b), "--markdown", str(markdown), "--html", str(html)]
+    outcome = CliRunner().invoke(main, argv)
+    assert outcome.exit_code == 0, outcome.output
+    expected = "smoke.json (smoke) and cc.json (claude-code) share no scenario"
+    assert f"warning: {expected}" in " ".join(outcome.output.split())
+    assert expected in markdown.read_text() and expected in html.read_text()
+    c = write(tmp_path / "smoke2.json", results("phi", "ollama", scenarios=smoke[:1]))
+    three = " ".join(CliRunner().invoke(main, ["compare", str(a), str(b), str(c)]).output.split())
+    assert "cc.json (claude-code) shares no scenario with the other runs" in three
+    assert "smoke.json (smoke)" not in three.split("shares no scenario")[0]
+    d = write(tmp_path / "live.json", results("glm", "vllm", scenarios=[scenario("other", suite="mine")]))
+    apart = " ".join(CliRunner().invoke(main, ["compare", str(a), str(b), str(d)]).output.split())
+    assert "no two of smoke.json (smoke), cc.json (claude-code), live.json (mine) share a scenario" in apart
+    assert "cover different scenarios" not in apart  # the stronger warning says it
+    overlapping = CliRunner().invoke(main, ["compare", str(a), str(c)]).output
+    assert "share no scenario" not in overlapping and "shares no scenario" not in overlapping

@@ -117,9 +117,12 @@ def test_compare_warns_about_different_conditions(tmp_path: Path) -> None:
 
 
 def test_a_run_whose_answers_hit_the_cap_says_the_cap_cut_them(tmp_path: Path) -> None:
-    """A model that is still writing when the cap bites: the why line names the run's own cap."""
+    """A model that is still writing when the cap bites (it wrote the 64 tokens it was allowed, as a server
+    counts them): the why line names the run's own cap."""
     rambling = Reply(
-        chunks=chunks_from_blocks([{"type": "text", "text": "Let me think " * 20}], finish_reason="length")
+        chunks=chunks_from_blocks(
+            [{"type": "text", "text": "Let me think " * 20}], finish_reason="length", usage=(10, 64)
+        )
     )
     backend = FakeBackend(rambling)
     out = tmp_path / "r.json"
@@ -139,13 +142,17 @@ def test_a_run_whose_answers_hit_the_cap_says_the_cap_cut_them(tmp_path: Path) -
 
 
 def test_without_a_cap_a_model_that_never_stops_is_named() -> None:
+    """Turns of Claude Code's size (32,000 tokens asked, all written): a rambling model, which a cap bounds."""
     data = results()
     for scenario in data["scenarios"]:
         for turn in scenario["turns"]:
             turn.update(passed=False, failure_class="model_no_tool", tool_calls=[], stop_reason="max_tokens")
+            turn["output_tokens"] = 32_000
     lines = diagnose(parse_results(data, "r.json"))
-    assert lines[0].endswith("failed turns stopped at max_tokens, still writing:")
-    assert "without finishing its answer (it rambles or repeats itself)" in lines[1]
+    cut = next(i for i, line in enumerate(lines) if "stopped at max_tokens" in line)
+    assert lines[cut].endswith("failed turns stopped at max_tokens, still writing:")
+    assert "without finishing its answer (it rambles or repeats itself)" in lines[cut + 1]
+    assert "--max-output-tokens below 32,000 bounds the time" in lines[cut + 1]
     for scenario in data["scenarios"]:
         for turn in scenario["turns"]:
             turn["stop_reason"] = "end_turn"
