@@ -32,6 +32,10 @@ IMAGE_TOKENS = 1600  # Anthropic's ceiling for one image; local vision towers us
 CONTEXT_MARGIN = 64  # tokens kept free between prompt + max_tokens and the context length
 MIN_OUTPUT_TOKENS = 256  # a prompt leaving less room than this for the answer is "too long"
 CONFIRM_FRACTION = 0.8  # above this share of the context, confirm the estimate with the backend tokenizer
+# Longest wait for the backend's tokenizer before the estimate is used: the call comes before the 200 is
+# committed, so while it waits the client gets no byte at all. In a real session right after llama-server was
+# killed and restarted, one request waited 350 s there until Claude Code gave up.
+TOKENIZER_TIMEOUT = 5.0
 # The estimate's usual excess over real tokenizers on Claude Code's traffic (1.29x llama.cpp's count, measured;
 # larger vocabularies count fewer tokens still). Where no tokenizer can confirm it, the prompt is fitted as
 # estimate / this, so that a prompt which fits is not refused on the estimate's safety margin.
@@ -260,7 +264,8 @@ async def count_prompt_tokens(
     tokenizer = TOKENIZERS.get(kind or "")
     if tokenizer is not None:
         try:
-            return await tokenizer(upstream, openai_body), kind or ""
+            async with asyncio.timeout(TOKENIZER_TIMEOUT):
+                return await tokenizer(upstream, openai_body), kind or ""
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tokenizer failure must not fail the request: the estimate is safe

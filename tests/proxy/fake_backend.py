@@ -119,6 +119,7 @@ class FakeBackend:
         self.lmstudio_models: list[dict] = []  # its entries; when set, /v1/models lists their keys instead
         self.requests: list[ReceivedRequest] = []
         self.tokenize_answer: dict | None = None  # answered by /tokenize verbatim instead of the fake count
+        self.tokenize_delay = 0.0  # seconds /tokenize waits before answering
         self.disconnects = 0  # requests whose client went away before the answer was complete
         self.disconnected = asyncio.Event()  # set at each such disconnect
         self._queue: deque[Reply] = deque()
@@ -293,6 +294,8 @@ class FakeBackend:
     async def _tokenize(self, request: web.Request) -> web.Response:
         """Deterministic fake tokenizer: one token per 4 characters (llama.cpp and vLLM answer shapes)."""
         received = await self._record(request)
+        if self.tokenize_delay:  # a server whose HTTP threads are all busy with streams
+            await asyncio.sleep(self.tokenize_delay)
         if self.tokenize_answer is not None:
             return web.json_response(
                 self.tokenize_answer, dumps=json.dumps

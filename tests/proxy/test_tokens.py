@@ -3,6 +3,7 @@ properties of the shortcuts that skip the estimate. Through the app: test_contex
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 import orjson
@@ -352,3 +353,20 @@ def test_a_member_appended_to_serialized_json_parses_as_the_dict_with_it(
 ) -> None:
     obj.pop(key, None)
     assert orjson.loads(with_member(orjson.dumps(obj), key, value)) == {**obj, key: value}
+
+
+async def test_a_tokenizer_that_does_not_answer_in_time_gives_way_to_the_estimate(
+    monkeypatch, caplog
+) -> None:
+    """llama-server with every HTTP thread busy streaming answered /tokenize minutes later: the request waited
+    that long before its first byte."""
+    monkeypatch.setattr(tokens, "TOKENIZER_TIMEOUT", 0.2)
+    async with FakeBackend() as backend:
+        backend.tokenize_delay = 30.0
+        upstream = Upstream(Config(upstream=backend.url))
+        try:
+            counted = await asyncio.wait_for(count_prompt_tokens(upstream, BODY, "vllm"), 10)
+        finally:
+            await upstream.close()
+    assert counted == (estimate_tokens(BODY), "estimate")
+    assert "vllm tokenizer failed (TimeoutError" in caplog.text
