@@ -60,3 +60,20 @@ def assert_process_gone(pid: int, what: str, timeout: float = 5.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{what} (pid {pid}) is still running")
+
+
+# The fields of a results file's count_tokens[] entry, written out here (not imported from harness) so that the
+# tests pin the contract instead of repeating whatever the code does.
+COUNT_TOKENS_CALL_FIELDS = (
+    "index",
+    "repeat",
+    "schema_valid",
+    "problems",
+    "latency_ms",
+    "passed",
+    "failure_class",
+    "error",
+    "input_tokens",
+    "backend_prompt_tokens",
+    "count_tokens_error",
+)

@@ -17,6 +17,7 @@ from harness.scoring import (
     summarize,
 )
 from harness.validation import ResponseCheck
+from tests.support import COUNT_TOKENS_CALL_FIELDS
 
 WEATHER = {
     "name": "get_weather",
@@ -272,19 +273,7 @@ def test_a_failed_count_tokens_call_fails_its_scenario_but_no_turn_rate():
     ]
     entry = scenario_entry("s", "smoke", [], turns, 2, calls)
     assert (entry["passed"], entry["pass_rate"], entry["failure_class"]) == (False, 0.5, "backend_error")
-    assert set(calls[1]) == {
-        "index",
-        "repeat",
-        "schema_valid",
-        "problems",
-        "latency_ms",
-        "passed",
-        "failure_class",
-        "error",
-        "input_tokens",
-        "backend_prompt_tokens",
-        "count_tokens_error",
-    }
+    assert set(calls[1]) == set(COUNT_TOKENS_CALL_FIELDS)
     summary = summarize([entry], 2)
     assert (summary["turns"], summary["schema_validity"], summary["tool_call_success"]) == (2, 1.0, 1.0)
     assert summary["latency_ms"] == {"p50": 20.0, "p95": 20.0}  # the 900 ms count_tokens call is not a turn

@@ -348,3 +348,15 @@ async def wait_until(predicate: Any, timeout: float = 5.0, step: float = 0.02) -
             return True
         await asyncio.sleep(step)
     return bool(predicate())
+
+
+async def probe(fake: FakeBackend, **config: Any) -> Any:
+    """What the proxy's start-up probe finds at `fake` (a BackendInfo), with these Config fields."""
+    from proxy.config import Config  # the fake itself needs no proxy code
+    from proxy.upstream import Upstream
+
+    upstream = Upstream(Config(upstream=fake.url, **config))
+    try:
+        return await upstream.probe()
+    finally:
+        await upstream.close()

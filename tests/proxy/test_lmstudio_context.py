@@ -17,9 +17,9 @@ from proxy import backend_state
 from proxy.banner import server_lines
 from proxy.config import Config
 from proxy.loaded_models import lmstudio_models, ollama_context
-from proxy.upstream import BackendInfo, Upstream
+from proxy.upstream import BackendInfo
 from tests.proxy.conftest import MESSAGE, ProxyFactory, envelope
-from tests.proxy.fake_backend import FakeBackend
+from tests.proxy.fake_backend import FakeBackend, probe
 
 LONG = {**MESSAGE, "messages": [{"role": "user", "content": "word " * 8000}]}
 
@@ -43,14 +43,6 @@ async def lmstudio() -> AsyncIterator[FakeBackend]:
             entry("gemma-3"),
         ]
         yield fake
-
-
-async def probe(fake: FakeBackend, **config: object) -> BackendInfo:
-    upstream = Upstream(Config(upstream=fake.url, **config))
-    try:
-        return await upstream.probe()
-    finally:
-        await upstream.close()
 
 
 def test_only_lm_studios_shape_is_taken_for_it() -> None:

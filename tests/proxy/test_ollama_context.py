@@ -16,9 +16,9 @@ import pytest
 from proxy import backend_state
 from proxy.banner import OLLAMA_FIX, server_lines
 from proxy.config import Config
-from proxy.upstream import BackendInfo, Upstream
+from proxy.upstream import BackendInfo
 from tests.proxy.conftest import MESSAGE, ProxyFactory, envelope
-from tests.proxy.fake_backend import FakeBackend
+from tests.proxy.fake_backend import FakeBackend, probe
 
 LONG = {**MESSAGE, "messages": [{"role": "user", "content": "word " * 8000}]}
 
@@ -27,14 +27,6 @@ LONG = {**MESSAGE, "messages": [{"role": "user", "content": "word " * 8000}]}
 async def ollama() -> AsyncIterator[FakeBackend]:
     async with FakeBackend(model="qwen3:8b", max_model_len=None, ollama=True) as fake:
         yield fake
-
-
-async def probe(fake: FakeBackend, **config: object) -> BackendInfo:
-    upstream = Upstream(Config(upstream=fake.url, **config))
-    try:
-        return await upstream.probe()
-    finally:
-        await upstream.close()
 
 
 async def test_the_loaded_models_context_is_read(ollama: FakeBackend) -> None:

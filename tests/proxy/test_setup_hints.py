@@ -11,9 +11,9 @@ import pytest
 
 from proxy.banner import backend_lines, setup_lines
 from proxy.config import Config
-from proxy.upstream import BackendInfo, Upstream, missing_v1_hint
+from proxy.upstream import BackendInfo, missing_v1_hint
 from tests.proxy.conftest import ProxyFactory
-from tests.proxy.fake_backend import FakeBackend
+from tests.proxy.fake_backend import FakeBackend, probe
 
 
 @pytest.mark.parametrize(
@@ -131,9 +131,5 @@ def test_a_set_context_length_says_where_it_came_from_and_what_the_server_has():
 
 async def test_the_probe_keeps_the_servers_own_window_beside_the_set_one():
     async with FakeBackend(max_model_len=4096) as backend:
-        upstream = Upstream(Config(upstream=backend.url, context_length=20480))
-        try:
-            info = await upstream.probe()
-        finally:
-            await upstream.close()
+        info = await probe(backend, context_length=20480)
     assert (info.context_length, info.server_context_length) == (20480, 4096)

@@ -21,22 +21,11 @@ from harness.report import write_html, write_junit_run, write_markdown
 from harness.report_data import load_results_file, parse_results
 from harness.results import contract_problems, load_results
 from tests.report.factory import write
+from tests.support import COUNT_TOKENS_CALL_FIELDS
 
 OLD_FILE = Path(__file__).parent / "data" / "results-count-tokens-in-turns.json"
 COUNTED = "smoke-count-tokens"
-CALL_FIELDS = (
-    "index",
-    "repeat",
-    "schema_valid",
-    "problems",
-    "latency_ms",
-    "passed",
-    "failure_class",
-    "error",
-    "input_tokens",
-    "backend_prompt_tokens",
-    "count_tokens_error",
-)
+CALL_FIELDS = COUNT_TOKENS_CALL_FIELDS
 
 
 def old_results() -> dict:
