@@ -104,7 +104,13 @@ def claude_version(claude: Path) -> str | None:
     show_default=True,
     help="reference plays each task's scripted turns; llamacpp without --base-url starts llama-server.",
 )
-@click.option("--base-url", default=None, help="OpenAI base URL (…/v1) or, for anthropic, the root URL.")
+@click.option(
+    "--base-url",
+    "--upstream",
+    "base_url",
+    default=None,
+    help="OpenAI base URL (…/v1) or, for anthropic, the root URL (--upstream: the same, as the proxy names it).",
+)
 @click.option("--model", default=None, help="Backend model name (default: what the backend lists first).")
 @click.option("--scenario", "scenario_ids", multiple=True, help="Task id to run (repeatable; default: all).")
 @click.option(

@@ -73,7 +73,11 @@ def _write(write: Callable[[dict, Path], object], results: dict, path: Path) -> 
     help="Backend preset.",
 )
 @click.option(
-    "--base-url", help="Backend URL: OpenAI base ending in /v1, or the root for --backend anthropic."
+    "--base-url",
+    "--upstream",
+    "base_url",
+    help="Backend URL: OpenAI base ending in /v1, or the root for --backend anthropic (--upstream: the same, "
+    "as `ccbench proxy` names it).",
 )
 @click.option("--model", help="Backend model name (default: the first one the backend lists).")
 @click.option("--suite", "suites", multiple=True, help="Run this suite (repeatable; default: all).")

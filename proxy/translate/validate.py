@@ -121,6 +121,8 @@ def validate_messages_request(body: object, *, count_tokens: bool = False) -> di
         if not _is_int(max_tokens) or max_tokens < 0:
             raise _fail("max_tokens", f"must be a non-negative integer, got {max_tokens!r}")
     _validate_messages(body.get("messages"))
+    if not count_tokens and not body["messages"]:  # count_tokens may size the tools and system alone
+        raise _fail("messages", "at least one message is required")
     _validate_system(body.get("system"))
     _validate_tools(body.get("tools"))
     _validate_tool_choice(body.get("tool_choice"))

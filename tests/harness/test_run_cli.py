@@ -304,3 +304,15 @@ def test_malformed_captured_and_cassette_data_are_usage_errors(tmp_path):
         run("--scenarios", str(folder), "--suite", "t"),
         "one.yaml: interaction 0: response body is not a JSON",
     )
+
+
+def test_upstream_is_the_same_option_as_base_url():
+    """`ccbench proxy --upstream URL` and `ccbench run --base-url URL` name the same thing: run and live take both
+    (a real user tried `run --upstream`)."""
+    import click
+
+    from harness.cli import main as cli
+
+    for command in ("run", "live"):
+        params = {p.name: p for p in cli.get_command(click.Context(cli), command).params}
+        assert {"--base-url", "--upstream"} <= set(params["base_url"].opts)

@@ -57,6 +57,12 @@ def test_count_tokens_does_not_need_max_tokens():
     assert validate_messages_request({"model": "m", "messages": []}, count_tokens=True)["model"] == "m"
 
 
+def test_a_message_request_needs_at_least_one_message():
+    """Was forwarded to the backend, which answered with an error in its own words (or generated from nothing)."""
+    with pytest.raises(AnthropicError, match="messages: at least one message is required"):
+        validate_messages_request({"model": "m", "max_tokens": 5, "messages": []})
+
+
 def test_schema_drift_is_accepted():
     drifted = body(
         [
