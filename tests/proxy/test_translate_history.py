@@ -247,6 +247,7 @@ messages_strategy = st.lists(
         st.sampled_from(["user", "assistant", "system"]),
         st.one_of(st.text(max_size=5), st.lists(blocks_strategy, max_size=4)),
     ),
+    min_size=1,  # an empty conversation is a 400 (test_translate_request)
     max_size=8,
 )
 
