@@ -29,9 +29,8 @@ from proxy.errors import AnthropicError
 from proxy.pending_call import PendingCall
 from proxy.shutdown import SHUTDOWN, Shutdown
 from proxy.sse import SSEDecoder, encode_events
-from proxy.translate.backend_errors import error_in_body
-from proxy.translate.chunks import UNPARSEABLE, completion_chunk, parse_chunk, parse_in_full
-from proxy.upstream import STREAM_CUT, Upstream, forwarded_headers, malformed_response
+from proxy.translate.chunks import UNPARSEABLE, completion_chunk, parse_chunk
+from proxy.upstream import STREAM_CUT, Upstream, answer_object, forwarded_headers, malformed_response
 
 if TYPE_CHECKING:
     from proxy.requestlog import RequestLog
@@ -201,14 +200,10 @@ async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) ->
     if not response.content_type.startswith("application/json"):
         return None
     try:
-        payload = parse_in_full(await read_answer(response))  # UNPARSEABLE is no dict: malformed below
+        raw = await read_answer(response)
     except Exception as exc:
         raise upstream.map_exception(exc, after_headers=True) from exc
-    if not isinstance(payload, dict):
-        raise malformed_response()
-    if payload.get("error") and not payload.get("choices"):
-        raise error_in_body(payload)
-    return completion_as_chunk(payload)
+    return completion_as_chunk(answer_object(raw))
 
 
 class _BackendStream:

@@ -73,6 +73,17 @@ def malformed_response() -> AnthropicError:
     return AnthropicError(500, "api_error", "backend returned a malformed response")
 
 
+def answer_object(raw: bytes) -> dict:
+    """A 2xx JSON answer as its object (a lone surrogate in a model's text costs a character, not the answer);
+    raises malformed_response() for anything else, and the mapped error for an error body sent with a 2xx."""
+    data = parse_in_full(raw)
+    if not isinstance(data, dict):
+        raise malformed_response()
+    if data.get("error") and not data.get("choices"):
+        raise error_in_body(data)
+    return data
+
+
 def forwarded_headers(incoming: Mapping[str, str], config: Config) -> dict[str, str]:
     """The request headers listed in `Config.forward_headers` (e.g. x-ccbench-turn), passed on to the backend."""
     return {name: incoming[name] for name in config.forward_headers if name in incoming}
@@ -247,12 +258,7 @@ class Upstream:
             raise self.map_exception(exc, after_headers=True) from exc
         finally:
             response.release()
-        data = parse_in_full(raw)  # a lone surrogate in a model's text costs a character, not the answer
-        if not isinstance(data, dict):
-            raise malformed_response()
-        if data.get("error") and not data.get("choices"):
-            raise error_in_body(data)
-        return data
+        return answer_object(raw)
 
     async def get_json(self, path: str, *, timeout: float = PROBE_TIMEOUT) -> Any:
         """GET for probes (/v1/models, /props…): the parsed JSON of a 2xx, or None on any failure (never raises)."""
