@@ -27,10 +27,8 @@ from proxy.translate.prefill import strip_echo
 from proxy.translate.textcalls import HEAD_CHARS, text_tool_call, text_tool_call_problem
 from proxy.translate.tools import (
     compact_json,
-    new_tool_id,
+    message_tool_id,
     parse_tool_arguments,
-    sanitize_tool_id,
-    unique_tool_id,
     unusable_call_text,
 )
 
@@ -59,7 +57,7 @@ def _garbage(what: str) -> AnthropicError:
 
 def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]) -> list[dict]:
     """Backend tool calls -> tool_use blocks (or explanatory text blocks for unusable arguments), with ids
-    unique within the message as the stream makes them (`unique_tool_id`)."""
+    unique within the message as the stream makes them (`message_tool_id`)."""
     blocks: list[dict] = []
     used: set[str] = set()
     for call in calls:
@@ -79,11 +77,7 @@ def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]
         if parsed.input is None:
             blocks.append({"type": "text", "text": unusable_call_text(name, raw)})
             continue
-        call_id = call.get("id")
-        base = sanitize_tool_id(call_id) if isinstance(call_id, str) and call_id else new_tool_id()
-        tool_id = unique_tool_id(base, used)
-        if tool_id != base:
-            problems.append(f"backend reused tool-call id {base!r} in one message; sent as {tool_id!r}")
+        tool_id = message_tool_id(call.get("id"), used, problems)
         blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": parsed.input})
     return blocks
 

@@ -9,7 +9,7 @@ across calls (DeepSeek, GLM) or changed mid-call (Poolside), or by nothing at al
 from __future__ import annotations
 
 from proxy.translate.toolcall import ToolCallBuffer
-from proxy.translate.tools import compact_json, new_tool_id, sanitize_tool_id, unique_tool_id
+from proxy.translate.tools import compact_json, message_tool_id
 
 
 class ToolCalls:
@@ -60,10 +60,7 @@ class ToolCalls:
 
     def assign_id(self, call: ToolCallBuffer, problems: list[str]) -> str:
         """The call's Anthropic id: the backend's (sanitized), made unique within the message, or a new one."""
-        base = sanitize_tool_id(call.backend_id) if call.backend_id else new_tool_id()
-        call.id = unique_tool_id(base, self._ids)
-        if call.id != base:
-            problems.append(f"backend reused tool-call id {base!r} in one message; sent as {call.id!r}")
+        call.id = message_tool_id(call.backend_id, self._ids, problems)
         return call.id
 
     def has_tool_use(self) -> bool:

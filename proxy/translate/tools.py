@@ -80,6 +80,16 @@ def unique_tool_id(tool_id: str, used: set[str]) -> str:
     return unique
 
 
+def message_tool_id(backend_id: object, used: set[str], problems: list[str]) -> str:
+    """A tool_use id for one call of a message: the backend's (sanitized) or a new one, unique within the
+    message (`used`), with a reused backend id reported. The one rule for streamed and non-streamed answers."""
+    base = sanitize_tool_id(backend_id) if isinstance(backend_id, str) and backend_id else new_tool_id()
+    tool_id = unique_tool_id(base, used)
+    if tool_id != base:
+        problems.append(f"backend reused tool-call id {base!r} in one message; sent as {tool_id!r}")
+    return tool_id
+
+
 def strip_schema(schema: object) -> object:
     """A copy of a JSON Schema without the keys backends choke on (property names are left alone)."""
     if isinstance(schema, list):
