@@ -36,14 +36,32 @@ LOADS_ON_DEMAND = (
 )  # servers that load a model on its first request, with their own window
 
 
+MAX_AWAITED_WINDOWS = 64  # models whose window a re-probe looks for (names a server lists, so few)
+
+
 @dataclass(frozen=True)
 class BackendFacts:
-    """The probe result as a request uses it: backend kind, default model, context length, thinking profile."""
+    """The probe result as a request uses it: backend kind, default model, context length, thinking profile.
+
+    `context_length` is the default model's (or the configured one). A server that loads models on demand gives
+    each its own window, in `model_contexts` once loaded; `probed_model` is the one `context_length` is for."""
 
     kind: str
     default_model: str | None
     context_length: int | None
     profile: BackendProfile
+    model_contexts: dict[str, int] = field(default_factory=dict)
+    probed_model: str | None = None
+    context_fixed: bool = False  # set with --context-length / context_length: it holds for every model
+
+    def context_for(self, model: str) -> int | None:
+        """The window `model` runs with: the server's one window, or on Ollama and LM Studio that model's own
+        (None until it is loaded: the default model's window says nothing about it)."""
+        if self.context_fixed or self.kind not in LOADS_ON_DEMAND:
+            return self.context_length
+        if model in self.model_contexts:
+            return self.model_contexts[model]
+        return self.context_length if model == self.probed_model else None
 
 
 def backend_profile(config: Config, kind: str) -> BackendProfile:
@@ -69,6 +87,7 @@ class BackendState:
     _reprobe: asyncio.Task | None = None
     _facts: BackendFacts | None = None
     _facts_from: BackendInfo | None = None
+    _awaited: set[str] = field(default_factory=set)  # listed models asked for whose window is not known yet
 
     async def probe(self) -> BackendInfo:
         async with self._probe_lock:
@@ -96,7 +115,25 @@ class BackendState:
         once it has loaded the model (the first request loads it)."""
         if not info.reachable:
             return True
-        return info.kind in LOADS_ON_DEMAND and info.context_length is None and not self.config.context_length
+        if info.kind not in LOADS_ON_DEMAND or self.config.context_length:
+            return False
+        self._awaited -= info.model_contexts.keys()
+        return info.context_length is None or bool(self._awaited)
+
+    def window(self, facts: BackendFacts, model: str) -> int | None:
+        """`model`'s context window. On a server that loads models on demand, a listed model whose window is not
+        known yet (its first request loads it) is looked for by the next re-probe."""
+        window = facts.context_for(model)
+        info = self.info
+        listed = info is not None and (model in info.models or f"{model}:latest" in info.models)
+        if (
+            window is None
+            and facts.kind in LOADS_ON_DEMAND
+            and listed
+            and len(self._awaited) < MAX_AWAITED_WINDOWS
+        ):
+            self._awaited.add(model)
+        return window
 
     async def close(self) -> None:
         """Stop a re-probe still running, then close the backend session."""
@@ -116,6 +153,9 @@ class BackendState:
                 default_model=info.models[0] if info and info.models else None,
                 context_length=self.config.context_length or (info.context_length if info else None),
                 profile=backend_profile(self.config, info.kind if info else "unknown"),
+                model_contexts=info.model_contexts if info else {},
+                probed_model=self.config.model or (info.models[0] if info and info.models else None),
+                context_fixed=bool(self.config.context_length),
             )
         return self._facts
 

@@ -206,7 +206,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     facts = await backend.facts()
     translated = _translate(state, facts, route, body, entry)
     openai_body, cap = translated.body, state.config.max_output_tokens
-    context = facts.context_length
+    context = backend.window(facts, str(openai_body.get("model") or ""))
     key = "max_completion_tokens" if "max_completion_tokens" in openai_body else "max_tokens"
     requested = openai_body.get(key)
     if not isinstance(requested, int):
@@ -221,7 +221,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     fitted = fit_without_estimate(len(serialized.rest), parts, images, requested, context, cap)
     if fitted is None:
         prompt_tokens, source = await _prompt_tokens(
-            backend.upstream, facts, translated, serialized.message_json
+            backend.upstream, facts, context, translated, serialized.message_json
         )
         max_tokens = fit_max_tokens(requested, fitting_count(prompt_tokens, source, facts.kind), context, cap)
     else:
@@ -257,11 +257,15 @@ def _translate(
 
 
 async def _prompt_tokens(
-    upstream: Upstream, facts: BackendFacts, translated: TranslatedRequest, message_json: list[bytes]
+    upstream: Upstream,
+    facts: BackendFacts,
+    context: int | None,
+    translated: TranslatedRequest,
+    message_json: list[bytes],
 ) -> tuple[int, str]:
     """(count, source): the fast estimate, confirmed by the backend tokenizer when it says the prompt is near
-    the limit."""
-    openai_body, context = translated.body, facts.context_length
+    the limit of `context`."""
+    openai_body = translated.body
     estimate = estimate_tokens(openai_body, translated.tool_tokens, message_json)
     if context is None or estimate <= CONFIRM_FRACTION * max_prompt_tokens(context, 1):
         return estimate, "estimate"
@@ -321,7 +325,7 @@ async def model_list(state: ProxyState) -> list[dict]:
         facts = await backend.facts()
         info = backend.info
         for name in info.models if info else []:
-            entries.setdefault(name, (name, facts.context_length))
+            entries.setdefault(name, (name, facts.context_for(name)))
     aliases = state.config.aliases()
     if not aliases:
         aliases = {"claude-local": Route(state.config.model)}
@@ -329,7 +333,7 @@ async def model_list(state: ProxyState) -> list[dict]:
         facts = await state.backend_for(route).facts()
         model = route.model or facts.default_model
         if model:
-            entries[alias] = (model, facts.context_length)
+            entries[alias] = (model, facts.context_for(model))
     return [model_entry(mid, model, context, state.started_at) for mid, (model, context) in entries.items()]
 
 

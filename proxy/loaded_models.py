@@ -15,15 +15,33 @@ from proxy.config import MAX_CONTEXT
 from proxy.translate.outcome import plausible_count
 
 
+def ollama_contexts(running: object) -> dict[str, int]:
+    """The window of each model Ollama has loaded (`/api/ps`), by its name and model (and without `:latest`,
+    the tag Ollama adds to a name asked for without one)."""
+    entries = running.get("models") if isinstance(running, dict) else None
+    windows: dict[str, int] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        window = (
+            plausible_count(entry.get("context_length"), MAX_CONTEXT) if isinstance(entry, dict) else None
+        )
+        if window is None:
+            continue
+        for name in (entry.get("model"), entry.get("name")):
+            if isinstance(name, str):
+                windows.setdefault(name, window)
+                windows.setdefault(name.removesuffix(":latest"), window)
+    return windows
+
+
 def ollama_context(running: object, wanted: str | None) -> int | None:
     """The window of `wanted` among Ollama's loaded models (`/api/ps`), or of the only one loaded when it runs
     under another tag; None while nothing fitting is loaded."""
+    windows = ollama_contexts(running)
+    if wanted in windows:
+        return windows[wanted]
+    distinct = set(windows.values())
     entries = running.get("models") if isinstance(running, dict) else None
-    loaded = [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-    chosen = next((e for e in loaded if wanted in (e.get("model"), e.get("name"))), None)
-    if chosen is None and len(loaded) == 1:
-        chosen = loaded[0]
-    return plausible_count(chosen.get("context_length"), MAX_CONTEXT) if chosen else None
+    return distinct.pop() if len(distinct) == 1 and isinstance(entries, list) and len(entries) == 1 else None
 
 
 @dataclass

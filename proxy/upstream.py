@@ -20,7 +20,7 @@ from yarl import URL
 from proxy.answers import read_answer, read_error_body
 from proxy.config import MAX_CONTEXT, Config
 from proxy.errors import AnthropicError
-from proxy.loaded_models import lmstudio_models, ollama_context
+from proxy.loaded_models import lmstudio_models, ollama_context, ollama_contexts
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 from proxy.translate.chunks import parse_in_full
 from proxy.translate.outcome import plausible_count
@@ -40,6 +40,8 @@ class BackendInfo:
     context_length: int | None = None  # per request; Config.context_length wins
     slots: int | None = None  # llama.cpp total_slots (parallel sequences)
     server_context_length: int | None = None  # what the server itself reported, before --context-length
+    # Ollama and LM Studio: the window each loaded model runs with (each has its own load settings)
+    model_contexts: dict[str, int] = field(default_factory=dict)
 
 
 def display_url(url: str) -> str:
@@ -309,9 +311,11 @@ class Upstream:
             info.reachable, info.kind = True, "ollama"
             running = await self.get_json(self.root_url + "/api/ps")
             info.context_length = ollama_context(running, self.config.model or next(iter(info.models), None))
+            info.model_contexts = ollama_contexts(running)
         elif info.kind == "openai" and (studio := lmstudio_models(lmstudio)) is not None:
             info.kind, info.models = "lmstudio", studio.default_first(info.models)
             info.context_length = studio.context(self.config.model or next(iter(info.models), None))
+            info.model_contexts = dict(studio.contexts)
         if not info.reachable:
             # A server without /models (a team's own queue server) still counts as up if it answers HTTP at all.
             info.reachable = await self._answers_http(models_path)

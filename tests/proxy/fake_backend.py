@@ -115,6 +115,7 @@ class FakeBackend:
         self.total_slots = total_slots
         self.ollama = ollama  # answers /api/version and /api/ps as Ollama does
         self.ollama_loaded: dict[str, int] = {}  # Ollama's loaded models -> the context each was given
+        self.other_models: list[str] = []  # listed after `model` (Ollama lists every model it has pulled)
         self.lmstudio = lmstudio  # answers /api/v1/models as LM Studio 0.4 does
         self.lmstudio_models: list[dict] = []  # its entries; when set, /v1/models lists their keys instead
         self.requests: list[ReceivedRequest] = []
@@ -261,7 +262,8 @@ class FakeBackend:
         entry: dict = {"id": self.model, "object": "model", "owned_by": "fake"}
         if self.max_model_len is not None:
             entry["max_model_len"] = self.max_model_len
-        return web.json_response({"object": "list", "data": [entry]})
+        others = [{"id": name, "object": "model", "owned_by": "fake"} for name in self.other_models]
+        return web.json_response({"object": "list", "data": [entry, *others]})
 
     async def _lmstudio_models(self, request: web.Request) -> web.Response:
         await self._record(request)
