@@ -39,6 +39,7 @@ from harness.validation import (
     check_json_response,
     check_stream,
 )
+from proxy.shutdown import runner_shutdown_timeout
 from proxy.sse import SSEDecoder
 
 # Fields of a /v1/messages body that count_tokens does not take.
@@ -139,7 +140,9 @@ async def in_process_proxy(target: Target, api_key: str | None, options: RunOpti
         # as `ccbench proxy` runs: a request whose client went away (a stopped run) is cancelled upstream too,
         # instead of holding the shutdown for as long as the backend takes
         async with serve_on_loopback(
-            build_app(config), handler_cancellation=True, shutdown_timeout=5.0
+            build_app(config),
+            handler_cancellation=True,
+            shutdown_timeout=runner_shutdown_timeout(config.shutdown_grace),
         ) as root:
             yield root
     finally:

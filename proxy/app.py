@@ -47,7 +47,7 @@ from proxy.metrics import (
 )
 from proxy.requestbody import too_large
 from proxy.requestlog import RequestLog
-from proxy.shutdown import SHUTDOWN, Shutdown, drain_on_shutdown
+from proxy.shutdown import SHUTDOWN, Shutdown, drain_on_shutdown, runner_shutdown_timeout
 from proxy.upstream import Upstream
 
 __all__ = ["REQUEST_ID", "REQUEST_LOG", "STATE", "build_app", "serve"]
@@ -161,7 +161,7 @@ def build_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(_upstream_context(config))
     app.on_response_prepare.append(add_request_id)
     app[SHUTDOWN] = Shutdown()
-    app.on_shutdown.append(drain_on_shutdown)
+    app.on_shutdown.append(drain_on_shutdown(config.shutdown_grace))
     app.router.add_post("/v1/messages", handle_messages)
     app.router.add_post("/v1/messages/count_tokens", handle_count_tokens)
     app.router.add_get("/v1/models", handle_models)
@@ -209,7 +209,12 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
     ):  # before anything else: a signal during start-up still stops us
         loop.add_signal_handler(sig, stop.set)
     app = build_app(config)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=runner_shutdown_timeout(config.shutdown_grace),
+    )
     try:
         await runner.setup()
         if not stop.is_set():

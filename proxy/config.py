@@ -35,7 +35,7 @@ INT_RANGES: dict[str, tuple[int, int | None]] = {
     "context_length": (0, MAX_CONTEXT),  # 0 (or unset) = what the backend reports
     "max_output_tokens": (1, MAX_CONTEXT),
 }
-SECONDS = ("connect_timeout", "read_timeout", "ping_interval")  # finite and greater than 0
+SECONDS = ("connect_timeout", "read_timeout", "ping_interval", "shutdown_grace")  # finite and greater than 0
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -61,6 +61,7 @@ class Config:
     connect_timeout: float = 10.0
     read_timeout: float = 600.0  # longest silence allowed from the backend (prefill can be slow)
     ping_interval: float = 10.0
+    shutdown_grace: float = 3.0  # on SIGINT/SIGTERM, how long requests in flight may still finish
     max_concurrency: int = 16  # in-flight requests per backend
     max_queue: int = 256  # waiting requests beyond that; more get 529
     max_body_bytes: int = 32 * 1024 * 1024

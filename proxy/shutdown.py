@@ -2,7 +2,7 @@
 
 aiohttp waits `shutdown_timeout` for handlers, then cancels them and closes their connections: a stream waiting on
 a long prefill was cut without an event (Claude Code saw a dropped connection) and logged as if the client had
-left. Here the proxy waits up to `STREAM_GRACE` for what is in flight to finish, then asks the rest to stop: a
+left. Here the proxy waits up to `shutdown_grace` for what is in flight to finish, then asks the rest to stop: a
 stream ends with a terminal `overloaded_error` event, a non-streaming request gets a 529, both saying the proxy
 is shutting down, and the request log shows that error, not a client disconnect.
 """
@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
 
 from proxy.errors import AnthropicError
 
-STREAM_GRACE = (
-    3.0  # seconds in-flight requests may still finish on their own (aiohttp's shutdown_timeout is 5)
+FAREWELL_TIME = (
+    2.0  # after the grace: for the requests told to stop to send their error and close (aiohttp then
 )
+# cancels what is left)
 SHUTDOWN_MESSAGE = "the proxy is shutting down; retry once it is back"
 
 T = TypeVar("T")
@@ -77,7 +78,7 @@ class Shutdown:
             raise shutting_down_error()
         return task.result()
 
-    async def drain(self, grace: float = STREAM_GRACE) -> None:
+    async def drain(self, grace: float) -> None:
         """Let in-flight requests finish for up to `grace` seconds, then tell the rest to stop."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), grace)
@@ -87,6 +88,16 @@ class Shutdown:
 SHUTDOWN = web.AppKey("ccbench_shutdown", Shutdown)
 
 
-async def drain_on_shutdown(app: web.Application) -> None:
-    """aiohttp's on_shutdown hook: runs after the listening sockets closed, before handlers are cancelled."""
-    await app[SHUTDOWN].drain()
+def drain_on_shutdown(grace: float) -> Callable[[web.Application], Awaitable[None]]:
+    """aiohttp's on_shutdown hook: runs after the listening sockets closed, before handlers are cancelled (the
+    runner's `shutdown_timeout` must exceed `grace` + FAREWELL_TIME)."""
+
+    async def drain(app: web.Application) -> None:
+        await app[SHUTDOWN].drain(grace)
+
+    return drain
+
+
+def runner_shutdown_timeout(grace: float) -> float:
+    """aiohttp's `shutdown_timeout` for a proxy whose requests get `grace` seconds."""
+    return grace + FAREWELL_TIME

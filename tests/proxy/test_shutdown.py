@@ -15,6 +15,7 @@ import pytest
 
 from proxy.shutdown import SHUTDOWN_MESSAGE, Shutdown
 from tests.proxy.fake_backend import FakeBackend, Reply
+from tests.proxy.fake_chunks import chunks_from_blocks
 from tests.proxy.test_cli_proxy import STOP_TIMEOUT, read_banner, spawn
 
 BODY = {"model": "claude-opus-5-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
@@ -27,8 +28,10 @@ async def silent() -> FakeBackend:
         yield fake
 
 
-async def _proxy(backend: FakeBackend) -> tuple[asyncio.subprocess.Process, str]:
-    process = await spawn("proxy", "--upstream", backend.url, "--port", "0")
+async def _proxy(
+    backend: FakeBackend, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, str]:
+    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", env=env)
     url, _ = await read_banner(process)
     return process, url
 
@@ -93,3 +96,27 @@ async def test_requests_that_finish_within_the_grace_period_are_not_stopped() ->
     assert quick.result() == "done" and shutdown.stopping.is_set()
     with pytest.raises(Exception, match="shutting down"):
         await request(0.05)  # once stopping, nothing new waits on a backend
+
+
+@pytest.mark.parametrize(("grace", "finished"), [("0.2", False), ("8", True)])
+async def test_the_grace_period_is_a_setting(grace: str, finished: bool) -> None:
+    """A 1.5 s answer in flight at SIGTERM: stopped with the shutdown error under a 0.2 s grace (the default 3 s
+    would have let it finish), finished under an 8 s one (the default would have stopped a longer one)."""
+    answer_text = [{"type": "text", "text": "finished"}]
+    async with FakeBackend(Reply(chunks=chunks_from_blocks(answer_text), prefill_delay=1.5)) as slow:
+        process, url = await _proxy(slow, env={"CCBENCH_SHUTDOWN_GRACE": grace})
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+                answer = asyncio.ensure_future(http.post(url + "/v1/messages", json=BODY))
+                while not any(r.path.endswith("/chat/completions") for r in slow.requests):
+                    await asyncio.sleep(0.02)
+                await _stopped(process)
+                response = await answer
+                body = await response.json()
+        finally:
+            if process.returncode is None:
+                process.kill()
+    if finished:
+        assert response.status == 200 and body["content"] == answer_text
+    else:
+        assert response.status == 529 and body["error"]["message"] == SHUTDOWN_MESSAGE
