@@ -237,6 +237,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         prefill=translated.prefill,
         prefill_echoed=echoes_prefill(facts.kind),
         lowered_max_tokens=isinstance(asked := body.get("max_tokens"), int) and max_tokens < asked,
+        history_tool_ids=translated.tool_ids,
     )
     return BackendCall(payload, ctx, translated.stream, backend.upstream)
 

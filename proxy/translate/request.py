@@ -79,6 +79,7 @@ class TranslatedRequest:
     tool_tokens: int = 0  # the tools' share of the prompt estimate (tokens.estimate_tool_tokens)
     tools_json: bytes | None = None  # orjson.dumps(body["tools"]), memoised with the tool translation
     prefill: str = ""  # the final assistant message's text, when the request ends with one (prefill.py)
+    tool_ids: frozenset[str] = frozenset()  # the ids of the history's tool calls
 
 
 @dataclass
@@ -392,6 +393,18 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
         tool_tokens=tools.prompt_tokens if tools.functions else 0,
         tools_json=tools.functions_json if tools.functions else None,
         prefill=prefill,
+        tool_ids=history_tool_ids(out["messages"]),
+    )
+
+
+def history_tool_ids(messages: list[dict]) -> frozenset[str]:
+    """The ids of the tool calls in translated history (the answer's new calls must not repeat them)."""
+    return frozenset(
+        call["id"]
+        for message in messages
+        if "tool_calls" in message
+        for call in message["tool_calls"]
+        if isinstance(call, dict) and isinstance(call.get("id"), str)
     )
 
 

@@ -49,6 +49,7 @@ class ResponseContext:
     # without the repeat (vLLM, SGLang) would cut the real answer ("[" + "[1, 2]]" must not become "1, 2]]")
     prefill_echoed: bool = True
     lowered_max_tokens: bool = False  # the backend got a smaller max_tokens than the client asked for
+    history_tool_ids: frozenset[str] = frozenset()  # tool_use ids the conversation has: new ones must differ
 
 
 def _garbage(what: str) -> AnthropicError:
@@ -57,9 +58,9 @@ def _garbage(what: str) -> AnthropicError:
 
 def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]) -> list[dict]:
     """Backend tool calls -> tool_use blocks (or explanatory text blocks for unusable arguments), with ids
-    unique within the message as the stream makes them (`message_tool_id`)."""
+    unique within the conversation as the stream makes them (`message_tool_id`)."""
     blocks: list[dict] = []
-    used: set[str] = set()
+    used: set[str] = set(ctx.history_tool_ids)
     for call in calls:
         function = call.get("function") if isinstance(call, dict) else None
         if (

@@ -45,7 +45,7 @@ class StreamTranslator:
         self._open: str | ToolCallBuffer | None = None  # "thinking" | "text" | a tool call
         self._index = -1
         self._thinking_text: list[str] = []
-        self._tools = ToolCalls()
+        self._tools = ToolCalls(ctx.history_tool_ids)
         self._finish_reason: str | None = None
         self._stop_candidates: list[object] = []
         self._last_usage: dict | None = None

@@ -15,11 +15,11 @@ from proxy.translate.tools import compact_json, message_tool_id
 class ToolCalls:
     """Calls in arrival order; `calls[:started]` have started (or were dropped), the rest wait in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, history_ids: frozenset[str] = frozenset()) -> None:
         self.calls: list[ToolCallBuffer] = []
         self.started = 0
         self._by_index: dict[int | None, ToolCallBuffer] = {}
-        self._ids: set[str] = set()  # ids given out in this message
+        self._ids: set[str] = set(history_ids)  # ids of the request's history and those given out here
 
     def add(self, fragment: object, problems: list[str]) -> None:
         """One `tool_calls[]` entry: its id, name and arguments go to the call it belongs to."""

@@ -68,7 +68,7 @@ def new_tool_id() -> str:
 
 
 def unique_tool_id(tool_id: str, used: set[str]) -> str:
-    """`tool_id`, or `tool_id_2`, `_3`… when this message already has it, recorded in `used`.
+    """`tool_id`, or `tool_id_2`, `_3`… when the conversation already has it, recorded in `used`.
 
     Anthropic requires unique ids within a message, and some servers (DeepSeek, GLM) give parallel calls the
     same one: both tool_results would then answer one call. The suffix is deterministic, so a replayed answer
@@ -82,11 +82,16 @@ def unique_tool_id(tool_id: str, used: set[str]) -> str:
 
 def message_tool_id(backend_id: object, used: set[str], problems: list[str]) -> str:
     """A tool_use id for one call of a message: the backend's (sanitized) or a new one, unique within the
-    message (`used`), with a reused backend id reported. The one rule for streamed and non-streamed answers."""
+    conversation (`used`: the ids of the request's history and those given out in this message), with a reused
+    backend id reported. The one rule for streamed and non-streamed answers.
+
+    Unique across turns too: some servers number their calls per answer (`call_0` on every turn, Kimi's
+    `functions.Bash:0`), and Claude Code, finding a second tool_use with an id it already has, rewrites the later
+    call as "[Tool use interrupted]" and its result as "(no content)" in the next request."""
     base = sanitize_tool_id(backend_id) if isinstance(backend_id, str) and backend_id else new_tool_id()
     tool_id = unique_tool_id(base, used)
     if tool_id != base:
-        problems.append(f"backend reused tool-call id {base!r} in one message; sent as {tool_id!r}")
+        problems.append(f"backend reused tool-call id {base!r} of this conversation; sent as {tool_id!r}")
     return tool_id
 
 

@@ -8,12 +8,16 @@ arguments), never because a server changes an id mid-call or repeats a name.
 from __future__ import annotations
 
 import pytest
+from anthropic import AsyncAnthropic
 
 from proxy.relay import completion_as_chunk
 from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.response import completion_to_message
 from proxy.translate.stream import StreamTranslator
 from proxy.translate.tools import unique_tool_id
+from tests.proxy.conftest import ProxyFactory
+from tests.proxy.fake_backend import FakeBackend, Reply
+from tests.proxy.fake_chunks import chunks_from_blocks
 from tests.proxy.stream_helpers import SCHEMA, blocks, chunk, make, run, tc
 
 
@@ -235,3 +239,54 @@ def test_a_new_name_after_a_waiting_call_is_complete_is_a_second_call():
         ("Ls", {}),
         ("Read", {"file_path": "/b"}),
     ]
+
+
+# --- ids reused across turns (real Claude Code audit, 2026-12-04) -----------------------------------------------
+
+SECOND_TURN = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 512,
+    "tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}],
+    "messages": [
+        {"role": "user", "content": "run three commands"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "call_0", "name": "Bash", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_0", "content": "first"}]},
+    ],
+}
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_id_the_backend_already_gave_on_an_earlier_turn_is_made_unique(
+    start_proxy: ProxyFactory, stream: bool
+) -> None:
+    """Servers that number calls per answer send `call_0` on every turn. Claude Code, given a second tool_use
+    with an id its conversation already has, turns that call into "[Tool use interrupted]" and its result into
+    "(no content)", so the model never sees the output: the new call must get an id of its own."""
+    again = [{"type": "tool_use", "id": "call_0", "name": "Bash", "input": {"command": "echo second"}}]
+    async with FakeBackend(Reply(chunks=chunks_from_blocks(again))) as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        client = AsyncAnthropic(base_url=proxy.url, api_key="x")
+        if stream:
+            async with client.messages.stream(**SECOND_TURN) as events:
+                message = await events.get_final_message()
+        else:
+            message = await client.messages.create(**SECOND_TURN)
+    (call,) = [block for block in message.content if block.type == "tool_use"]
+    assert call.id != "call_0" and call.input == {"command": "echo second"}
+    follow_up = translate_request(
+        {
+            **SECOND_TURN,
+            "messages": [
+                *SECOND_TURN["messages"],
+                {"role": "assistant", "content": [call.model_dump()]},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "second"}],
+                },
+            ],
+        },
+        "m",
+        BackendProfile(),
+    ).body["messages"]
+    results = {m["tool_call_id"]: m["content"] for m in follow_up if m["role"] == "tool"}
+    assert results == {"call_0": "first", call.id: "second"}  # each result answers its own call
