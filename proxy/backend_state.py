@@ -91,19 +91,23 @@ class BackendState:
 
     async def probe(self) -> BackendInfo:
         async with self._probe_lock:
+            self.upstream.needs_probe = False
             self.info = await self.upstream.probe()
             self.probed_at = time.monotonic()
             return self.info
 
-    async def backend(self) -> BackendInfo | None:
-        """The probe result. While the backend has not answered (or is an Ollama or LM Studio with the model not
-        loaded yet), it is re-probed at most every 2 s; a request waits at most REPROBE_WAIT for that (a hanging
-        backend must not stall every request by the probe time)."""
+    async def backend(self, max_age: float | None = None) -> BackendInfo | None:
+        """The probe result. While the backend has not answered, since a request found it down or without the
+        model (a restart, maybe with another model), or while it is an Ollama or LM Studio with the model not
+        loaded yet, or when the result is older than `max_age`, it is re-probed at most every 2 s; a request
+        waits at most REPROBE_WAIT for that (a hanging backend must not stall every request by the probe time)."""
         if not self.config.probe_backend:
             return self.info
         if self.info is None:
             return await self.probe()
-        if self._incomplete(self.info) and time.monotonic() - self.probed_at > REPROBE_INTERVAL:
+        age = time.monotonic() - self.probed_at
+        stale = self.upstream.needs_probe or (max_age is not None and age > max_age)
+        if (stale or self._incomplete(self.info)) and age > REPROBE_INTERVAL:
             if self._reprobe is None or self._reprobe.done():
                 self._reprobe = asyncio.ensure_future(self.probe())
             with contextlib.suppress(TimeoutError):

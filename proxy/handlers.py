@@ -58,6 +58,7 @@ REQUEST_LOG = web.RequestKey("ccbench_request_log", RequestLog)
 MODEL_PAGE_LIMIT = (1, 1000)
 MAX_DROPPED_NAMES = 64  # distinct dropped-feature names kept; Claude Code's own come to about a dozen
 OTHER_FEATURE = "other"
+HEALTH_MAX_AGE = 10.0  # seconds: /health probes the backend again when what it knows is older
 
 
 @dataclass
@@ -374,7 +375,9 @@ async def handle_model(request: web.Request) -> web.StreamResponse:
 
 
 async def _health_of(backend: BackendState) -> dict:
-    info = await backend.backend()
+    info = await backend.backend(
+        max_age=HEALTH_MAX_AGE
+    )  # an outage or restart shows without a failed request
     config = backend.config
     found: dict = {"url": display_url(config.upstream), "format": config.upstream_format}
     if info is not None:

@@ -102,6 +102,9 @@ class Upstream:
         self._session: aiohttp.ClientSession | None = None
         self._limit = asyncio.Semaphore(config.max_concurrency)
         self.active = 0  # requests holding a slot
+        # a request found the backend down or without the model: what the last probe found may be stale (the
+        # server restarted, maybe with another model or context length); BackendState probes again
+        self.needs_probe = False
         self.waiting = 0  # requests queued for a slot
 
     # -- session ----------------------------------------------------------------------------------------------
@@ -221,6 +224,7 @@ class Upstream:
         if isinstance(
             exc, aiohttp.ClientConnectorError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
         ):
+            self.needs_probe = True
             return AnthropicError.overloaded(
                 f"backend at {self.display} is not reachable ({type(exc).__name__})"
             )
@@ -238,6 +242,8 @@ class Upstream:
             response.release()
         error = backend_error_to_anthropic(response.status, raw, response.headers)
         hint = missing_v1_hint(self.config) if response.status == 404 else None
+        if response.status == 404:  # e.g. vLLM restarted with another model: "The model `m` does not exist."
+            self.needs_probe = True
         if hint:
             error = AnthropicError(error.status, error.error_type, f"{error.message} ({hint})", error.headers)
         return error
