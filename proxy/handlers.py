@@ -39,6 +39,7 @@ from proxy.tokens import (
     has_image_parts,
     max_prompt_tokens,
 )
+from proxy.translate.outcome import reports_usage
 from proxy.translate.prefill import echoes_prefill
 from proxy.translate.request import (
     TranslatedRequest,
@@ -184,7 +185,8 @@ async def _messages(request: web.Request, shutdown: Shutdown) -> web.StreamRespo
         completion = await shutdown.guard(call.upstream.post_json("/chat/completions", call.payload, headers))
     message = completion_to_message(completion, call.ctx)
     entry.problems.extend(call.ctx.problems)
-    entry.record_usage(message.get("usage") or {})
+    if reports_usage(completion.get("usage")):  # the log and metrics count what the backend counted, only
+        entry.record_usage(message.get("usage") or {})
     return json_response(message)
 
 

@@ -20,8 +20,7 @@ OPERATOR_ADVICE = (TEXT_TOOL_CALL, LOWERED_CAP_PROBLEM)
 
 def _shortened(message: str) -> str:
     """An error message as the log line shows it: printable, at most MAX_REASON characters."""
-    text = message if len(message) <= MAX_REASON else message[: MAX_REASON - 1] + "…"
-    return _printable(text)
+    return _printable(message, MAX_REASON)
 
 
 def _ms(value: float | None) -> str:
@@ -33,16 +32,21 @@ def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def _printable(value: object) -> str:
+def _printable(value: object, limit: int | None = None) -> str:
     """Client-chosen text (a model name, the percent-decoded path) with line breaks and other control
-    characters escaped, so that no client can write a line of its own into the log."""
+    characters escaped, so that no client can write a line of its own into the log, and at most `limit`
+    (MAX_FIELD) characters, so that no client fills the disk with a 30 MB model name on every request."""
     text = value if isinstance(value, str) else str(value)  # passthrough keeps any JSON value as the model
+    limit = limit or MAX_FIELD
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
     if text.isprintable():  # nearly always: one C call
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 MAX_REASON = 160  # characters of an error message in the log line
+MAX_FIELD = 200  # characters of a model name or path in the log line
 USAGE_FIELDS = (
     ("input_tokens", "input_tokens"),
     ("output_tokens", "output_tokens"),

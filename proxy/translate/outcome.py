@@ -152,6 +152,11 @@ def usage_from_openai(usage: object, fallback_input: int, fallback_output: int) 
     return Usage(max(prompt - cached - written, 0), output, cached, written)
 
 
+def reports_usage(usage: object) -> bool:
+    """Whether an OpenAI `usage` holds the backend's own prompt count (else usage_from_openai estimates it)."""
+    return isinstance(usage, dict) and _count(usage.get("prompt_tokens")) > 0
+
+
 def estimate_output_tokens(chars: int) -> int:
     """A rough output count when the backend reports no usage (about 4 characters per token)."""
     return (chars + 3) // 4

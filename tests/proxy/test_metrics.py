@@ -261,3 +261,22 @@ async def test_token_counts_are_what_the_backend_reported_processing(
     lines = [r.getMessage() for r in caplog.records if "POST /v1/messages" in r.getMessage()]
     assert " in=10 cached=90 out=7" in lines[1]
     assert lines[2].endswith(' in=- out=- reason="backend closed the stream early"')  # nothing claimed
+
+
+async def test_a_non_streaming_answer_without_usage_counts_no_tokens(
+    backend: FakeBackend, proxy: RunningProxy, caplog
+) -> None:
+    """Operator audit: a backend that reports no usage had the proxy's own estimates logged and counted as
+    tokens for non-streaming requests (streams already showed `in=- out=-`)."""
+    caplog.set_level("INFO", logger="ccbench.proxy.requests")
+    answer = {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]
+    }
+    backend.push(Reply(completion=answer))
+    response = await proxy.post("/v1/messages", MESSAGE)
+    assert response.status == 200 and (await response.json())["usage"]["input_tokens"] > 0  # the estimate
+    samples = await scrape(proxy)
+    assert value(samples, "ccbench_proxy_input_tokens_total", model="fake-model") in (None, 0)
+    assert value(samples, "ccbench_proxy_output_tokens_total", model="fake-model") in (None, 0)
+    (line,) = [r.getMessage() for r in caplog.records if "POST /v1/messages" in r.getMessage()]
+    assert " in=- out=-" in line

@@ -186,3 +186,15 @@ async def test_a_client_cannot_forge_request_log_lines(backend, start_proxy, cap
 def test_a_passthrough_request_log_line_takes_any_json_model_value():
     entry = RequestLog("req_1", "/v1/messages", requested_model=["a\nb", 5], backend_model=5)
     assert " ['a\\nb', 5] -> 5 200 " in entry.line()  # one line, whatever the JSON value
+
+
+async def test_a_huge_model_name_cannot_fill_the_log(backend, start_proxy, caplog):
+    """Operator audit: a 5 MB `model` made a 5-million-character log line on every request."""
+    caplog.set_level(logging.INFO, logger="ccbench.proxy.requests")
+    running = await start_proxy(upstream=backend.url)
+    huge = "claude-" + "x" * 5_000_000
+    await running.post("/v1/messages", {**messages_body(), "stream": False, "model": huge})
+    await running.http.get(f"{running.url}/v1/{'y' * 5_000}")  # under aiohttp's 8,190-byte request line
+    lines = [record.getMessage() for record in caplog.records if record.name == "ccbench.proxy.requests"]
+    assert len(lines) == 2 and all(len(line) < 1_000 for line in lines), [len(line) for line in lines]
+    assert "claude-xxx" in lines[0] and "…" in lines[0]
