@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from proxy.translate.sharedtext import join_text
+from proxy.translate.tools import openai_tool_name
 
 BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
 
@@ -84,11 +85,11 @@ def context_block_text(block: dict) -> str | None:
     if kind in ("tool_addition", "tool_removal"):
         tool = block.get("tool") if isinstance(block.get("tool"), dict) else {}
         name = tool.get("name") or tool.get("tool_name")
-        if isinstance(name, str) and name:
+        if isinstance(name, str) and name:  # the name the model calls it by (over 64 characters: shortened)
             return (
-                f"Tool now available: {name}"
+                f"Tool now available: {openai_tool_name(name)}"
                 if kind == "tool_addition"
-                else f"Tool no longer available: {name}"
+                else f"Tool no longer available: {openai_tool_name(name)}"
             )
     return None
 
@@ -112,7 +113,7 @@ def user_parts(block: object, dropped: list[str]) -> list[dict]:
     if kind == "search_result":
         return [text_part(_search_result_text(block))]
     if kind == "tool_reference" and isinstance(block.get("tool_name") or block.get("name"), str):
-        return [text_part(f"Tool loaded: {block.get('tool_name') or block.get('name')}")]
+        return [text_part(f"Tool loaded: {openai_tool_name(block.get('tool_name') or block.get('name'))}")]
     context = context_block_text(block)
     if context is not None:
         return [text_part(context)]

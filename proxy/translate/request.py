@@ -30,6 +30,7 @@ __all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate
 # identical when the conversation grows. "next_user" prepends it to the following user turn instead.
 SYSTEM_MESSAGE_PLACEMENT = "previous_user"  # "previous_user" | "next_user"
 NO_RESULT_TEXT = "[no result]"
+IMAGES_BELOW_TEXT = "[image: in the next user message]"  # tool messages carry text only
 MAX_OPENAI_STOP = 4  # OpenAI's limit, kept for servers not known to take more
 MAX_USER_CHARS = 256
 EFFORT_LEVELS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
@@ -199,6 +200,8 @@ def _user_messages(blocks: list[dict], open_calls: list[str], dropped: list[str]
             out.append({"role": "tool", "tool_call_id": call_id, "content": NO_RESULT_TEXT})
             continue
         text, result_images = tool_result_content(results[call_id], dropped)
+        if result_images and not text:  # an image-only result (Read of a PNG): say where the image went
+            text = IMAGES_BELOW_TEXT
         out.append({"role": "tool", "tool_call_id": call_id, "content": text})
         if result_images:
             images += [text_part(f"Images returned by tool call {call_id}:"), *result_images]

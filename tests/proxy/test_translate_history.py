@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxy.translate.content import context_block_text
 from proxy.translate.request import (
     NO_RESULT_TEXT,
     BackendProfile,
@@ -340,3 +341,26 @@ def test_tool_translation_is_memoised_without_sharing_mutable_state() -> None:
         body([user("c")], tools=[{**tools[0], "description": "new"}]), "backend", BackendProfile()
     )
     assert changed.body["tools"][0]["function"]["description"] == "new"
+
+
+def test_an_image_only_tool_result_says_where_its_image_went():
+    """Real Claude Code audit: a Read of a PNG gave the tool message empty content, with the image in a user
+    message after it; the tool message now says so."""
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "QQ"}}
+    out = tr(body([user("a"), assistant([tool_use("t1")]), user([tool_result("t1", [image])])]))
+    tool, images = out.body["messages"][2:4]
+    assert tool == {"role": "tool", "tool_call_id": "t1", "content": "[image: in the next user message]"}
+    assert images["role"] == "user" and images["content"][0]["text"] == "Images returned by tool call t1:"
+
+
+def test_loaded_and_added_tools_are_named_as_the_model_calls_them():
+    """A tool name over 64 characters is shortened in `tools`; ToolSearch's `Tool loaded:` line named the long
+    one, which a backend that checks names would refuse."""
+    long_name = "mcp__srv__a_really_long_tool_name_that_goes_on_and_on_for_many_characters_xyz"
+    reference = {"type": "tool_reference", "tool_name": long_name}
+    out = tr(body([user("a"), assistant([tool_use("t1")]), user([tool_result("t1", [reference])])]))
+    (text,) = [m["content"] for m in out.body["messages"] if m["role"] == "tool"]
+    assert text == f"Tool loaded: {openai_tool_name(long_name)}" and len(openai_tool_name(long_name)) <= 64
+    assert context_block_text({"type": "tool_addition", "tool": {"name": long_name}}) == (
+        f"Tool now available: {openai_tool_name(long_name)}"
+    )
