@@ -49,7 +49,7 @@ from proxy.translate.request import (
 from proxy.translate.response import ResponseContext, completion_to_message
 from proxy.translate.serialize import serialize_body, with_member
 from proxy.translate.stream import StreamTranslator
-from proxy.translate.tools import compact_json
+from proxy.translate.tools import compact_json, only_server_run_tools_error
 from proxy.upstream import BackendInfo, Upstream, display_url, forwarded_headers
 
 log = logging.getLogger("ccbench.proxy")
@@ -209,6 +209,12 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     facts = await backend.facts()
     translated = _translate(state, facts, route, body, entry)
     openai_body, cap = translated.body, state.config.max_output_tokens
+    if (
+        "tools" not in openai_body
+        and body.get("tools")
+        and (error := only_server_run_tools_error(body["tools"]))
+    ):
+        raise error  # (count_tokens still counts such a request)
     context = backend.window(facts, str(openai_body.get("model") or ""))
     key = "max_completion_tokens" if "max_completion_tokens" in openai_body else "max_tokens"
     requested = openai_body.get(key)

@@ -18,6 +18,7 @@ import json_repair
 import orjson
 
 from proxy.bodyparse import is_shared
+from proxy.errors import AnthropicError
 from proxy.ids import tool_use_id
 from proxy.textmemo import IdentityMemo, TextMemo
 from proxy.tokens import estimate_tool_tokens
@@ -194,6 +195,34 @@ def _translate_tools(tools: list[dict], dropped: list[str]) -> TranslatedTools:
         out.tool_names[function["name"]] = name
         out.tool_schemas[name] = schema
     return out
+
+
+SERVER_RUN_TOOLS = ("web_search", "web_fetch", "code_execution")  # tool types Anthropic's servers run
+
+
+def server_run_tools(tools: list[dict]) -> list[str]:
+    """The tools in `tools` that Anthropic's servers run (web search, web fetch, code execution): no local
+    model can run them, and the proxy drops them."""
+    return [
+        str(tool.get("name") or tool.get("type"))
+        for tool in tools
+        if not isinstance(tool.get("input_schema"), dict)
+        and isinstance(tool.get("type"), str)
+        and tool["type"].startswith(SERVER_RUN_TOOLS)
+    ]
+
+
+def only_server_run_tools_error(tools: list[dict]) -> AnthropicError | None:
+    """The error for a request whose only tools are server-run ones (Claude Code's WebSearch sends its own
+    request offering just `web_search`): answered without them, a local model would make up search results
+    that Claude Code hands to the main model as real ones. A 400 makes WebSearch fail visibly instead."""
+    server = server_run_tools(tools)
+    if not server or len(server) < len(tools):
+        return None
+    return AnthropicError.invalid_request(
+        f"{', '.join(sorted(set(server)))}: tools that Anthropic's servers run are not available through "
+        "ccbench with a local model, and this request offers no other tool"
+    )
 
 
 def required_properties(schema: dict | None) -> list[str]:

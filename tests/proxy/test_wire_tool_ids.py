@@ -15,7 +15,7 @@ from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.response import completion_to_message
 from proxy.translate.stream import StreamTranslator
 from proxy.translate.tools import unique_tool_id
-from tests.proxy.conftest import ProxyFactory
+from tests.proxy.conftest import ProxyFactory, envelope
 from tests.proxy.fake_backend import FakeBackend, Reply
 from tests.proxy.fake_chunks import chunks_from_blocks
 from tests.proxy.stream_helpers import SCHEMA, blocks, chunk, make, run, tc
@@ -290,3 +290,35 @@ async def test_an_id_the_backend_already_gave_on_an_earlier_turn_is_made_unique(
     ).body["messages"]
     results = {m["tool_call_id"]: m["content"] for m in follow_up if m["role"] == "tool"}
     assert results == {"call_0": "first", call.id: "second"}  # each result answers its own call
+
+
+# --- server-run tools (real Claude Code audit, 2026-12-04) -------------------------------------------------------
+
+WEB_SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 8}
+
+
+async def test_a_request_offering_only_web_search_is_refused_instead_of_answered_with_made_up_results(
+    start_proxy: ProxyFactory,
+) -> None:
+    """Claude Code's WebSearch sends its own request offering only the server-run `web_search` tool. The proxy
+    dropped it and the local model "searched" without a tool; Claude Code gave its text to the main model as
+    search results. Refused, WebSearch fails visibly instead; with a regular tool next to it, the request goes."""
+    search = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 512,
+        "tools": [WEB_SEARCH],
+        "tool_choice": {"type": "auto"},
+        "messages": [{"role": "user", "content": "Perform a web search for the query: aiohttp 4.0"}],
+    }
+    async with FakeBackend() as backend:
+        proxy = await start_proxy(upstream=backend.url)
+        for stream in (False, True):
+            message = await envelope(
+                await proxy.post("/v1/messages", {**search, "stream": stream}), 400, "invalid_request_error"
+            )
+            assert message.startswith("web_search: tools that Anthropic's servers run are not available")
+        assert not any(r.path.endswith("/chat/completions") for r in backend.requests)
+        counted = await proxy.post("/v1/messages/count_tokens", search)
+        assert counted.status == 200  # counting such a request still works
+        mixed = {**search, "tools": [WEB_SEARCH, {"name": "Bash", "input_schema": {"type": "object"}}]}
+        assert (await proxy.post("/v1/messages", mixed)).status == 200
