@@ -375,8 +375,8 @@ def load_config(
             cfg.tier_upstreams[tier] = (
                 _route_upstream({"upstream": value}, tier, f"{ENV_PREFIX}{tier.upper()}_UPSTREAM") or ""
             )
-    if env.get(ENV_PREFIX + "SMALL_MODEL"):
-        cfg.tiers.setdefault("haiku", env[ENV_PREFIX + "SMALL_MODEL"])
+    if env.get(ENV_PREFIX + "SMALL_MODEL") and not env.get(ENV_PREFIX + "HAIKU_MODEL"):
+        cfg.tiers["haiku"] = env[ENV_PREFIX + "SMALL_MODEL"]  # over the file's, under CCBENCH_HAIKU_MODEL
     for name, value in env_values.items():
         _set(cfg, name, value, ENV_PREFIX + name.upper())
     for key, value in (overrides or {}).items():

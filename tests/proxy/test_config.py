@@ -60,6 +60,14 @@ def test_small_model_sets_the_haiku_tier() -> None:
     assert load_config(environ={"CCBENCH_SMALL_MODEL": "tiny"}).tiers == {"haiku": "tiny"}
 
 
+def test_the_small_model_variable_beats_the_file_as_every_variable_does(config_file: Path) -> None:
+    """Operator audit: the file's `models.haiku` won over CCBENCH_SMALL_MODEL (defaults < file < env < flags)."""
+    assert load_config(config_file, environ={}).tiers["haiku"] != "tiny"  # the file names a haiku model
+    assert load_config(config_file, environ={"CCBENCH_SMALL_MODEL": "tiny"}).tiers["haiku"] == "tiny"
+    both = {"CCBENCH_SMALL_MODEL": "tiny", "CCBENCH_HAIKU_MODEL": "named"}
+    assert load_config(config_file, environ=both).tiers["haiku"] == "named"  # the tier's own name wins
+
+
 def test_environment_booleans_and_numbers_are_coerced() -> None:
     cfg = load_config(environ={"CCBENCH_PROBE_BACKEND": "no", "CCBENCH_CONTEXT_LENGTH": "8192"})
     assert cfg.probe_backend is False
