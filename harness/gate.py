@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from harness.report_data import ResultsError, RunView
+from harness.report_data import ResultsError, RunView, ScenarioView
 from harness.report_labels import format_value, scenario_ids
 from harness.run_conditions import condition_notes, interruption
 from harness.stats import NoiseBand, noise_band
@@ -197,21 +197,34 @@ def _samples(run: RunView, key: str) -> list[float]:
     return [value for item in run.per_repeat if (value := item.get(key)) is not None]
 
 
+def _band_value(key: str, value: float) -> str:
+    """A noise-band number as the check's unit reads: `1,590 ms` for latencies, else 3 significant digits."""
+    return f"{value:,.0f} ms" if key in ("ttft_p95", "latency_p95") else f"{value:.3g}"
+
+
 def _judge(
-    key: str, breached: bool, reason: str, base: RunView, cand: RunView, t: GateThresholds
+    key: str,
+    breached: bool,
+    reason: str,
+    base: RunView,
+    cand: RunView,
+    t: GateThresholds,
+    gross: bool = False,
 ) -> tuple[str, str, NoiseBand | None]:
-    """Turn a breach into fail or noise (repeat spread), returning (verdict, reason, band)."""
+    """Turn a breach into fail or noise (repeat spread), returning (verdict, reason, band). A `gross` breach
+    (beyond twice a non-zero threshold) is never excused: with 3 repeats, one lucky candidate repeat widens the
+    band enough to call a +239 % latency "noise"."""
     if not breached:
         return "pass", reason, None
     band = noise_band(_samples(base, key), _samples(cand, key), t.noise_sigma)
+    delta = _band_value(key, abs(band.delta_mean)) if band is not None else ""
+    width = _band_value(key, band.band) if band is not None else ""
+    if band is not None and band.within and gross:
+        return "fail", f"{reason}: over twice the threshold, which the noise band never excuses", band
     if band is not None and band.within:
-        return (
-            "noise",
-            f"{reason}, but within noise (|Δ mean| {abs(band.delta_mean):.3g} ≤ band {band.band:.3g})",
-            band,
-        )
+        return "noise", f"{reason}, but within noise (|Δ mean| {delta} ≤ band {width})", band
     if band is not None:
-        reason += f", outside the noise band (|Δ mean| {abs(band.delta_mean):.3g} > {band.band:.3g})"
+        reason += f", outside the noise band (|Δ mean| {delta} > {width})"
     return "fail", reason, band
 
 
@@ -289,7 +302,8 @@ def _rate_check(
     worse = b - c if noun == "drop" else c - b
     breached = worse > allowed + EPSILON
     reason = f"{verb} {worse * 100:.1f} pts" if worse > 0 else f"no {noun}"
-    verdict, reason, band = _judge(key, breached, reason, base, cand, t)
+    gross = allowed > 0 and worse > 2 * allowed + EPSILON
+    verdict, reason, band = _judge(key, breached, reason, base, cand, t, gross)
     return Check(key, label, "rate", b, c, _points(c - b), threshold, verdict, reason, band)
 
 
@@ -306,7 +320,8 @@ def _latency_check(key: str, label: str, base: RunView, cand: RunView, t: GateTh
     reason = f"{growth_text} ({_signed_duration(grown_ms)})"
     if over_ratio and not breached:
         reason += f", under the {t.latency_floor_ms:g} ms absolute floor"
-    verdict, reason, band = _judge(key, breached, reason, base, cand, t)
+    gross = t.max_latency_growth > 0 and growth > 2 * t.max_latency_growth + EPSILON
+    verdict, reason, band = _judge(key, breached, reason, base, cand, t, gross)
     delta = f"{_signed_duration(grown_ms)} ({growth_text})"
     return Check(key, label, "ms", b, c, delta, threshold, verdict, reason, band)
 
@@ -319,7 +334,8 @@ def _error_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
     b, c = b_total / base.repeats, c_total / cand.repeats
     breached = c - b > t.max_error_growth + EPSILON
     reason = f"{c - b:+g} errors per run" if c != b else "no change"
-    verdict, reason, band = _judge("errors", breached, reason, base, cand, t)
+    gross = t.max_error_growth > 0 and c - b > 2 * t.max_error_growth + EPSILON
+    verdict, reason, band = _judge("errors", breached, reason, base, cand, t, gross)
     return Check("errors", "Errors per run", "count", b, c, f"{c - b:+g}", threshold, verdict, reason, band)
 
 
@@ -332,8 +348,14 @@ def _points(delta: float) -> str:
     return f"{delta * 100:+.1f} pts"
 
 
+def _broke_completely(base: ScenarioView, cand: ScenarioView) -> bool:
+    """Passed in some baseline repeats (flaky) and in no candidate repeat: a regression, not "fails in both"."""
+    return bool(base.pass_rate) and base.pass_rate > EPSILON and (cand.pass_rate or 0.0) <= EPSILON
+
+
 def _scenario_checks(base: RunView, cand: RunView, t: GateThresholds) -> list[ScenarioCheck]:
-    """A scenario that passed (every turn, every repeat) in the baseline must pass in the candidate."""
+    """A scenario that passed (every turn, every repeat) in the baseline must pass in the candidate, and one that
+    passed in some baseline repeats must pass in at least one candidate repeat."""
     checks = []
     for scenario_id in scenario_ids([base, cand]):
         b, c = base.scenario(scenario_id), cand.scenario(scenario_id)
@@ -355,18 +377,24 @@ def _scenario_checks(base: RunView, cand: RunView, t: GateThresholds) -> list[Sc
         if c.passed:
             reason = "fixed (failed in the baseline)" if not b.passed else "passes in both"
             checks.append(ScenarioCheck(scenario_id, b.passed, True, "pass", reason))
-        elif not b.passed:
+        elif not b.passed and not _broke_completely(b, c):
             checks.append(
                 ScenarioCheck(scenario_id, False, False, "pass", "fails in both: not a regression", failure)
             )
         else:
             counts = c.pass_count(cand.repeats).replace(")", " repeats passed)")
-            reason = f"passed in the baseline, fails in the candidate: {failure or 'failed'}{counts}"
+            if b.passed:
+                reason = f"passed in the baseline, fails in the candidate: {failure or 'failed'}{counts}"
+            else:  # flaky in the baseline, broken in the candidate
+                reason = (
+                    f"passed in {b.pass_count(base.repeats).strip(' ()')} baseline repeats, in none of the "
+                    f"candidate's: {failure or 'failed'}{counts}"
+                )
             allowed = scenario_id in t.allow_regressions
             verdict = "allowed" if allowed else "fail"
             checks.append(
                 ScenarioCheck(
-                    scenario_id, True, False, verdict, reason + (" (allowed)" if allowed else ""), failure
+                    scenario_id, b.passed, False, verdict, reason + (" (allowed)" if allowed else ""), failure
                 )
             )
     return checks

@@ -154,6 +154,8 @@ def print_gate(result: GateResult, console: Console) -> None:
             console.print(
                 Text(f"  scenario {check.id}: {VERDICT_TEXT[check.verdict]}: {check.reason}", style=style)
             )
+        elif check.baseline_passed is False and check.candidate_passed is False:  # named, so none hides here
+            console.print(Text(f"  scenario {check.id}: {check.reason}", style="dim"))
     for note in result.notes:
         console.print(Text(f"note: {note}", style="dim"))
     print_diagnosis(result.candidate, "the candidate", console)

@@ -35,6 +35,15 @@ def md_escape(text: str) -> str:
     return re.sub(r"([\\`*\[\]|#!~])", r"\\\1", text)
 
 
+def md_code(text: str) -> str:
+    """An id as inline code in a GitHub table cell, shown as it is: one line, pipes escaped (GitHub reads `\\|`
+    even inside code), a fence longer than any run of backticks in it (HTML is inert inside code)."""
+    text = re.sub(r"\s+", " ", text).strip().replace("|", "\\|")
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence, pad = "`" * (longest + 1), " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> list[str]:
     align = align or ["---"] * len(header)
     return ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"] + [
@@ -73,7 +82,7 @@ def scenario_cell(scenario: ScenarioView | None, repeats: int) -> str:
 def scenario_matrix(runs: list[RunView]) -> list[str]:
     labels = unique_labels(runs)
     rows = [
-        [f"`{sid.replace('`', '')}`"] + [scenario_cell(run.scenario(sid), run.repeats) for run in runs]
+        [md_code(sid)] + [scenario_cell(run.scenario(sid), run.repeats) for run in runs]
         for sid in scenario_ids(runs)
     ]
     return _table(["Scenario"] + [md_escape(label) for label in labels], rows)
@@ -111,9 +120,9 @@ def gate_markdown(result: GateResult) -> str:
     ]
     lines += _table(["Check", "Baseline", "Candidate", "Delta", "Threshold", "Verdict", "Why"], rows) + [""]
     scenario_rows = [
-        [f"`{c.id.replace('`', '')}`", VERDICT_ICONS[c.verdict], md_escape(c.reason)]
+        [md_code(c.id), VERDICT_ICONS[c.verdict], md_escape(c.reason)]
         for c in result.scenario_checks
-        if c.verdict != "pass" or (c.baseline_passed is False and c.candidate_passed)
+        if c.verdict != "pass" or c.baseline_passed is False  # fixed, or failing in both: named, not counted
     ]
     checks = result.scenario_checks
     both = sum(bool(c.baseline_passed and c.candidate_passed) for c in checks)

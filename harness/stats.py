@@ -13,6 +13,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+TIE_TOLERANCE = 1e-9  # relative: |Δ| and the band, computed along different paths, differ in the last bits
+
 
 @dataclass(frozen=True)
 class NoiseBand:
@@ -25,8 +27,9 @@ class NoiseBand:
 
     @property
     def within(self) -> bool:
-        """Inside the band; a zero band (identical repeats) never excuses a difference."""
-        return self.band > 0 and abs(self.delta_mean) <= self.band
+        """Inside the band (an exact tie counts as inside, whatever the float rounding: 2/21 vs 2/21); a zero band
+        (identical repeats) never excuses a difference."""
+        return self.band > 0 and abs(self.delta_mean) <= self.band * (1 + TIE_TOLERANCE)
 
 
 def standard_error_of_difference(baseline: Sequence[float], candidate: Sequence[float]) -> float | None:
