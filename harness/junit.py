@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 
 from harness.gate import Check, GateResult, ScenarioCheck
@@ -64,10 +65,16 @@ def _add_turn_failure(case: ET.Element, turn: TurnView) -> None:
     )
 
 
+# Characters XML 1.0 does not allow even escaped (ElementTree writes them raw, and CI parsers then reject the
+# whole file): control characters a scenario id, a model name or a backend's error message can carry.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def junit_text(tree: ET.ElementTree) -> str:
-    """The document as indented UTF-8 XML text with its declaration."""
+    """The document as indented UTF-8 XML text with its declaration; characters XML cannot hold become U+FFFD."""
     ET.indent(tree)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(tree.getroot(), encoding="unicode") + "\n"
+    text = ET.tostring(tree.getroot(), encoding="unicode")
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + NOT_XML.sub("\ufffd", text) + "\n"
 
 
 def _threshold_case(check: Check) -> ET.Element:

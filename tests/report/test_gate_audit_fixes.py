@@ -4,12 +4,14 @@ ids broke the Markdown table."""
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
+from harness.report import write_junit_run
 from harness.stats import NoiseBand
 from tests.report.factory import repeats, results, scenario, turn, write
 
@@ -76,3 +78,22 @@ def test_scenario_ids_cannot_break_the_markdown_table(tmp_path: Path, hostile: s
     assert len(cells) == 3  # scenario, verdict, why: no cell split by the id's pipe
     if "<b>" in hostile:
         assert "<b>x</b>" in row  # inert inside code, and shown as it is
+
+
+def test_junit_stays_well_formed_with_control_characters_in_ids_and_messages(tmp_path: Path) -> None:
+    """Scenario ids are free strings and backend error messages are copied as they came: a \\x01 or an ANSI escape
+    made the whole JUnit file unparseable for the CI."""
+    hostile = "id-with-ctrl\u0001\u001b[31m"
+    baseline = results(model="m\u0007", scenarios=[scenario(hostile)])
+    failing = turn(0, passed=False, problems=["backend said \u0000 nothing \udc80"])
+    candidate = results(scenarios=[scenario(hostile, [failing])])
+    b, c = write(tmp_path / "b.json", baseline), write(tmp_path / "c.json", candidate)
+    xml_file = tmp_path / "gate.xml"
+    args = ["gate", "--baseline", str(b), "--candidate", str(c), "--junit", str(xml_file)]
+    assert CliRunner().invoke(main, args).exit_code == 1
+    root = ET.fromstring(xml_file.read_bytes())
+    names = [case.get("name") for case in root.iter("testcase")]
+    assert "id-with-ctrl\ufffd\ufffd[31m" in names
+    run_xml = tmp_path / "run.xml"
+    write_junit_run(candidate, run_xml)
+    ET.fromstring(run_xml.read_bytes())  # parses
