@@ -41,14 +41,13 @@ from proxy.handlers import (
 from proxy.metrics import (
     GAUGE_REFRESH,
     MULTIPROC_ENV,
-    mark_worker_dead,
     multiprocess_dir,
-    use_multiprocess_values,
 )
 from proxy.requestbody import too_large
 from proxy.requestlog import RequestLog
 from proxy.shutdown import SHUTDOWN, Shutdown, drain_on_shutdown, runner_shutdown_timeout
 from proxy.upstream import Upstream
+from proxy.workers import LISTEN_BACKLOG, run_workers
 
 __all__ = ["REQUEST_ID", "REQUEST_LOG", "STATE", "build_app", "serve"]
 
@@ -203,11 +202,22 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
     With `sock`, serve on that already-bound socket (a worker of `run`)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (
-        signal.SIGINT,
-        signal.SIGTERM,
-    ):  # before anything else: a signal during start-up still stops us
-        loop.add_signal_handler(sig, stop.set)
+    app: web.Application | None = None
+    first_signal = 0.0
+
+    def on_signal() -> None:
+        """The first signal stops the proxy (requests in flight get the grace period); a second one, at least
+        SIGNAL_DEBOUNCE later (a worker gets Ctrl-C from the terminal and from its parent at once), ends the
+        grace now."""
+        nonlocal first_signal
+        if not stop.is_set():
+            first_signal = loop.time()
+            stop.set()
+        elif app is not None and loop.time() - first_signal >= SIGNAL_DEBOUNCE:
+            app[SHUTDOWN].end_grace()
+
+    for sig in STOP_SIGNALS:  # before anything else: a signal during start-up still stops us
+        loop.add_signal_handler(sig, on_signal)
     app = build_app(config)
     runner = web.AppRunner(
         app,
@@ -219,9 +229,11 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
         await runner.setup()
         if not stop.is_set():
             site = (
-                web.SockSite(runner, sock)
+                web.SockSite(
+                    runner, sock, backlog=LISTEN_BACKLOG
+                )  # aiohttp listens again, with 128 by default
                 if sock is not None
-                else web.TCPSite(runner, config.host, config.port)
+                else web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG)
             )
             await site.start()
             port = runner.addresses[0][1] if runner.addresses else config.port
@@ -234,10 +246,12 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
         log.info("shutting down")
     finally:
         await runner.cleanup()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: the terminal closed
+SIGNAL_DEBOUNCE = 0.5  # seconds: a repeat of one Ctrl-C (terminal and parent) is not a second signal
 GC_THRESHOLDS = (20_000, 50, 100)  # CPython's defaults are (700, 10, 10)
 
 
@@ -275,51 +289,6 @@ def run(config: Config) -> int:
     with tempfile.TemporaryDirectory(prefix="ccbench-metrics-") as metrics_dir:
         os.environ[MULTIPROC_ENV] = metrics_dir  # each worker's /metrics sums every worker's values
         try:
-            return _run_workers(config, family)
+            return run_workers(config, family, serve)
         finally:
             os.environ.pop(MULTIPROC_ENV, None)
-
-
-def _run_workers(config: Config, family: socket.AddressFamily) -> int:
-    first = socket.create_server((config.host, config.port), family=family, backlog=1024, reuse_port=True)
-    port = first.getsockname()[1]  # the real port, also when asked for port 0
-    children: list[int] = []
-
-    def forward(signum: int, frame: object) -> None:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signum)
-
-    signal.signal(signal.SIGINT, forward)  # before forking: a signal can never find the parent unprepared
-    signal.signal(signal.SIGTERM, forward)
-    for number in range(config.workers):
-        pid = os.fork()
-        if pid == 0:  # a worker: its own event loop on the shared socket; only the first prints the banner
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            use_multiprocess_values()
-            status = 0
-            try:
-                if number == 0:
-                    sock = first
-                else:  # a socket of its own: one left open here but never accepted on would hang clients
-                    first.close()
-                    sock = socket.create_server(
-                        (config.host, port), family=family, backlog=1024, reuse_port=True
-                    )
-                sock.setblocking(False)
-                asyncio.run(serve(config, sock=sock, show_banner=number == 0))
-            except BaseException:
-                log.exception("worker %d failed", number)
-                status = 1
-            finally:
-                logging.shutdown()  # os._exit skips atexit: write what the log handlers still hold
-                os._exit(status)
-        children.append(pid)
-    first.close()
-    failed = 0
-    for child in children:
-        _, status = os.waitpid(child, 0)
-        mark_worker_dead(child)
-        failed += os.waitstatus_to_exitcode(status) != 0
-    return 1 if failed else 0

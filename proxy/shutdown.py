@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from aiohttp import web
 
 from proxy.errors import AnthropicError
+
+log = logging.getLogger("ccbench.proxy")
 
 FAREWELL_TIME = (
     2.0  # after the grace: for the requests told to stop to send their error and close (aiohttp then
@@ -36,6 +39,7 @@ class Shutdown:
 
     def __init__(self) -> None:
         self.stopping = asyncio.Event()
+        self._grace_over = asyncio.Event()  # a second SIGINT / SIGTERM: stop waiting for the requests
         self._active = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -79,10 +83,26 @@ class Shutdown:
         return task.result()
 
     async def drain(self, grace: float) -> None:
-        """Let in-flight requests finish for up to `grace` seconds, then tell the rest to stop."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), grace)
+        """Let in-flight requests finish for up to `grace` seconds (or until `end_grace`), then tell the rest to
+        stop."""
+        if self._active:
+            log.info(
+                "shutting down: waiting up to %g s for %d %s in flight (signal again to stop now)",
+                grace,
+                self._active,
+                "request" if self._active == 1 else "requests",
+            )
+        waits = [asyncio.ensure_future(self._idle.wait()), asyncio.ensure_future(self._grace_over.wait())]
+        try:
+            await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
         self.stopping.set()
+
+    def end_grace(self) -> None:
+        """Stop waiting for requests in flight: they get the shutdown error now."""
+        self._grace_over.set()
 
 
 SHUTDOWN = web.AppKey("ccbench_shutdown", Shutdown)
