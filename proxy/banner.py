@@ -172,7 +172,8 @@ def banner_text(
     routed: Mapping[str, ProbeResult | None] | None = None,
 ) -> str:
     """The whole start-up message (`routed`: the probe result of each backend a model route names)."""
-    head = [f"ccbench proxy listening on {base_url(host, port)}", "", "Point Claude Code at it:"]
+    workers = f" ({config.workers} worker processes)" if config.workers > 1 else ""
+    head = [f"ccbench proxy listening on {base_url(host, port)}{workers}", "", "Point Claude Code at it:"]
     body = ["  " + line for line in setup_lines(config, host, port)]
     key = ", with the key as a Bearer token" if config.api_key else ""
     metrics = f"metrics: {base_url(host, port)}/metrics (Prometheus text format{key})"

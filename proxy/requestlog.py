@@ -108,12 +108,15 @@ class RequestLog:
         )
 
     def emit(self, logger: logging.Logger, advised: set[str] | None = None) -> None:
-        """Write the line once (later calls do nothing), at warning level for 5xx and info otherwise. Advice for
-        the operator among the problems is logged at warning level once per `advised` set (one per proxy)."""
+        """Write the line once (later calls do nothing): at warning level for 5xx and for a stream that started
+        (200) and then ended with an `event: error` (the backend failed mid-answer: as much a failure as a 502),
+        info otherwise. Advice for the operator among the problems is logged at warning level once per `advised`
+        set (one per proxy)."""
         if self.emitted:
             return
         self.emitted = True
-        level = logging.WARNING if self.status >= 500 or self.problems else logging.INFO
+        failed_midstream = self.status < 300 and self.error_type is not None
+        level = logging.WARNING if self.status >= 500 or failed_midstream or self.problems else logging.INFO
         if logger.isEnabledFor(level):  # the line is only built when it is written
             handler = sole_handler(logger, level)
             if handler is not None:  # the `ccbench proxy` process: the same line, without a LogRecord

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import anthropic
 import pytest
@@ -128,6 +129,21 @@ async def test_stream_cut_mid_chunk_raw_events(backend, proxy):
     assert any(e["type"] == "content_block_delta" for e in events)  # what arrived before the cut was relayed
     error = terminal_error(events)
     assert (error["type"], error["message"]) == ("api_error", "backend closed the stream early")
+
+
+async def test_a_stream_cut_mid_answer_is_logged_as_a_warning(backend, proxy, caplog):
+    """A stream that started (200) and then failed is a failed request: the operator sees it at warning level,
+    like a 502 (it was logged at info level, among the successes)."""
+    caplog.set_level(logging.INFO, logger="ccbench.proxy.requests")
+    backend.reply = Reply(chunks=text_chunks(), cut_after=4)
+    await stream_raw(proxy)
+    backend.reply = Reply(chunks=text_chunks())
+    await stream_raw(proxy)
+    lines = [r for r in caplog.records if "POST /v1/messages" in r.getMessage()]
+    assert [(r.levelno, " stream 200 api_error " in r.getMessage()) for r in lines] == [
+        (logging.WARNING, True),
+        (logging.INFO, False),
+    ]
 
 
 async def test_half_line_then_clean_eof_is_a_cut(backend, proxy):

@@ -65,7 +65,8 @@ def test_exit_causes_read_as_an_operator_needs_them() -> None:
 async def test_a_killed_worker_is_reported_and_replaced(backend: FakeBackend) -> None:
     process = await spawn("proxy", "--upstream", backend.url, "--port", "0", "--workers", "2")
     try:
-        url, _ = await read_banner(process)
+        url, banner = await read_banner(process)
+        assert f"listening on {url} (2 worker processes)" in banner
         before = await worker_pids(url)
         assert len(before) == 2
         victim = min(before)
@@ -182,7 +183,8 @@ async def test_sighup_stops_a_single_process_proxy_cleanly(backend: FakeBackend)
     Before, SIGHUP's default action killed the process on the spot."""
     process = await spawn("proxy", "--upstream", backend.url, "--port", "0")
     try:
-        await read_banner(process)
+        url, banner = await read_banner(process)
+        assert f"listening on {url}\n" in banner  # one process: no worker count
         process.send_signal(signal.SIGHUP)
         assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
     finally:
