@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -25,6 +26,20 @@ from tests.proxy.fake_backend import FakeBackend, Reply
 from tests.proxy.test_cli_proxy import STOP_TIMEOUT, read_banner, spawn
 
 BODY = {"model": "claude-opus-5-5", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@contextlib.asynccontextmanager
+async def proxy_process(
+    *args: str, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`ccbench proxy …` as a child process, killed at the end if a test left it running (its workers follow)."""
+    process = await spawn("proxy", *args, env=env)
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def worker_pids(url: str, tries: int = 40) -> set[int]:
@@ -63,8 +78,7 @@ def test_exit_causes_read_as_an_operator_needs_them() -> None:
 
 
 async def test_a_killed_worker_is_reported_and_replaced(backend: FakeBackend) -> None:
-    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", "--workers", "2")
-    try:
+    async with proxy_process("--upstream", backend.url, "--port", "0", "--workers", "2") as process:
         url, banner = await read_banner(process)
         assert f"listening on {url} (2 worker processes)" in banner
         before = await worker_pids(url)
@@ -80,16 +94,11 @@ async def test_a_killed_worker_is_reported_and_replaced(backend: FakeBackend) ->
         assert victim not in after and not alive(victim)  # replaced, and reaped (no zombie)
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
 async def test_workers_do_not_outlive_their_parent(backend: FakeBackend, how: signal.Signals) -> None:
-    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", "--workers", "2")
-    try:
+    async with proxy_process("--upstream", backend.url, "--port", "0", "--workers", "2") as process:
         url, _ = await read_banner(process)
         workers = await worker_pids(url)
         assert len(workers) == 2
@@ -98,10 +107,6 @@ async def test_workers_do_not_outlive_their_parent(backend: FakeBackend, how: si
         async with asyncio.timeout(STOP_TIMEOUT):
             while any(alive(pid) for pid in workers):
                 await asyncio.sleep(0.1)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_a_port_in_use_is_refused_with_workers_too(backend: FakeBackend) -> None:
@@ -117,13 +122,15 @@ async def test_a_port_in_use_is_refused_with_workers_too(backend: FakeBackend) -
 async def test_a_second_signal_ends_a_long_grace_at_once(workers: str) -> None:
     async with FakeBackend(Reply(prefill_delay=math.inf)) as silent:
         env = {"CCBENCH_SHUTDOWN_GRACE": "120"}
-        process = await spawn("proxy", "--upstream", silent.url, "--port", "0", "--workers", workers, env=env)
-        try:
+        async with proxy_process(
+            "--upstream", silent.url, "--port", "0", "--workers", workers, env=env
+        ) as process:
             url, _ = await read_banner(process)
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
                 answer = asyncio.ensure_future(http.post(url + "/v1/messages", json=BODY))
-                while not any(r.path.endswith("/chat/completions") for r in silent.requests):
-                    await asyncio.sleep(0.02)
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    while not any(r.path.endswith("/chat/completions") for r in silent.requests):
+                        await asyncio.sleep(0.02)
                 process.send_signal(signal.SIGTERM)
                 log = await stderr_until(process, "(signal again to stop now)")
                 assert "shutting down: waiting up to 120 s for 1 request in flight" in log
@@ -132,10 +139,6 @@ async def test_a_second_signal_ends_a_long_grace_at_once(workers: str) -> None:
                 response = await answer
                 assert response.status == 529
                 assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
 
 
 @pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
@@ -143,8 +146,7 @@ async def test_workers_listen_with_the_backlog_asked_for(backend: FakeBackend) -
     with open("/proc/sys/net/core/somaxconn") as somaxconn:
         if int(somaxconn.read()) < LISTEN_BACKLOG:
             pytest.skip("the kernel caps the backlog below LISTEN_BACKLOG")
-    process = await spawn("proxy", "--upstream", backend.url, "--port", "0", "--workers", "2")
-    try:
+    async with proxy_process("--upstream", backend.url, "--port", "0", "--workers", "2") as process:
         url, _ = await read_banner(process)
         assert len(await worker_pids(url)) == 2  # both workers are listening
         port = url.rsplit(":", 1)[1]
@@ -155,10 +157,6 @@ async def test_workers_listen_with_the_backlog_asked_for(backend: FakeBackend) -
         assert backlogs == [str(LISTEN_BACKLOG)] * 2, listing
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 def fail_at_once(config: Config, sock: socket.socket, show_banner: bool) -> None:
@@ -181,13 +179,8 @@ def test_workers_dying_at_start_stop_the_proxy_with_a_reason(caplog: pytest.LogC
 async def test_sighup_stops_a_single_process_proxy_cleanly(backend: FakeBackend) -> None:
     """The terminal closing (SIGHUP) is a stop like SIGTERM: requests in flight get the grace, exit status 0.
     Before, SIGHUP's default action killed the process on the spot."""
-    process = await spawn("proxy", "--upstream", backend.url, "--port", "0")
-    try:
+    async with proxy_process("--upstream", backend.url, "--port", "0") as process:
         url, banner = await read_banner(process)
         assert f"listening on {url}\n" in banner  # one process: no worker count
         process.send_signal(signal.SIGHUP)
         assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
