@@ -327,11 +327,10 @@ def _latency_check(key: str, label: str, base: RunView, cand: RunView, t: GateTh
 
 
 def _error_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
-    b_total, c_total = base.metrics["errors"], cand.metrics["errors"]
+    b, c = base.metrics["errors_per_run"], cand.metrics["errors_per_run"]
     threshold = f"growth ≤ {t.max_error_growth:g} per run"
-    if b_total is None or c_total is None:
-        return _skipped("errors", "Errors per run", "count", b_total, c_total, threshold)
-    b, c = b_total / base.repeats, c_total / cand.repeats
+    if b is None or c is None:
+        return _skipped("errors", "Errors per run", "count", b, c, threshold)
     breached = c - b > t.max_error_growth + EPSILON
     reason = f"{c - b:+g} errors per run" if c != b else "no change"
     gross = t.max_error_growth > 0 and c - b > 2 * t.max_error_growth + EPSILON

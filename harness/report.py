@@ -72,20 +72,48 @@ def write_output(path: str | Path, text: str, console: Console) -> None:
     console.print(f"wrote {path}", style="dim", markup=False, highlight=False)
 
 
-def compare_table(runs: list[RunView]) -> Table:
-    """One row per run; the best value in each column in bold green."""
-    table = Table(title="ccbench compare", header_style="bold", show_lines=False)
-    table.add_column("Model")
-    table.add_column("Backend")
-    for spec in COMPARE_METRICS:
-        table.add_column(spec.label, justify="right")
+def compare_table(runs: list[RunView], width: int | None = None) -> Table:
+    """One row per run, the best value in each column in bold green. When that table is wider than `width` (a
+    narrow terminal), one column per run instead: rich would otherwise shrink the columns and cut names with
+    "…", so that "Qwen2.5-Coder-32B-Instruct-AWQ" and "…-GPTQ" both showed as "Qwen2.…"."""
     best = {s.key: best_rows([r.metrics[s.key] for r in runs], s.higher_is_better) for s in COMPARE_METRICS}
+    headers = ["Model", "Backend", *(spec.label for spec in COMPARE_METRICS)]
+    rows: list[list[Text]] = []
     for i, (run, name) in enumerate(zip(runs, model_names(runs), strict=True)):
         cells = [Text(name), Text(run.preset or "—")]
         for spec in COMPARE_METRICS:
             style = "bold green" if i in best[spec.key] else ""
             cells.append(Text(format_value(spec.kind, run.metrics[spec.key]), style=style))
+        rows.append(cells)
+    widths = [
+        max(cell_width(header), *(row[column].cell_len for row in rows))
+        for column, header in enumerate(headers)
+    ]
+    if width is not None and sum(widths) + 3 * len(widths) + 1 > width:  # 3: a column's padding and border
+        return _one_column_per_run(headers, rows)
+    table = Table(title="ccbench compare", header_style="bold", show_lines=False)
+    for column, header in enumerate(headers):
+        table.add_column(
+            header, justify="left" if column < 2 else "right", overflow="fold", no_wrap=column < 2
+        )
+    for cells in rows:
         table.add_row(*cells)
+    return table
+
+
+def cell_width(header: str) -> int:
+    """A header's narrowest width: its longest word (headers wrap between words)."""
+    return max(len(word) for word in header.split())
+
+
+def _one_column_per_run(headers: list[str], rows: list[list[Text]]) -> Table:
+    """The compare table turned: a row per metric, a column per run headed by its (folded, never cut) name."""
+    table = Table(title="ccbench compare", header_style="bold", show_lines=False)
+    table.add_column("", overflow="fold")  # the metric names: folded too, never cut ("count_tok…")
+    for cells in rows:
+        table.add_column(cells[0], justify="right", overflow="fold")
+    for metric, header in enumerate(headers[1:], start=1):
+        table.add_row(Text(header), *(cells[metric] for cells in rows))
     return table
 
 
@@ -97,9 +125,9 @@ def failing_scenarios_table(runs: list[RunView]) -> Table | None:
     if not failing:
         return None
     table = Table(title="Failing scenarios", header_style="bold")
-    table.add_column("Scenario")
+    table.add_column("Scenario", overflow="fold")
     for label in unique_labels(runs):
-        table.add_column(Text(label))
+        table.add_column(Text(label), overflow="fold")  # a narrow terminal folds a long label, never cuts it
     for sid in failing:
         cells = [Text(sid)]
         for run in runs:

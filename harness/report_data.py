@@ -46,7 +46,7 @@ COMPARE_METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("latency_p50", "Latency p50", "ms", False),
     MetricSpec("latency_p95", "Latency p95", "ms", False),
     MetricSpec("output_tokens_per_s", "Output tok/s", "tps", True),
-    MetricSpec("errors", "Errors", "count", False),
+    MetricSpec("errors_per_run", "Errors per run", "count", False),
 )
 
 # summary path -> metric key; nested paths are (parent, child).
@@ -227,13 +227,17 @@ def parse_results(data: object, source: str) -> RunView:
     backend = data.get("backend") if isinstance(data.get("backend"), Mapping) else {}
     metrics = {key: _summary_number(summary, path, source) for key, path in _SUMMARY_PATHS.items()}
     repeats = summary.get("repeats")
+    repeats = repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 1
+    # what compare shows and the gate judges: `summary.errors` sums every repeat, so a `--repeat 3` run's total
+    # is not comparable with a single run's
+    metrics["errors_per_run"] = None if metrics["errors"] is None else metrics["errors"] / repeats
     return RunView(
         source=source,
         model=_text(data.get("model")) or "(unknown model)",
         preset=_text(backend.get("preset")),
         base_url=_text(backend.get("base_url")),
         created_at=_text(data.get("created_at")),
-        repeats=repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 1,
+        repeats=repeats,
         metrics=metrics,
         per_repeat=_per_repeat(summary.get("per_repeat"), source),
         failure_classes=_failure_classes(summary.get("failure_classes")),

@@ -163,7 +163,7 @@ def _card(run: RunView, name: str) -> str:
         ("TTFT p95", format_value("ms", m["ttft_p95"])),
         ("Latency p95", format_value("ms", m["latency_p95"])),
         ("Output tok/s", format_value("tps", m["output_tokens_per_s"])),
-        ("Errors", format_value("count", m["errors"])),
+        ("Errors per run", format_value("count", m["errors_per_run"])),
     ]
     if run.repeats > 1:
         rows.append(("Repeats", str(run.repeats)))

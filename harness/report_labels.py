@@ -21,7 +21,7 @@ def format_value(kind: str, value: float | None) -> str:
         return f"{value:,.0f} ms" if value >= 10 or value == 0 else f"{value:.1f} ms"
     if kind == "tps":
         return f"{value:,.1f}"
-    return f"{value:g}"
+    return f"{round(value, 2):g}"  # a count, or a count per run (errors per run of a --repeat 3 run: 0.33)
 
 
 def best_rows(values: list[float | None], higher_is_better: bool) -> set[int]:

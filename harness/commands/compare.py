@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from harness.commands.options import OutputFile
@@ -45,8 +47,9 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
         runs = [load_results_file(path) for path in results]
     except ResultsError as exc:
         raise click.UsageError(str(exc)) from None
+    _refuse_repeats(results)
     console = console_for_output()
-    console.print(compare_table(runs))
+    console.print(compare_table(runs, console.width))
     for note in comparability_notes(runs):
         console.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
     failing = failing_scenarios_table(runs)
@@ -60,3 +63,17 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
         write_output(markdown_path, compare_markdown(runs), console)
     if html_path:
         write_output(html_path, render_html(runs), console)
+
+
+def _refuse_repeats(paths: tuple[str, ...]) -> None:
+    """The same file named twice (or through a link, or as ./x and x) is a usage error, not a second row: it adds
+    nothing, and in a script it is most often a typo for the other file that was meant (`old.json new.json`)."""
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        stat = os.stat(path)
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            first = seen[key]
+            same = "twice" if first == path else f"twice ({first} and {path} are the same file)"
+            raise click.UsageError(f"{path} is given {same}: name each results file once")
+        seen[key] = path

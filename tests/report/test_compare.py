@@ -6,12 +6,14 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
 from harness.cli import main
-from harness.report import write_markdown
+from harness.report import compare_table, write_markdown
 from harness.report_data import load_results_file, parse_results
 from harness.report_labels import best_rows
-from tests.report.factory import results, scenario, turn, write
+from harness.report_markdown import compare_markdown
+from tests.report.factory import repeats, results, scenario, turn, write
 
 EVIL_MODEL = "evil|model <script>alert(1)</script>"
 
@@ -150,7 +152,9 @@ def test_runs_of_different_scenarios_are_flagged_in_terminal_and_markdown(tmp_pa
     expected = "The runs cover different scenarios (full.json 3 of 3, one.json 1 of 3)"
     assert expected in " ".join(outcome.output.split())
     assert expected in markdown.read_text()
-    same = CliRunner().invoke(main, ["compare", str(full), str(full), "--markdown", str(markdown)])
+    again = write(tmp_path / "again.json", results("qwen3-8b-new", "vllm"))
+    same = CliRunner().invoke(main, ["compare", str(full), str(again), "--markdown", str(markdown)])
+    assert same.exit_code == 0, same.output
     assert "cover different scenarios" not in same.output + markdown.read_text()
 
 
@@ -194,3 +198,64 @@ def test_runs_sharing_no_scenario_are_named_in_terminal_markdown_and_html(tmp_pa
     assert "cover different scenarios" not in apart  # the stronger warning says it
     overlapping = CliRunner().invoke(main, ["compare", str(a), str(c)]).output
     assert "share no scenario" not in overlapping and "shares no scenario" not in overlapping
+
+
+QUANTS = ("Qwen2.5-Coder-32B-Instruct-AWQ", "Qwen2.5-Coder-32B-Instruct-GPTQ")
+
+
+@pytest.mark.parametrize("width", [100, 250])
+def test_long_model_names_are_never_cut_in_the_terminal(width: int) -> None:
+    """Two quantisations of one model differ only at the end of their names: rich shrank the Model column to
+    "Qwen2.…" for both. A table too wide for the terminal is turned (a column per run) instead."""
+    runs = [parse_results(results(model, "vllm"), f"{model}.json") for model in QUANTS]
+    console = Console(width=width, record=True)
+    console.print(compare_table(runs, width))
+    text = console.export_text()
+    assert "…" not in text
+    for model in QUANTS:
+        assert model in text
+    assert "Schema validity" in text and "100.0 %" in text
+
+
+def test_a_tiny_terminal_folds_names_and_values_but_cuts_nothing() -> None:
+    runs = [parse_results(results(model, "vllm"), f"{model}.json") for model in QUANTS]
+    console = Console(width=60, record=True)
+    console.print(compare_table(runs, 60))
+    text = console.export_text()
+    assert "…" not in text
+    folded = "".join(text.split())  # the cells' characters in reading order, borders and all
+    assert "Qwen2.5-Coder" in folded and "100.0%" in folded
+
+
+def test_errors_are_per_run_in_compare_as_in_the_gate(tmp_path) -> None:
+    """A --repeat 3 run with 3 errors (one per repeat) and a single run with 1 error are equally good: compare
+    showed 3 against 1 (highlighting the single run) while the gate judged "no change"."""
+    repeated = results(
+        "qwen3-8b", "vllm", errors=3, per_repeat=repeats([1.0] * 3, [200] * 3, [800] * 3, [1, 1, 1])
+    )
+    single = results("qwen3-8b-new", "vllm", errors=1)
+    worse = results("qwen3-8b-bad", "vllm", errors=2)
+    files = [str(write(tmp_path / f"{i}.json", data)) for i, data in enumerate((repeated, single, worse))]
+    runs = [load_results_file(path) for path in files]
+    assert [run.metrics["errors_per_run"] for run in runs] == [1.0, 1.0, 2.0]
+    markdown = compare_markdown(runs)
+    header = next(line for line in markdown.splitlines() if line.startswith("| Model"))
+    assert header.rstrip(" |").endswith("Errors per run")
+    rows = [line for line in markdown.splitlines() if line.startswith("| qwen3-8b")]
+    assert [row.rstrip(" |").rsplit("|", 1)[1].strip() for row in rows] == ["**1**", "**1**", "2"]
+    gate = CliRunner().invoke(main, ["gate", "--baseline", files[0], "--candidate", files[1]])
+    assert gate.exit_code == 0, gate.output
+    assert "Errors per run" in gate.output
+
+
+def test_the_same_file_twice_is_a_usage_error(files, tmp_path) -> None:
+    """It showed the run twice; now exit 2 naming the file, also when the second name is a link or ./path."""
+    twice = CliRunner().invoke(main, ["compare", files[0], files[1], files[0]])
+    assert twice.exit_code == 2
+    assert f"{files[0]} is given twice: name each results file once" in twice.output
+    link = tmp_path / "link.json"
+    link.symlink_to(files[1])
+    aliased = CliRunner().invoke(main, ["compare", files[1], str(link)])
+    assert aliased.exit_code == 2
+    assert f"({files[1]} and {link} are the same file)" in aliased.output
+    assert CliRunner().invoke(main, ["compare", *files]).exit_code == 0  # distinct files are fine
