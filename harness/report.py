@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -72,12 +72,9 @@ def write_output(path: str | Path, text: str, console: Console) -> None:
     console.print(f"wrote {path}", style="dim", markup=False, highlight=False)
 
 
-def compare_table(runs: list[RunView], width: int | None = None) -> Table:
-    """One row per run, the best value in each column in bold green. When that table is wider than `width` (a
-    narrow terminal), one column per run instead: rich would otherwise shrink the columns and cut names with
-    "…", so that "Qwen2.5-Coder-32B-Instruct-AWQ" and "…-GPTQ" both showed as "Qwen2.…"."""
+def compare_table(runs: list[RunView]) -> CompareTable:
+    """One row per run, the best value in each column in bold green (laid out at the width it is printed at)."""
     best = {s.key: best_rows([r.metrics[s.key] for r in runs], s.higher_is_better) for s in COMPARE_METRICS}
-    headers = ["Model", "Backend", *(spec.label for spec in COMPARE_METRICS)]
     rows: list[list[Text]] = []
     for i, (run, name) in enumerate(zip(runs, model_names(runs), strict=True)):
         cells = [Text(name), Text(run.preset or "—")]
@@ -85,36 +82,52 @@ def compare_table(runs: list[RunView], width: int | None = None) -> Table:
             style = "bold green" if i in best[spec.key] else ""
             cells.append(Text(format_value(spec.kind, run.metrics[spec.key]), style=style))
         rows.append(cells)
-    widths = [
-        max(cell_width(header), *(row[column].cell_len for row in rows))
-        for column, header in enumerate(headers)
-    ]
-    if width is not None and sum(widths) + 3 * len(widths) + 1 > width:  # 3: a column's padding and border
-        return _one_column_per_run(headers, rows)
-    table = Table(title="ccbench compare", header_style="bold", show_lines=False)
-    for column, header in enumerate(headers):
-        table.add_column(
-            header, justify="left" if column < 2 else "right", overflow="fold", no_wrap=column < 2
-        )
-    for cells in rows:
-        table.add_row(*cells)
-    return table
+    return CompareTable(["Model", "Backend", *(spec.label for spec in COMPARE_METRICS)], rows)
 
 
-def cell_width(header: str) -> int:
+class CompareTable:
+    """The compare table, a row per run, or turned (a column per run) when that is wider than the console: rich
+    would otherwise shrink the columns and cut names with "…", so that "Qwen2.5-Coder-32B-Instruct-AWQ" and
+    "…-GPTQ" both showed as "Qwen2.…". Decided at render time, so every console gets the layout that fits."""
+
+    def __init__(self, headers: list[str], rows: list[list[Text]]) -> None:
+        self.headers = headers
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.table(options.max_width)
+
+    def table(self, width: int) -> Table:
+        """The table for a console `width` columns wide."""
+        widths = [
+            max(_narrowest(header), *(row[column].cell_len for row in self.rows))
+            for column, header in enumerate(self.headers)
+        ]
+        if sum(widths) + 3 * len(widths) + 1 > width:  # 3: a column's padding and border; 1: the last border
+            return self._turned()
+        table = Table(title="ccbench compare", header_style="bold")
+        for column, header in enumerate(self.headers):
+            table.add_column(
+                header, justify="left" if column < 2 else "right", overflow="fold", no_wrap=column < 2
+            )
+        for cells in self.rows:
+            table.add_row(*cells)
+        return table
+
+    def _turned(self) -> Table:
+        """A row per metric, a column per run headed by its name (folded onto more lines, never cut)."""
+        table = Table(title="ccbench compare", header_style="bold")
+        table.add_column("", overflow="fold")  # the metric names: folded too, never cut ("count_tok…")
+        for cells in self.rows:
+            table.add_column(cells[0], justify="right", overflow="fold")
+        for metric, header in enumerate(self.headers[1:], start=1):
+            table.add_row(Text(header), *(cells[metric] for cells in self.rows))
+        return table
+
+
+def _narrowest(header: str) -> int:
     """A header's narrowest width: its longest word (headers wrap between words)."""
     return max(len(word) for word in header.split())
-
-
-def _one_column_per_run(headers: list[str], rows: list[list[Text]]) -> Table:
-    """The compare table turned: a row per metric, a column per run headed by its (folded, never cut) name."""
-    table = Table(title="ccbench compare", header_style="bold", show_lines=False)
-    table.add_column("", overflow="fold")  # the metric names: folded too, never cut ("count_tok…")
-    for cells in rows:
-        table.add_column(cells[0], justify="right", overflow="fold")
-    for metric, header in enumerate(headers[1:], start=1):
-        table.add_row(Text(header), *(cells[metric] for cells in rows))
-    return table
 
 
 def failing_scenarios_table(runs: list[RunView]) -> Table | None:

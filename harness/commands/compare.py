@@ -49,7 +49,7 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
         raise click.UsageError(str(exc)) from None
     _refuse_repeats(results)
     console = console_for_output()
-    console.print(compare_table(runs, console.width))
+    console.print(compare_table(runs))
     for note in comparability_notes(runs):
         console.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
     failing = failing_scenarios_table(runs)

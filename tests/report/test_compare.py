@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from harness.cli import main
-from harness.report import compare_table, write_markdown
+from harness.report import compare_table, failing_scenarios_table, write_markdown
 from harness.report_data import load_results_file, parse_results
 from harness.report_labels import best_rows
 from harness.report_markdown import compare_markdown
@@ -201,51 +201,92 @@ def test_runs_sharing_no_scenario_are_named_in_terminal_markdown_and_html(tmp_pa
 
 
 QUANTS = ("Qwen2.5-Coder-32B-Instruct-AWQ", "Qwen2.5-Coder-32B-Instruct-GPTQ")
+SIX = (*QUANTS, *(f"Qwen2.5-Coder-32B-Instruct-{q}" for q in ("Q4_K_M", "Q8_0", "FP8", "BF16")))
 
 
-@pytest.mark.parametrize("width", [100, 250])
-def test_long_model_names_are_never_cut_in_the_terminal(width: int) -> None:
-    """Two quantisations of one model differ only at the end of their names: rich shrank the Model column to
-    "Qwen2.…" for both. A table too wide for the terminal is turned (a column per run) instead."""
-    runs = [parse_results(results(model, "vllm"), f"{model}.json") for model in QUANTS]
+def _render(models: tuple[str, ...], width: int) -> str:
+    """The compare table as an 80-column (or other) terminal shows it."""
+    runs = [parse_results(results(model, "vllm"), f"{model}.json") for model in models]
     console = Console(width=width, record=True)
-    console.print(compare_table(runs, width))
-    text = console.export_text()
-    assert "…" not in text
-    for model in QUANTS:
-        assert model in text
-    assert "Schema validity" in text and "100.0 %" in text
+    console.print(compare_table(runs))
+    return console.export_text()
 
 
-def test_a_tiny_terminal_folds_names_and_values_but_cuts_nothing() -> None:
-    runs = [parse_results(results(model, "vllm"), f"{model}.json") for model in QUANTS]
-    console = Console(width=60, record=True)
-    console.print(compare_table(runs, 60))
+def _header_cells(text: str) -> list[str]:
+    """Each column's header as one string, its folded lines joined again."""
+    lines = [line.strip()[1:-1] for line in text.splitlines() if line.strip().startswith("┃")]
+    return [
+        "".join(part.strip() for part in column)
+        for column in zip(*(line.split("┃") for line in lines), strict=True)
+    ]
+
+
+def _first_cells(text: str) -> list[str]:
+    """The first column of the body rows (the metric names of the turned table)."""
+    return [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│")]
+
+
+def test_long_model_names_stay_whole_in_a_wide_terminal() -> None:
+    text = _render(QUANTS, 250)
+    assert "…" not in text
+    assert all(model in text for model in QUANTS)
+
+
+@pytest.mark.parametrize(
+    ("models", "width"), [(QUANTS, 80), (QUANTS, 100), (SIX[:5], 80), (SIX, 80), (SIX, 40)]
+)
+def test_long_model_names_are_never_cut_in_a_narrow_terminal(models: tuple[str, ...], width: int) -> None:
+    """Two quantisations of one model differ only at the end of their names: at 80 columns rich shrank the
+    Model column to "Qwen2.…" for both. A table too wide is turned (a column per run, headed by its name,
+    folded onto more lines when needed); the metric names are folded, not cut ("count_tok…"), too."""
+    text = _render(models, width)
+    assert "…" not in text
+    assert _header_cells(text) == ["", *models]
+    assert _first_cells(text)[0].startswith("Ba")  # the turned table: a row per metric, Backend first
+
+
+@pytest.mark.parametrize("models", [QUANTS, SIX])
+def test_the_failing_scenarios_table_folds_long_names_too(models: tuple[str, ...]) -> None:
+    """Its columns are headed "model · backend": cut at 80 columns, they read "Qwen2.5-C…" for every run."""
+    broken = [scenario("a-scenario-with-a-long-identifying-name", [turn(0, passed=False)])]
+    runs = [parse_results(results(model, "vllm", scenarios=broken), f"{model}.json") for model in models]
+    console = Console(width=80, record=True)
+    console.print(failing_scenarios_table(runs))
     text = console.export_text()
     assert "…" not in text
-    folded = "".join(text.split())  # the cells' characters in reading order, borders and all
-    assert "Qwen2.5-Coder" in folded and "100.0%" in folded
+    headers = [cell.replace(" ", "") for cell in _header_cells(text)]  # a wrap at a space drops the space
+    assert headers == ["Scenario", *(f"{model}·vllm" for model in models)]
 
 
 def test_errors_are_per_run_in_compare_as_in_the_gate(tmp_path) -> None:
     """A --repeat 3 run with 3 errors (one per repeat) and a single run with 1 error are equally good: compare
     showed 3 against 1 (highlighting the single run) while the gate judged "no change"."""
-    repeated = results(
-        "qwen3-8b", "vllm", errors=3, per_repeat=repeats([1.0] * 3, [200] * 3, [800] * 3, [1, 1, 1])
-    )
+    per_repeat = repeats([1.0] * 3, [200] * 3, [800] * 3, [1, 1, 1])
+    repeated = results("qwen3-8b", "vllm", errors=3, per_repeat=per_repeat)
     single = results("qwen3-8b-new", "vllm", errors=1)
     worse = results("qwen3-8b-bad", "vllm", errors=2)
-    files = [str(write(tmp_path / f"{i}.json", data)) for i, data in enumerate((repeated, single, worse))]
+    rare = results(
+        "qwen3-8b-rare", "vllm", errors=1, per_repeat=repeats([1.0] * 3, [200] * 3, [800] * 3, [1, 0, 0])
+    )
+    runs_data = (repeated, single, worse, rare)
+    files = [str(write(tmp_path / f"{i}.json", data)) for i, data in enumerate(runs_data)]
     runs = [load_results_file(path) for path in files]
-    assert [run.metrics["errors_per_run"] for run in runs] == [1.0, 1.0, 2.0]
     markdown = compare_markdown(runs)
     header = next(line for line in markdown.splitlines() if line.startswith("| Model"))
     assert header.rstrip(" |").endswith("Errors per run")
     rows = [line for line in markdown.splitlines() if line.startswith("| qwen3-8b")]
-    assert [row.rstrip(" |").rsplit("|", 1)[1].strip() for row in rows] == ["**1**", "**1**", "2"]
-    gate = CliRunner().invoke(main, ["gate", "--baseline", files[0], "--candidate", files[1]])
-    assert gate.exit_code == 0, gate.output
-    assert "Errors per run" in gate.output
+    assert [row.rstrip(" |").rsplit("|", 1)[1].strip() for row in rows] == ["1", "1", "2", "**0.33**"]
+    terminal = CliRunner().invoke(main, ["compare", *files])
+    assert terminal.exit_code == 0, terminal.output
+    assert "Errors per run" in terminal.output and "0.33" in terminal.output
+    for baseline, candidate in ((0, 1), (1, 0)):  # the gate: the same numbers, "no change" either way
+        gate = CliRunner().invoke(
+            main, ["gate", "--baseline", files[baseline], "--candidate", files[candidate]]
+        )
+        assert gate.exit_code == 0, gate.output
+        line = next(row for row in gate.output.splitlines() if "Errors per run" in row)
+        assert "no change" in line
+    assert [run.metrics["errors_per_run"] for run in runs] == [1.0, 1.0, 2.0, 1 / 3]
 
 
 def test_the_same_file_twice_is_a_usage_error(files, tmp_path) -> None:
@@ -258,4 +299,7 @@ def test_the_same_file_twice_is_a_usage_error(files, tmp_path) -> None:
     aliased = CliRunner().invoke(main, ["compare", files[1], str(link)])
     assert aliased.exit_code == 2
     assert f"({files[1]} and {link} are the same file)" in aliased.output
+    dotted = f"{tmp_path}/./run2.json"  # another spelling of files[2]
+    spelled = CliRunner().invoke(main, ["compare", files[2], dotted])
+    assert spelled.exit_code == 2 and "are the same file" in spelled.output
     assert CliRunner().invoke(main, ["compare", *files]).exit_code == 0  # distinct files are fine
