@@ -41,17 +41,42 @@ class Frame:
     def span(self) -> float:
         return self.width - self.label_width - RIGHT_MARGIN
 
-    def short(self, label: str) -> str:
-        """Cut a label to what fits left of the bars (at most 8 units per character at 13 px), keeping its
-        start and its end, where model files and backends differ ("Qwen3-Cod…-Q4_K_M.gguf · llamacpp")."""
-        chars = max(8, (self.label_width - 14) // 8)
-        if len(label) <= chars:
-            return label
-        label = label.rsplit("/", 1)[-1]  # a model path or org/name: the file or model name says most
-        if len(label) <= chars:
-            return label
-        head = chars // 3
-        return label[:head] + "…" + label[len(label) - (chars - head - 1) :]
+    @property
+    def label_chars(self) -> int:
+        """Characters that fit left of the bars on one line (at most 8 units per character at 13 px)."""
+        return max(8, (self.label_width - 14) // 8)
+
+    def label_lines(self, label: str) -> list[str]:
+        """A label as the lines drawn left of its bars: whole when it fits; else without a path or org prefix
+        (the file or model name says most); else wrapped onto up to MAX_LABEL_LINES lines, so that names which
+        differ only in the middle ("Qwen3-Coder-30B-A3B-…-Q4_K_M.gguf" and "Qwen3-Coder-480B-A35B-…") stay
+        apart. Only a label longer than that is cut, in its middle, keeping the end where backends differ."""
+        chars = self.label_chars
+        if len(label) > chars:
+            label = label.rsplit("/", 1)[-1]
+        lines: list[str] = []
+        while len(label) > chars and len(lines) < MAX_LABEL_LINES - 1:
+            cut = _break_at(label, chars)
+            lines.append(label[:cut].rstrip())
+            label = label[cut:].lstrip()
+        if len(label) > chars:
+            head = chars // 3
+            label = label[:head] + "…" + label[len(label) - (chars - head - 1) :]
+        return [*lines, label]
+
+
+MAX_LABEL_LINES = 3
+LABEL_LINE_HEIGHT = 15
+
+
+def _break_at(text: str, chars: int) -> int:
+    """Where to end a wrapped line of at most `chars` characters: after the last space in its second half (the
+    " · " before the backend), else the last "-", "/", ".", "_" there, in that order, else at `chars`."""
+    for separators in (" ", "-/", ".", "_"):
+        for i in range(chars, chars // 2, -1):
+            if text[i - 1] in separators:
+                return i
+    return chars
 
 
 def _nice_max(value: float) -> float:
@@ -87,10 +112,12 @@ def bar_chart(
 ) -> str:
     """Horizontal bars, one group per label and one bar per series; null values print "—" and draw no bar."""
     bar_h, gap, group_gap = 18, 4, 16
-    group_h = len(series) * (bar_h + gap) - gap
+    bars_h = len(series) * (bar_h + gap) - gap
+    label_lines = [frame.label_lines(label) for label in labels]
+    row_h = [max(bars_h, LABEL_LINE_HEIGHT * len(lines)) for lines in label_lines]
     legend_h = 28 if len(series) > 1 else 0
     top = 12 + legend_h
-    height = top + len(labels) * (group_h + group_gap) + 26
+    height = top + sum(h + group_gap for h in row_h) + 26
     present = [v for s in series for v in s.values if v is not None]
     axis_max = axis_max or _nice_max(max(present, default=0.0))
     bottom = height - 26
@@ -107,14 +134,21 @@ def bar_chart(
             parts.append(f'<text x="{x + 17}" y="18" class="legend">{escape(s.name)}</text>')
             x += 30 + 7 * len(s.name)
     parts += _axis(frame, top - 4, bottom, axis_max, fmt)
+    y0 = top
     for row, label in enumerate(labels):
-        y0 = top + row * (group_h + group_gap)
-        parts.append(
-            f'<text x="{label_x - 10}" y="{y0 + group_h / 2 + 5:.1f}" class="label" text-anchor="end">'
-            f"<title>{escape(label)}</title>{escape(frame.short(label))}</text>"
+        lines = label_lines[row]
+        first = (
+            y0 + row_h[row] / 2 + 5 - LABEL_LINE_HEIGHT * (len(lines) - 1) / 2
+        )  # the lines centred on the row
+        spans = "".join(
+            f'<tspan x="{label_x - 10}" y="{first + LABEL_LINE_HEIGHT * i:.1f}">{escape(line)}</tspan>'
+            for i, line in enumerate(lines)
         )
+        parts.append(f'<text class="label" text-anchor="end"><title>{escape(label)}</title>{spans}</text>')
+        bars_top = y0 + (row_h[row] - bars_h) // 2
+        y0 += row_h[row] + group_gap
         for k, s in enumerate(series):
-            y = y0 + k * (bar_h + gap)
+            y = bars_top + k * (bar_h + gap)
             value = s.values[row]
             if value is None:
                 parts.append(

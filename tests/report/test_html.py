@@ -134,14 +134,27 @@ def test_html_dom_after_rendering(html_file, tmp_path):
     assert dom.stdout.count("<details>") == 1  # one failing scenario cell
 
 
-def test_chart_labels_are_cut_keeping_start_and_end():
-    from harness.svg_charts import Frame
+def test_chart_labels_wrap_instead_of_being_cut():
+    """Labels were cut to their start and end ("Qwen3-Co….gguf · llamacpp"), so two models differing only in
+    the middle (sizes of one family in one quantisation) read the same left of their bars."""
+    from harness.svg_charts import MAX_LABEL_LINES, Frame, Series, bar_chart
 
     frame = Frame(width=540, label_width=210)
-    path_label = "/models/very/long/directory/SmolLM2-135M-Instruct.Q4_1.gguf · llamacpp"
-    short = frame.short(path_label)
-    assert len(short) <= (210 - 14) // 8 and short.startswith("SmolLM2") and short.endswith("· llamacpp")
-    assert frame.short("qwen3-8b · vllm") == "qwen3-8b · vllm"
+    chars = (210 - 14) // 8
+    assert frame.label_lines("qwen3-8b · vllm") == ["qwen3-8b · vllm"]
+    path = "/models/very/long/directory/SmolLM2-135M-Instruct.Q4_1.gguf · llamacpp"
+    assert "".join(frame.label_lines(path)).replace(" ", "") == path.rsplit("/", 1)[1].replace(" ", "")
+    sizes = [f"Qwen3-Coder-{size}-Instruct-Q4_K_M.gguf · llamacpp" for size in ("30B-A3B", "480B-A35B")]
+    wrapped = [frame.label_lines(label) for label in sizes]
+    assert wrapped[0] != wrapped[1]
+    for label, lines in zip(sizes, wrapped, strict=True):
+        assert all(len(line) <= chars for line in lines) and len(lines) <= MAX_LABEL_LINES
+        assert "".join(lines).replace(" ", "") == label.replace(" ", "")  # every character kept
+    endless = "x" * 200 + " · vllm"
+    lines = frame.label_lines(endless)
+    assert len(lines) == MAX_LABEL_LINES and lines[-1].endswith("· vllm") and "…" in lines[-1]
+    svg = bar_chart("t", sizes, [Series("s", "#000", [1.0, 2.0])], frame=frame)
+    assert svg.count("<tspan") == sum(len(lines) for lines in wrapped)
 
 
 def test_run_cards_say_why_turns_failed_escaped(tmp_path):
