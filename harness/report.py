@@ -99,16 +99,27 @@ class CompareTable:
 
     def table(self, width: int) -> Table:
         """The table for a console `width` columns wide."""
-        widths = [
-            max(_narrowest(header), *(row[column].cell_len for row in self.rows))
-            for column, header in enumerate(self.headers)
+        cells = [
+            max((row[column].cell_len for row in self.rows), default=1) for column in range(len(self.headers))
         ]
-        if sum(widths) + 3 * len(widths) + 1 > width:  # 3: a column's padding and border; 1: the last border
+        widths = [max(_narrowest(header), cell) for header, cell in zip(self.headers, cells, strict=True)]
+        spare = width - (
+            sum(widths) + 3 * len(widths) + 1
+        )  # 3: a column's padding and border; 1: the last border
+        if spare < 0:
             return self._turned()
+        needs = sorted((len(header) - widths[column], column) for column, header in enumerate(self.headers))
+        for need, column in needs:  # as many headers on one line as the room allows, the cheapest first
+            if 0 < need <= spare:
+                widths[column] += need
+                spare -= need
         table = Table(title="ccbench compare", header_style="bold")
         for column, header in enumerate(self.headers):
-            table.add_column(
-                header, justify="left" if column < 2 else "right", overflow="fold", no_wrap=column < 2
+            table.add_column(  # fixed widths that fit: rich's own shrinking split "count_tokens" even so
+                header,
+                justify="left" if column < 2 else "right",
+                overflow="fold",
+                width=widths[column],
             )
         for cells in self.rows:
             table.add_row(*cells)

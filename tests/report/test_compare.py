@@ -303,3 +303,18 @@ def test_the_same_file_twice_is_a_usage_error(files, tmp_path) -> None:
     spelled = CliRunner().invoke(main, ["compare", files[2], dotted])
     assert spelled.exit_code == 2 and "are the same file" in spelled.output
     assert CliRunner().invoke(main, ["compare", *files]).exit_code == 0  # distinct files are fine
+
+
+def test_a_table_that_fits_keeps_every_header_word_whole() -> None:
+    """At 180 columns (a CI log) rich's own shrinking split a header word ("count_toke" / "ns") and cut the
+    last column at the edge, though the table fit with its words whole."""
+    models = (
+        "Qwen3-Coder-30B-A3B-Instruct-Q4_K_M.gguf",
+        "Qwen3-Coder-480B-A35B-Instruct-Q4_K_M.gguf",
+        "qwen3-8b",
+    )
+    text = _render(models, 180)
+    assert "count_tokens" in text and "…" not in text
+    assert all(model in text for model in models)  # the row layout: each name on one line
+    assert max(len(line) for line in text.splitlines()) <= 180
+    assert text.splitlines()[-2].rstrip().endswith("│")  # the last column is there, closed by its border
