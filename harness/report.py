@@ -18,10 +18,11 @@ from harness.commands.options import write_output_file
 from harness.diagnosis import diagnose
 from harness.gate import GateResult
 from harness.junit import junit_text, run_junit
-from harness.report_data import COMPARE_METRICS, ResultsError, RunView, load_results_file, to_run_views
+from harness.report_data import ResultsError, RunView, load_results_file, to_run_views
 from harness.report_html import render_html
 from harness.report_labels import best_rows, format_value, model_names, scenario_ids, unique_labels
 from harness.report_markdown import compare_markdown
+from harness.report_metrics import COMPARE_METRICS
 
 __all__ = [
     "ResultsError",

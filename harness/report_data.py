@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.report_metrics import PER_REPEAT_KEYS, SUMMARY_PATHS
 from harness.results_layout import COUNT_TOKENS, request_order, upgrade_layout
 from harness.turn_fields import derive_failure_class, token_count
 from harness.validation import schema_problems_at
@@ -24,56 +25,6 @@ SCHEMA_VERSION = 1
 
 class ResultsError(Exception):
     """A results file that cannot be read, or is not a ccbench results file this version understands."""
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """One reported number: where it lives in a results file and which direction is better."""
-
-    key: str
-    label: str
-    kind: str  # "rate" | "ms" | "tps" | "count"
-    higher_is_better: bool
-
-
-COMPARE_METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("schema_validity", "Schema validity", "rate", True),
-    MetricSpec("tool_call_success", "Tool-call success", "rate", True),
-    MetricSpec("spurious_tool_calls", "Spurious tool calls", "rate", False),
-    MetricSpec("count_tokens_validity", "count_tokens validity", "rate", True),
-    MetricSpec("ttft_p50", "TTFT p50", "ms", False),
-    MetricSpec("ttft_p95", "TTFT p95", "ms", False),
-    MetricSpec("latency_p50", "Latency p50", "ms", False),
-    MetricSpec("latency_p95", "Latency p95", "ms", False),
-    MetricSpec("output_tokens_per_s", "Output tok/s", "tps", True),
-    MetricSpec("errors_per_run", "Errors per run", "count", False),
-)
-
-# summary path -> metric key; nested paths are (parent, child).
-_SUMMARY_PATHS: dict[str, tuple[str, ...]] = {
-    "schema_validity": ("schema_validity",),
-    "tool_call_success": ("tool_call_success",),
-    "spurious_tool_calls": ("spurious_tool_calls",),
-    "count_tokens_validity": ("count_tokens_validity",),
-    "ttft_p50": ("ttft_ms", "p50"),
-    "ttft_p95": ("ttft_ms", "p95"),
-    "latency_p50": ("latency_ms", "p50"),
-    "latency_p95": ("latency_ms", "p95"),
-    "output_tokens_per_s": ("output_tokens_per_s",),
-    "errors": ("errors",),
-    "scenario_pass_rate": ("scenario_pass_rate",),
-    "pass_hat_k": ("pass_hat_k",),
-}
-
-# summary.per_repeat[] key -> metric key (the names differ in the results file).
-PER_REPEAT_KEYS: dict[str, str] = {
-    "schema_validity": "schema_validity",
-    "tool_call_success": "tool_call_success",
-    "ttft_ms_p95": "ttft_p95",
-    "latency_ms_p95": "latency_p95",
-    "errors": "errors",
-    "scenario_pass_rate": "scenario_pass_rate",
-}
 
 
 @dataclass(frozen=True)
@@ -225,7 +176,7 @@ def parse_results(data: object, source: str) -> RunView:
     if not isinstance(scenarios, list):
         raise ResultsError(f"{source}: 'scenarios' must be a list, got {_kind(scenarios)}")
     backend = data.get("backend") if isinstance(data.get("backend"), Mapping) else {}
-    metrics = {key: _summary_number(summary, path, source) for key, path in _SUMMARY_PATHS.items()}
+    metrics = {key: _summary_number(summary, path, source) for key, path in SUMMARY_PATHS.items()}
     repeats = summary.get("repeats")
     repeats = repeats if isinstance(repeats, int) and not isinstance(repeats, bool) and repeats > 0 else 1
     # what compare shows and the gate judges: `summary.errors` sums every repeat, so a `--repeat 3` run's total
@@ -272,6 +223,13 @@ def _scenario(item: object, number: int, source: str) -> ScenarioView:
     passed = item.get("passed")
     if not isinstance(passed, bool):
         passed = all(turn.passed for turn in turns)
+    elif passed and (failed := next((turn for turn in turns if not turn.passed), None)) is not None:
+        # a gate must not take a scenario's word over its own turns (a hand-edited or merged file)
+        what = "count_tokens call" if failed.kind == COUNT_TOKENS else "turn"
+        raise ResultsError(
+            f"{where} ({scenario_id}) says passed, but its {what} {failed.index} (repeat {failed.repeat}) failed:"
+            " the file contradicts itself"
+        )
     failure_class = item.get("failure_class")
     if not isinstance(failure_class, str):
         failure_class = next((t.failure_class for t in turns if t.failure_class), None)
@@ -297,14 +255,17 @@ def _turn(raw: Mapping[str, Any], position: int, kind: str | None = None) -> Tur
     """A view of a turns[] entry, or of a count_tokens[] entry (kind "count_tokens")."""
     error = raw.get("error") if isinstance(raw.get("error"), Mapping) else None
     tool_calls = [c for c in raw.get("tool_calls") or [] if isinstance(c, Mapping)]
+    failed = bool(
+        error
+        or raw.get("schema_valid") is False
+        or raw.get("tool_call_success") is False
+        or raw.get("spurious_tool_call") is True
+    )
     passed = raw.get("passed")
     if not isinstance(passed, bool):
-        passed = not (
-            error
-            or raw.get("schema_valid") is False
-            or raw.get("tool_call_success") is False
-            or raw.get("spurious_tool_call") is True
-        )
+        passed = not failed
+    elif passed and failed:  # a stored verdict that its own fields refute: the stricter reading wins
+        passed = False
     failure_class = raw.get("failure_class")
     if not isinstance(failure_class, str) or passed:
         failure_class = None if passed else derive_failure_class(raw, error, tool_calls)

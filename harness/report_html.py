@@ -12,7 +12,7 @@ from html import escape
 
 from harness.diagnosis import diagnose
 from harness.gate import GateResult
-from harness.report_data import COMPARE_METRICS, RunView, ScenarioView, TurnView
+from harness.report_data import RunView, ScenarioView, TurnView
 from harness.report_labels import (
     best_rows,
     comparability_notes,
@@ -21,6 +21,7 @@ from harness.report_labels import (
     scenario_ids,
     unique_labels,
 )
+from harness.report_metrics import COMPARE_METRICS
 from harness.run_conditions import describe as describe_conditions
 from harness.svg_charts import Frame, Series, bar_chart, rate_color
 

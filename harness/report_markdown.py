@@ -8,7 +8,7 @@ import re
 
 from harness.diagnosis import diagnose
 from harness.gate import GateResult
-from harness.report_data import COMPARE_METRICS, RunView, ScenarioView
+from harness.report_data import RunView, ScenarioView
 from harness.report_labels import (
     best_rows,
     comparability_notes,
@@ -17,6 +17,7 @@ from harness.report_labels import (
     scenario_ids,
     unique_labels,
 )
+from harness.report_metrics import COMPARE_METRICS
 
 VERDICT_ICONS = {
     "pass": "✅ pass",

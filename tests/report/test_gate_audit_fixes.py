@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.report import write_junit_run
+from harness.report_data import load_results_file
 from harness.stats import NoiseBand
 from tests.report.factory import repeats, results, scenario, turn, write
 
@@ -97,3 +98,26 @@ def test_junit_stays_well_formed_with_control_characters_in_ids_and_messages(tmp
     run_xml = tmp_path / "run.xml"
     write_junit_run(candidate, run_xml)
     ET.fromstring(run_xml.read_bytes())  # parses
+
+
+def test_a_scenario_claiming_a_pass_its_turns_refute_is_refused(tmp_path: Path) -> None:
+    """The loader took a scenario's stored `passed` over its own turns: a hand-edited (or badly merged)
+    candidate with `"passed": true` on a scenario whose turn failed passed the gate's scenario check."""
+    baseline = write(tmp_path / "base.json", results(scenarios=[scenario("edit-file")]))
+    tampered = scenario("edit-file", [turn(0), turn(1, passed=False)])
+    tampered["passed"] = True
+    candidate = write(tmp_path / "cand.json", results(scenarios=[tampered]))
+    outcome = CliRunner().invoke(main, ["gate", "--baseline", str(baseline), "--candidate", str(candidate)])
+    assert outcome.exit_code == 2
+    assert "scenarios[0] (edit-file) says passed, but its turn 1 (repeat 0) failed" in outcome.output
+
+
+def test_a_turn_claiming_a_pass_its_own_fields_refute_counts_as_failed(tmp_path: Path) -> None:
+    """A turn with `"passed": true` beside an error (or an invalid schema) is read as failed, with its class."""
+    broken = turn(0)
+    broken["error"] = {"type": "api_error", "message": "backend closed the stream early"}
+    data = results(scenarios=[scenario("read-file", [broken])])
+    data["scenarios"][0]["passed"] = False  # the scenario itself is consistent with what the turn says
+    run = load_results_file(write(tmp_path / "r.json", data))
+    (only,) = run.scenarios[0].turns
+    assert not only.passed and only.failure_class is not None
