@@ -202,6 +202,11 @@ def _band_value(key: str, value: float) -> str:
     return f"{value:,.0f} ms" if key in ("ttft_p95", "latency_p95") else f"{value:.3g}"
 
 
+def _gross(excess: float, allowed: float) -> bool:
+    """A breach beyond twice a non-zero threshold, which the noise band never excuses (see `_judge`)."""
+    return allowed > 0 and excess > 2 * allowed + EPSILON
+
+
 def _judge(
     key: str,
     breached: bool,
@@ -302,8 +307,7 @@ def _rate_check(
     worse = b - c if noun == "drop" else c - b
     breached = worse > allowed + EPSILON
     reason = f"{verb} {worse * 100:.1f} pts" if worse > 0 else f"no {noun}"
-    gross = allowed > 0 and worse > 2 * allowed + EPSILON
-    verdict, reason, band = _judge(key, breached, reason, base, cand, t, gross)
+    verdict, reason, band = _judge(key, breached, reason, base, cand, t, _gross(worse, allowed))
     return Check(key, label, "rate", b, c, _points(c - b), threshold, verdict, reason, band)
 
 
@@ -320,8 +324,7 @@ def _latency_check(key: str, label: str, base: RunView, cand: RunView, t: GateTh
     reason = f"{growth_text} ({_signed_duration(grown_ms)})"
     if over_ratio and not breached:
         reason += f", under the {t.latency_floor_ms:g} ms absolute floor"
-    gross = t.max_latency_growth > 0 and growth > 2 * t.max_latency_growth + EPSILON
-    verdict, reason, band = _judge(key, breached, reason, base, cand, t, gross)
+    verdict, reason, band = _judge(key, breached, reason, base, cand, t, _gross(growth, t.max_latency_growth))
     delta = f"{_signed_duration(grown_ms)} ({growth_text})"
     return Check(key, label, "ms", b, c, delta, threshold, verdict, reason, band)
 
@@ -333,8 +336,9 @@ def _error_check(base: RunView, cand: RunView, t: GateThresholds) -> Check:
         return _skipped("errors", "Errors per run", "count", b, c, threshold)
     breached = c - b > t.max_error_growth + EPSILON
     reason = f"{c - b:+g} errors per run" if c != b else "no change"
-    gross = t.max_error_growth > 0 and c - b > 2 * t.max_error_growth + EPSILON
-    verdict, reason, band = _judge("errors", breached, reason, base, cand, t, gross)
+    verdict, reason, band = _judge(
+        "errors", breached, reason, base, cand, t, _gross(c - b, t.max_error_growth)
+    )
     return Check("errors", "Errors per run", "count", b, c, f"{c - b:+g}", threshold, verdict, reason, band)
 
 
@@ -349,7 +353,7 @@ def _points(delta: float) -> str:
 
 def _broke_completely(base: ScenarioView, cand: ScenarioView) -> bool:
     """Passed in some baseline repeats (flaky) and in no candidate repeat: a regression, not "fails in both"."""
-    return bool(base.pass_rate) and base.pass_rate > EPSILON and (cand.pass_rate or 0.0) <= EPSILON
+    return (base.pass_rate or 0.0) > EPSILON and (cand.pass_rate or 0.0) <= EPSILON
 
 
 def _scenario_checks(base: RunView, cand: RunView, t: GateThresholds) -> list[ScenarioCheck]:
