@@ -104,9 +104,8 @@ class CompareTable:
             max((row[column].cell_len for row in self.rows), default=1) for column in range(len(self.headers))
         ]
         widths = [max(_narrowest(header), cell) for header, cell in zip(self.headers, cells, strict=True)]
-        spare = width - (
-            sum(widths) + 3 * len(widths) + 1
-        )  # 3: a column's padding and border; 1: the last border
+        # 3 per column: its padding and border; 1: the last border
+        spare = width - (sum(widths) + 3 * len(widths) + 1)
         if spare < 0:
             return self._turned()
         needs = sorted((len(header) - widths[column], column) for column, header in enumerate(self.headers))

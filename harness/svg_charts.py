@@ -137,9 +137,8 @@ def bar_chart(
     y0 = top
     for row, label in enumerate(labels):
         lines = label_lines[row]
-        first = (
-            y0 + row_h[row] / 2 + 5 - LABEL_LINE_HEIGHT * (len(lines) - 1) / 2
-        )  # the lines centred on the row
+        # the first line's baseline: the lines centred on the row
+        first = y0 + row_h[row] / 2 + 5 - LABEL_LINE_HEIGHT * (len(lines) - 1) / 2
         spans = "".join(
             f'<tspan x="{label_x - 10}" y="{first + LABEL_LINE_HEIGHT * i:.1f}">{escape(line)}</tspan>'
             for i, line in enumerate(lines)

@@ -229,9 +229,8 @@ async def serve(config: Config, sock: socket.socket | None = None, show_banner: 
         await runner.setup()
         if not stop.is_set():
             site = (
-                web.SockSite(
-                    runner, sock, backlog=LISTEN_BACKLOG
-                )  # aiohttp listens again, with 128 by default
+                # aiohttp listens again on the socket, with a backlog of 128 unless told
+                web.SockSite(runner, sock, backlog=LISTEN_BACKLOG)
                 if sock is not None
                 else web.TCPSite(runner, config.host, config.port, backlog=LISTEN_BACKLOG)
             )

@@ -383,9 +383,8 @@ async def handle_model(request: web.Request) -> web.StreamResponse:
 
 
 async def _health_of(backend: BackendState) -> dict:
-    info = await backend.backend(
-        max_age=HEALTH_MAX_AGE
-    )  # an outage or restart shows without a failed request
+    # probed again when old: an outage or restart shows without a failed request
+    info = await backend.backend(max_age=HEALTH_MAX_AGE)
     config = backend.config
     found: dict = {"url": display_url(config.upstream), "format": config.upstream_format}
     if info is not None:

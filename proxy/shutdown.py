@@ -21,10 +21,8 @@ from proxy.errors import AnthropicError
 
 log = logging.getLogger("ccbench.proxy")
 
-FAREWELL_TIME = (
-    2.0  # after the grace: for the requests told to stop to send their error and close (aiohttp then
-)
-# cancels what is left)
+# after the grace: for the requests told to stop to send their error and close (aiohttp then cancels what is left)
+FAREWELL_TIME = 2.0
 SHUTDOWN_MESSAGE = "the proxy is shutting down; retry once it is back"
 
 T = TypeVar("T")
