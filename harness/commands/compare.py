@@ -41,7 +41,8 @@ def command(results: tuple[str, ...], html_path: str | None, markdown_path: str 
     """Compare results files from `ccbench run --out`: one row per model and backend.
 
     The best value of each column is highlighted (higher is better for rates and tok/s, lower for
-    latencies, spurious tool calls and errors). A rate with nothing to measure shows as "—".
+    latencies, spurious tool calls and errors per run). A rate with nothing to measure shows as "—". Names are
+    never cut: a table too wide for the terminal is printed with one column per run. Name each file once.
     """
     try:
         runs = [load_results_file(path) for path in results]

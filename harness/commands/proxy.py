@@ -66,7 +66,7 @@ LISTEN_ERRORS = (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES, errno.EAFN
     "--workers",
     type=int,  # its range (like every other setting's) is checked by load_config, whatever the source
     help=f"Processes sharing the port, one core each (1-{MAX_WORKERS}, default 1); limits such as "
-    "--max-concurrency are per process.",
+    "--max-concurrency are per process. A worker that dies is replaced; a second Ctrl-C ends the shutdown grace.",
 )
 @click.option("--log-level", type=click.Choice(LOG_LEVELS), help="Log level (default info).")
 def command(config_file: str | None, **options: object) -> None:
