@@ -34,10 +34,12 @@ class Check:
 
 
 SCALED_TARGET = "ccbench-workers"  # the proxy started with --workers N (one process per core)
-TARGET_ORDER = ["direct", "ccbench", SCALED_TARGET, "litellm", "direct-vllm", "ccbench-vllm"]
+FLOOR_TARGET = "aiohttp-floor"  # bench/floor_relay.py: the proxy's HTTP stack doing none of its work
+TARGET_ORDER = ["direct", "ccbench", SCALED_TARGET, FLOOR_TARGET, "litellm", "direct-vllm", "ccbench-vllm"]
 DIRECT_FOR = {  # ratio denominators
     "ccbench": "direct",
     SCALED_TARGET: "direct",
+    FLOOR_TARGET: "direct",
     "litellm": "direct",
     "ccbench-vllm": "direct-vllm",
 }
@@ -130,6 +132,26 @@ def throughput_checks(levels: list[LevelResult], scaled_workers: int = 0) -> lis
     return checks
 
 
+def floor_check(levels: list[LevelResult]) -> list[Check]:
+    """Where the proxy's cost lies: the aiohttp relay that does none of the proxy's work (bench/floor_relay.py),
+    against the direct call, and the proxy's CPU per request beyond the relay's (its own work)."""
+    c = throughput_concurrency(levels)
+    floor = find(levels, FLOOR_TARGET, c) if c else None
+    if floor is None:
+        return []
+    ratio = _ratio(floor, find(levels, "direct", c))
+    line = f"{c} concurrent: aiohttp pass-through floor (the proxy's HTTP stack, no translation) = "
+    line += "n/a" if ratio is None else f"{ratio:.2f} × direct"
+    proxy = find(levels, "ccbench", c)
+    if floor.server_cpu_ms_per_request and proxy is not None and proxy.server_cpu_ms_per_request:
+        own = proxy.server_cpu_ms_per_request - floor.server_cpu_ms_per_request
+        line += (
+            f" at {floor.server_cpu_ms_per_request:.2f} ms CPU/request; the proxy's own work (parse, translate, "
+            f"stream translation, log, metrics) = {own:.2f} of its {proxy.server_cpu_ms_per_request:.2f} ms"
+        )
+    return [Check("floor_ratio", line, ratio, None)]
+
+
 def ttft_check(levels: list[LevelResult]) -> list[Check]:
     """TTFT p50 of the proxy minus that of the direct call, at concurrency 1."""
     proxy, direct = find(levels, "ccbench", 1), find(levels, "direct", 1)
@@ -194,6 +216,7 @@ def cpu_checks(levels: list[LevelResult]) -> list[Check]:
 def all_checks(levels: list[LevelResult], soak: dict | None, scaled_workers: int = 0) -> list[Check]:
     return [
         *throughput_checks(levels, scaled_workers),
+        *floor_check(levels),
         *ttft_check(levels),
         errors_check(levels),
         soak_check(soak),

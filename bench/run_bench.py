@@ -33,7 +33,15 @@ from bench.fastloop import fast_loop_name
 from bench.load_client import OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
 from bench.phases import run_profile, run_soak
-from bench.report import SCALED_TARGET, Check, all_checks, print_profile, print_report, throughput_level
+from bench.report import (
+    FLOOR_TARGET,
+    SCALED_TARGET,
+    Check,
+    all_checks,
+    print_profile,
+    print_report,
+    throughput_level,
+)
 from bench.servers import (
     BenchSetupError,
     Server,
@@ -44,6 +52,7 @@ from bench.servers import (
 )
 from bench.targets import (
     direct_bodies,
+    floor_target,
     load_requests,
     messages_target,
     scaled_proxy_target,
@@ -123,6 +132,7 @@ class Settings:
     vllm_stack: bool = False
     workers: int = 1
     scale_workers: int = 0  # > 1: also measure a proxy with this many worker processes at 16 streams
+    floor: bool = False  # also measure bench/floor_relay.py (aiohttp without the proxy's work) at 16 streams
 
     @property
     def proxy_args(self) -> list[str]:
@@ -216,6 +226,9 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 )
             )
             only_at[SCALED_TARGET] = level
+        if settings.floor and level is not None:
+            targets.append(floor_target(stack, backend.base_url, outcome.rows, settings.requests))
+            only_at[FLOOR_TARGET] = level
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)
         console.print(
@@ -319,6 +332,12 @@ def execute(settings: Settings, console: Console) -> Outcome:
     help="Also measure a proxy started with --workers N at 16 streams, as a row of its own "
     "[default: the number of cores when more than one; 0 = off; off with --quick].",
 )
+@click.option(
+    "--floor/--no-floor",
+    default=None,
+    help="Also measure bench/floor_relay.py, the proxy's HTTP stack (aiohttp server and client) doing none "
+    "of its work, at 16 streams: the part of the proxy's cost that is aiohttp's [default: on, off with --quick].",
+)
 @click.option("--check", is_flag=True, help="Exit 1 when a measured target is missed.")
 @click.option(
     "--profile",
@@ -342,6 +361,7 @@ def main(
     vllm_stack: bool,
     workers: int,
     scale_workers: int | None,
+    floor: bool | None,
     check: bool,
     profile: Path | None,
 ) -> None:
@@ -362,6 +382,7 @@ def main(
         vllm_stack=vllm_stack,
         workers=workers,
         scale_workers=(0 if quick else (os.cpu_count() or 1)) if scale_workers is None else scale_workers,
+        floor=not quick if floor is None else floor,
     )
     console = Console(markup=False)  # what it prints quotes server logs and paths: text, never markup
     if not console.is_terminal:

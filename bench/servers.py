@@ -200,9 +200,11 @@ def _wait_healthy(server: Server, path: str, timeout: float = START_TIMEOUT_S) -
     raise BenchSetupError(f"{problem}:\n{tail}")
 
 
-def start_fast_backend(module: str = "bench.fast_backend", name: str = "fast backend") -> Server:
-    """A benchmark backend (bench/fast_backend.py unless told otherwise); it prints the port it bound."""
-    command = [sys.executable, "-u", "-m", module, "--port", "0"]
+def start_fast_backend(
+    module: str = "bench.fast_backend", name: str = "fast backend", extra_args: tuple[str, ...] = ()
+) -> Server:
+    """A benchmark server module (bench/fast_backend.py unless told otherwise); it prints the port it bound."""
+    command = [sys.executable, "-u", "-m", module, "--port", "0", *extra_args]
     env = {**os.environ, "PYTHONPATH": _with_repo_root(os.environ.get("PYTHONPATH"))}
     process, log_path = _spawn("backend", command, env, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
@@ -220,6 +222,11 @@ def start_vllm_stack_backend() -> Server:
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
         raise BenchSetupError("fastapi and uvicorn are not installed (pip install -e '.[bench]')")
     return start_fast_backend("bench.vllm_stack_backend", "vLLM-stack backend")
+
+
+def start_floor_relay(upstream: str) -> Server:
+    """bench/floor_relay.py in front of `upstream`: the proxy's HTTP stack without its work."""
+    return start_fast_backend("bench.floor_relay", "aiohttp floor relay", ("--upstream", f"{upstream}/v1"))
 
 
 def ccbench_command() -> list[str]:

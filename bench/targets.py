@@ -9,8 +9,14 @@ from pathlib import Path
 import orjson
 
 from bench.load_client import ANTHROPIC, OPENAI, Target
-from bench.report import SCALED_TARGET
-from bench.servers import BenchSetupError, Server, start_ccbench_proxy, start_vllm_stack_backend
+from bench.report import FLOOR_TARGET, SCALED_TARGET
+from bench.servers import (
+    BenchSetupError,
+    Server,
+    start_ccbench_proxy,
+    start_floor_relay,
+    start_vllm_stack_backend,
+)
 
 Measured = tuple[Target, Server, int]  # a target, the server process whose CPU is measured, requests per run
 
@@ -83,3 +89,10 @@ def scaled_proxy_target(
     stack.callback(proxy.stop)
     url = f"{proxy.base_url}/v1/messages?beta=true"
     return messages_target(SCALED_TARGET, url, rows), proxy, requests
+
+
+def floor_target(stack: contextlib.ExitStack, backend_url: str, rows: list[dict], requests: int) -> Measured:
+    """bench/floor_relay.py on the same backend, sent the same bodies: what aiohttp alone costs."""
+    relay = start_floor_relay(backend_url)
+    stack.callback(relay.stop)
+    return messages_target(FLOOR_TARGET, f"{relay.base_url}/v1/messages?beta=true", rows), relay, requests

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.measure import LevelResult
-from bench.report import paired_ratios, throughput_checks
+from bench.report import all_checks, floor_check, paired_ratios, throughput_checks
 
 
 def level(target: str, runs: list[float], concurrency: int = 16) -> LevelResult:
@@ -42,3 +42,25 @@ def test_no_spread_from_a_single_run_or_runs_that_do_not_pair() -> None:
     (check,) = throughput_checks([level("direct", [3000.0]), level("ccbench", [900.0])])
     assert check.line.endswith("PASS") and check.runs is None
     assert "runs" not in check.to_json()
+
+
+def test_the_floor_line_splits_the_proxys_cpu_into_aiohttps_part_and_its_own_work() -> None:
+    direct, proxy, floor = (
+        level("direct", [8000.0]),
+        level("ccbench", [1600.0]),
+        level("aiohttp-floor", [3600.0]),
+    )
+    proxy.server_cpu_ms_per_request, floor.server_cpu_ms_per_request = 0.63, 0.26
+    (check,) = floor_check([direct, proxy, floor])
+    assert check.name == "floor_ratio" and check.value == 0.45 and check.passed is None  # informational
+    assert "aiohttp pass-through floor (the proxy's HTTP stack, no translation) = 0.45 × direct" in check.line
+    assert "at 0.26 ms CPU/request" in check.line and "= 0.37 of its 0.63 ms" in check.line
+    assert check in all_checks([direct, proxy, floor], None)
+
+
+def test_no_floor_line_without_a_floor_row_and_no_split_without_cpu_times() -> None:
+    assert floor_check([level("direct", [8000.0]), level("ccbench", [1600.0])]) == []
+    (check,) = floor_check(
+        [level("direct", [8000.0]), level("ccbench", [1600.0]), level("aiohttp-floor", [4000.0])]
+    )
+    assert check.line.endswith("= 0.50 × direct")  # the CPU times were not measured: no split is invented

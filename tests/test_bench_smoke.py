@@ -22,6 +22,7 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
             "--vllm-stack",
             "--scale-workers",
             "2",
+            "--floor",
             "--out",
             str(out),
         ],
@@ -40,7 +41,8 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     results = json.loads(out.read_text())
     measured = {(level["target"], level["concurrency"]) for level in results["levels"]}
     targets = ("direct", "ccbench", "direct-vllm", "ccbench-vllm")  # raw backend, then FastAPI + uvicorn
-    assert measured == {(target, c) for target in targets for c in (1, 4)} | {("ccbench-workers", 4)}
+    once = {("ccbench-workers", 4), ("aiohttp-floor", 4)}  # measured at the throughput level only
+    assert measured == {(target, c) for target in targets for c in (1, 4)} | once
     assert results["environment"]["scaled_proxy_workers"] == 2
     for level in results["levels"]:
         assert level["errors"] == 0, level
@@ -52,6 +54,7 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     names = {check["name"]: check for check in results["checks"]}
     assert names["throughput_ratio"]["value"] > 0 and names["throughput_ratio_workers"]["value"] > 0
     assert names["vllm_stack_ratio"]["value"] > 0 and "vLLM's HTTP stack" in printed
+    assert names["floor_ratio"]["value"] > 0 and "4 concurrent: aiohttp pass-through floor" in printed
     assert names["errors_256"]["passed"] is None and names["soak_rss_growth_pct"]["passed"] is None
 
 
