@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import socket
 import sys
 
@@ -25,6 +24,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.fast_backend import stream_chunks
+from harness.recorder import wait_for_stop_signal
 from proxy.app import tune_gc
 from proxy.sse import encode_events
 from proxy.translate.response import ResponseContext
@@ -82,12 +82,8 @@ async def serve(upstream: str, host: str, port: int) -> None:
     listening = socket.create_server((host, port), backlog=1024)
     await web.SockSite(runner, listening, backlog=1024).start()
     print(f"LISTENING {listening.getsockname()[1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await wait_for_stop_signal()
     finally:
         await app[SESSION].close()
         await runner.cleanup()

@@ -15,12 +15,29 @@ from proxy.config import MAX_CONTEXT
 from proxy.translate.outcome import plausible_count
 
 
-def ollama_contexts(running: object) -> dict[str, int]:
-    """The window of each model Ollama has loaded (`/api/ps`), by its name and model (and without `:latest`,
-    the tag Ollama adds to a name asked for without one)."""
+@dataclass
+class OllamaModels:
+    """What Ollama has loaded (`GET /api/ps`): the window of each model, by its name and model (and without
+    `:latest`, the tag Ollama adds to a name asked for without one)."""
+
+    contexts: dict[str, int]
+    loaded: int  # entries listed, with or without a usable window
+
+    def context(self, wanted: str | None) -> int | None:
+        """The window of `wanted`, or of the only model loaded when it runs under another tag; None while
+        nothing fitting is loaded."""
+        if wanted in self.contexts:
+            return self.contexts[wanted]
+        distinct = set(self.contexts.values())
+        return distinct.pop() if len(distinct) == 1 and self.loaded == 1 else None
+
+
+def ollama_models(running: object) -> OllamaModels:
+    """Read `/api/ps`'s answer once; anything unexpected in it counts as nothing loaded."""
     entries = running.get("models") if isinstance(running, dict) else None
+    entries = entries if isinstance(entries, list) else []
     windows: dict[str, int] = {}
-    for entry in entries if isinstance(entries, list) else []:
+    for entry in entries:
         window = (
             plausible_count(entry.get("context_length"), MAX_CONTEXT) if isinstance(entry, dict) else None
         )
@@ -30,18 +47,7 @@ def ollama_contexts(running: object) -> dict[str, int]:
             if isinstance(name, str):
                 windows.setdefault(name, window)
                 windows.setdefault(name.removesuffix(":latest"), window)
-    return windows
-
-
-def ollama_context(running: object, wanted: str | None) -> int | None:
-    """The window of `wanted` among Ollama's loaded models (`/api/ps`), or of the only one loaded when it runs
-    under another tag; None while nothing fitting is loaded."""
-    windows = ollama_contexts(running)
-    if wanted in windows:
-        return windows[wanted]
-    distinct = set(windows.values())
-    entries = running.get("models") if isinstance(running, dict) else None
-    return distinct.pop() if len(distinct) == 1 and isinstance(entries, list) and len(entries) == 1 else None
+    return OllamaModels(windows, len(entries))
 
 
 @dataclass

@@ -20,7 +20,7 @@ from yarl import URL
 from proxy.answers import read_answer, read_error_body
 from proxy.config import MAX_CONTEXT, Config
 from proxy.errors import AnthropicError
-from proxy.loaded_models import lmstudio_models, ollama_context, ollama_contexts
+from proxy.loaded_models import lmstudio_models, ollama_models
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
 from proxy.translate.chunks import parse_in_full
 from proxy.translate.outcome import plausible_count
@@ -315,9 +315,9 @@ class Upstream:
             info.slots = plausible_count(props.get("total_slots"), MAX_SLOTS)
         elif isinstance(ollama, dict) and "version" in ollama:
             info.reachable, info.kind = True, "ollama"
-            running = await self.get_json(self.root_url + "/api/ps")
-            info.context_length = ollama_context(running, self.config.model or next(iter(info.models), None))
-            info.model_contexts = ollama_contexts(running)
+            loaded = ollama_models(await self.get_json(self.root_url + "/api/ps"))
+            info.context_length = loaded.context(self.config.model or next(iter(info.models), None))
+            info.model_contexts = dict(loaded.contexts)
         elif info.kind == "openai" and (studio := lmstudio_models(lmstudio)) is not None:
             info.kind, info.models = "lmstudio", studio.default_first(info.models)
             info.context_length = studio.context(self.config.model or next(iter(info.models), None))

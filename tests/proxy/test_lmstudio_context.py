@@ -16,7 +16,7 @@ import pytest
 from proxy import backend_state
 from proxy.banner import server_lines
 from proxy.config import Config
-from proxy.loaded_models import lmstudio_models, ollama_context
+from proxy.loaded_models import lmstudio_models, ollama_models
 from proxy.upstream import BackendInfo
 from tests.proxy.conftest import MESSAGE, ProxyFactory, envelope
 from tests.proxy.fake_backend import FakeBackend, probe
@@ -61,10 +61,10 @@ def test_only_lm_studios_shape_is_taken_for_it() -> None:
 
 def test_ollamas_loaded_window_is_read_from_api_ps() -> None:
     running = {"models": [{"model": "qwen3:8b", "context_length": 4096}]}
-    assert ollama_context(running, "qwen3:8b") == 4096
-    assert ollama_context(running, "other") == 4096  # the only one loaded
-    assert ollama_context({"models": []}, "qwen3:8b") is None
-    assert ollama_context("garbage", None) is None
+    assert ollama_models(running).context("qwen3:8b") == 4096
+    assert ollama_models(running).context("other") == 4096  # the only one loaded
+    assert ollama_models({"models": []}).context("qwen3:8b") is None
+    assert ollama_models("garbage").context(None) is None
 
 
 async def test_the_probe_finds_the_loaded_window_and_a_default_that_chats(lmstudio: FakeBackend) -> None:

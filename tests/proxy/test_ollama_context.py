@@ -17,7 +17,7 @@ from proxy import backend_state
 from proxy.backend_state import BackendFacts
 from proxy.banner import OLLAMA_FIX, server_lines
 from proxy.config import Config
-from proxy.loaded_models import ollama_contexts
+from proxy.loaded_models import ollama_models
 from proxy.translate.request import BackendProfile
 from proxy.upstream import BackendInfo
 from tests.proxy.conftest import MESSAGE, ProxyFactory, envelope
@@ -72,8 +72,8 @@ def test_each_loaded_model_has_its_own_window() -> None:
         {"name": "qwen3:8b", "model": "qwen3:8b", "context_length": 32768},
         {"name": "broken", "model": "broken", "context_length": -1},
     ]}  # fmt: skip
-    assert ollama_contexts(running) == {"llama3.2:latest": 2048, "llama3.2": 2048, "qwen3:8b": 32768}
-    assert ollama_contexts({"models": "junk"}) == {} == ollama_contexts(None)
+    assert ollama_models(running).contexts == {"llama3.2:latest": 2048, "llama3.2": 2048, "qwen3:8b": 32768}
+    assert ollama_models({"models": "junk"}).contexts == {} == ollama_models(None).contexts
 
 
 def test_a_model_other_than_the_default_is_judged_by_its_own_window() -> None:
