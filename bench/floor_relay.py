@@ -2,7 +2,8 @@
 
 It does what `ccbench proxy` does on the network for one streaming `/v1/messages` request, with the same
 libraries and settings: an aiohttp server reads the 50 KB body, an aiohttp client posts it to the backend's
-`/chat/completions` over a kept-alive connection (the proxy's connector settings) and reads the streamed
+`/chat/completions` over a kept-alive connection (the proxy's own client session: `proxy.upstream.Upstream`'s,
+with its connector, timeouts and headers) and reads the streamed
 answer as it arrives, and the client gets a complete Anthropic stream back (the proxy's own translation of the
 benchmark backend's answer, encoded once at start) in one write at the end, as the proxy writes it when the
 whole answer arrives in one read. It parses no JSON, translates nothing, checks nothing, logs nothing.
@@ -20,19 +21,20 @@ import asyncio
 import socket
 import sys
 
-import aiohttp
 from aiohttp import web
 
 from bench.fast_backend import stream_chunks
 from harness.recorder import wait_for_stop_signal
 from proxy.app import tune_gc
+from proxy.config import Config
 from proxy.sse import encode_events
 from proxy.translate.response import ResponseContext
 from proxy.translate.stream import StreamTranslator
+from proxy.upstream import Upstream
 
-SESSION = web.AppKey("session", aiohttp.ClientSession)
-UPSTREAM = web.AppKey("upstream", str)
+UPSTREAM = web.AppKey("upstream", Upstream)
 ANSWER = web.AppKey("answer", bytes)
+MAX_CONCURRENCY = 512  # what the benchmark starts `ccbench proxy` with
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
 
 
@@ -55,12 +57,12 @@ def encoded_answer() -> bytes:
 
 async def relay(request: web.Request) -> web.StreamResponse:
     body = await request.read()
-    url = request.app[UPSTREAM] + "/chat/completions"
+    upstream = request.app[UPSTREAM]
     headers = {"Content-Type": "application/json"}
-    async with request.app[SESSION].post(url, data=body, headers=headers) as upstream:
+    async with upstream.session.post(upstream.url("/chat/completions"), data=body, headers=headers) as answer:
         response = web.StreamResponse(status=200, headers=SSE_HEADERS)
         await response.prepare(request)
-        async for _ in upstream.content.iter_any():  # read as it arrives, as the proxy does
+        async for _ in answer.content.iter_any():  # read as it arrives, as the proxy does
             pass
         await response.write_eof(request.app[ANSWER])
     return response
@@ -74,9 +76,8 @@ async def serve(upstream: str, host: str, port: int) -> None:
     app = web.Application()
     app.router.add_post("/v1/messages", relay)
     app.router.add_get("/health", health)
-    app[UPSTREAM], app[ANSWER] = upstream.rstrip("/"), encoded_answer()
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30)
-    app[SESSION] = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    app[UPSTREAM] = Upstream(Config(upstream=upstream, max_concurrency=MAX_CONCURRENCY))
+    app[ANSWER] = encoded_answer()
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     listening = socket.create_server((host, port), backlog=1024)
@@ -85,7 +86,7 @@ async def serve(upstream: str, host: str, port: int) -> None:
     try:
         await wait_for_stop_signal()
     finally:
-        await app[SESSION].close()
+        await app[UPSTREAM].close()
         await runner.cleanup()
 
 

@@ -317,7 +317,7 @@ class Upstream:
             info.reachable, info.kind = True, "ollama"
             loaded = ollama_models(await self.get_json(self.root_url + "/api/ps"))
             info.context_length = loaded.context(self.config.model or next(iter(info.models), None))
-            info.model_contexts = dict(loaded.contexts)
+            info.model_contexts = loaded.contexts
         elif info.kind == "openai" and (studio := lmstudio_models(lmstudio)) is not None:
             info.kind, info.models = "lmstudio", studio.default_first(info.models)
             info.context_length = studio.context(self.config.model or next(iter(info.models), None))
