@@ -15,6 +15,7 @@ from aiohttp import web
 
 from proxy.bodyparse import parse_object
 from proxy.errors import AnthropicError, client_fault
+from proxy.translate.surrogates import loads_replacing_surrogates
 
 
 async def read_json_object(request: web.Request, limit: int) -> tuple[bytes, dict]:
@@ -29,6 +30,9 @@ async def read_json_object(request: web.Request, limit: int) -> tuple[bytes, dic
     try:
         body = parse_object(raw)  # validates UTF-8 too; the slower checks below only explain a failure
     except orjson.JSONDecodeError as exc:
+        body = with_lone_surrogates(raw)
+        if body is not None:
+            return raw, body
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
@@ -40,6 +44,19 @@ async def read_json_object(request: web.Request, limit: int) -> tuple[bytes, dic
     if not isinstance(body, dict):
         raise AnthropicError.invalid_request(f"request body must be a JSON object, not {type(body).__name__}")
     return raw, body
+
+
+def with_lone_surrogates(raw: bytes) -> dict | None:
+    """The body, when a lone surrogate escape is all that orjson refused in it (they become U+FFFD): Claude Code
+    sends one in every turn after a tool's output was cut in the middle of an emoji, and a refusal would end the
+    session (see proxy/translate/surrogates.py). None when that was not the problem."""
+    if b"\\u" not in raw:
+        return None
+    try:
+        body = loads_replacing_surrogates(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too
+        return None
+    return body if isinstance(body, dict) else None
 
 
 @contextlib.contextmanager

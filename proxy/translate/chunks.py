@@ -11,13 +11,13 @@ beyond 64 bits arrives as an int, where orjson gives a float.)
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypedDict
 
 import msgspec
 import orjson
 
 from proxy.translate.outcome import content_text
+from proxy.translate.surrogates import not_json, replace_lone_surrogates
 
 
 class _Delta(TypedDict, total=False):
@@ -77,28 +77,9 @@ def parse_in_full(data: bytes) -> object:
     if "\\u" not in text:  # no escape, so no lone surrogate: really not JSON
         return UNPARSEABLE
     try:
-        return _without_surrogates(json.loads(text, parse_constant=_not_json))
+        return replace_lone_surrogates(json.loads(text, parse_constant=not_json))
     except (ValueError, RecursionError):
         return UNPARSEABLE
-
-
-def _not_json(constant: str) -> object:
-    """NaN and Infinity, which the standard library reads and orjson (and JSON) does not."""
-    raise ValueError(f"{constant} is not JSON")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _without_surrogates(value: object) -> object:
-    """The parsed value with every lone surrogate in its strings (keys too) replaced by U+FFFD."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_without_surrogates(item) for item in value]
-    if isinstance(value, dict):
-        return {_without_surrogates(key): _without_surrogates(item) for key, item in value.items()}
-    return value
 
 
 def completion_chunk(completion: dict) -> dict | None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from proxy.translate.surrogates import dump_json_text
+
 _NUM_PREFIX = re.compile(r"-?|-?(?:0|[1-9]\d*)(?:\.\d*)?|-?(?:0|[1-9]\d*)(?:\.\d+)?[eE][+-]?\d*")
 _NUM_FULL = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
@@ -79,10 +81,6 @@ def json_depth(value: object) -> int:
     return deepest
 
 
-def _dump(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def _child(node: object, key: str | int) -> object:
     """node[key] for a JSON container, or a sentinel when absent."""
     if isinstance(node, dict) and isinstance(key, str) and key in node:
@@ -100,12 +98,12 @@ def _rest_of_container(node: object, frame: _Frame, leading_comma: bool) -> str 
     if frame.kind == "{":
         if not isinstance(node, dict):
             return None
-        items = [f"{_dump(k)}:{_dump(v)}" for k, v in node.items() if k not in frame.keys]
+        items = [f"{dump_json_text(k)}:{dump_json_text(v)}" for k, v in node.items() if k not in frame.keys]
         close = "}"
     else:
         if not isinstance(node, list):
             return None
-        items = [_dump(v) for v in node[frame.count :]]
+        items = [dump_json_text(v) for v in node[frame.count :]]
         close = "]"
     if not items:
         return close
@@ -217,7 +215,7 @@ class JsonObjectPrefix:
         what was already sent is the start of that reading, the rest of the reading is sent after it.
         """
         if self.state == START:
-            return _dump(target)
+            return dump_json_text(target)
         if self.state == DONE:
             return ""
         if self.escape or (self.state == STRING and self.in_key):
@@ -251,20 +249,20 @@ class JsonObjectPrefix:
             if value is _MISSING:
                 return None
             frame.count += 1  # the rest of the array follows this item
-            return _dump(value)
+            return dump_json_text(value)
         value = _child(node, frame.current())
         if value is _MISSING:
             return None
         if state == COLON:
-            return ":" + _dump(value)
+            return ":" + dump_json_text(value)
         if state == VALUE:
-            return _dump(value)
+            return dump_json_text(value)
         if state == STRING:
             written = parse_json(f'"{self.string}"')
             if not isinstance(value, str) or not value.startswith(written):
                 return None
-            return _dump(value[len(written) :])[1:]
-        text = _dump(value)  # NUMBER or LITERAL
+            return dump_json_text(value[len(written) :])[1:]
+        text = dump_json_text(value)  # NUMBER or LITERAL
         return text[len(self.token) :] if text.startswith(self.token) else None
 
     # --- the automaton -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ from proxy.ids import tool_use_id
 from proxy.textmemo import IdentityMemo, TextMemo
 from proxy.tokens import estimate_tool_tokens
 from proxy.translate.jsonprefix import MAX_DEPTH, json_depth, loads_exact
+from proxy.translate.surrogates import dump_json_text
 
 OPENAI_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 TOOL_ID_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
@@ -234,11 +234,11 @@ def required_properties(schema: dict | None) -> list[str]:
 
 def compact_json(value: object) -> str:
     """Deterministic compact JSON (same input, same bytes) for arguments sent to the backend: orjson's, or the
-    standard library's for what orjson refuses (integers beyond 64 bits)."""
+    standard library's for what orjson refuses (integers beyond 64 bits, lone surrogates)."""
     try:
         return orjson.dumps(value).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, orjson.JSONEncodeError):  # and lone surrogates, which dump_json_text keeps as escapes
+        return dump_json_text(value)
 
 
 @dataclass
