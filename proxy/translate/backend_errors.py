@@ -102,7 +102,7 @@ def parse_backend_error(body: bytes | str | dict) -> tuple[str, dict]:
     if isinstance(body, str):
         try:
             parsed = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested beyond the stack is garbage like any other
             return body.strip(), {}
     if not isinstance(parsed, dict):
         return str(parsed), {}
