@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 
 from proxy.errors import PROMPT_TOO_LONG_SIZE, AnthropicError, error_type_for_status, prompt_too_long_message
+from proxy.translate.surrogates import replace_lone_surrogates
 
 MAX_MESSAGE_CHARS = 500
 OVERFLOW_PATTERNS = (
@@ -100,8 +101,8 @@ def parse_backend_error(body: bytes | str | dict) -> tuple[str, dict]:
         body = body.decode("utf-8", "replace")
     parsed: object = body
     if isinstance(body, str):
-        try:
-            parsed = json.loads(body)
+        try:  # a lone surrogate escape becomes U+FFFD: strict JSON parsers refuse to read one back
+            parsed = replace_lone_surrogates(json.loads(body))
         except (ValueError, RecursionError):  # nested beyond the stack is garbage like any other
             return body.strip(), {}
     if not isinstance(parsed, dict):

@@ -2,7 +2,8 @@
 
 A backend's error body is read with the standard library (it may be anything: JSON, HTML, a traceback). JSON
 nested deeper than Python's stack made that parse raise RecursionError, which ended as our own 500 "internal
-proxy error" instead of the backend's status; a lone surrogate escape in an error message could not be written.
+proxy error" instead of the backend's status; a lone surrogate escape in an error message could not be written
+(now it is U+FFFD, as in a model's text).
 """
 
 from __future__ import annotations
@@ -37,4 +38,4 @@ async def test_an_error_message_with_a_lone_surrogate_escape_reaches_the_client(
     got, _, [body] = await stream_raw(proxy, messages_body(stream=stream))
     assert got == 400, body
     assert_envelope(body, "invalid_request_error")
-    assert "bad token \ud83d in prompt" in body["error"]["message"]  # as the backend wrote it
+    assert "bad token \ufffd in prompt" in body["error"]["message"]  # readable by strict JSON parsers too
