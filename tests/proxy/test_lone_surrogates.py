@@ -186,3 +186,21 @@ async def test_claude_code_gets_the_arguments_as_the_model_wrote_them(
     )
     (block,) = message.content
     assert block.type == "tool_use" and block.input == {"file_path": "/x\ud83dy"}
+
+
+async def test_a_lone_surrogate_nested_near_the_stack_limit_is_a_400_not_a_500(proxy: RunningProxy) -> None:
+    """The fallback parse and the walk that replaces the half are both recursive: wherever one runs out of
+    stack, the body is refused like any other that nests too deeply."""
+    headers = {"Content-Type": "application/json"}
+    for depth in range(880, 1001, 8):
+        raw = (
+            b'{"model":"m","max_tokens":5,"messages":[],"x":'
+            + b"[" * depth
+            + b'"\\ud83d"'
+            + b"]" * depth
+            + b"}"
+        )
+        response = await proxy.http.post(proxy.url + "/v1/messages", data=raw, headers=headers)
+        answer = await response.json()
+        assert response.status == 400, (depth, answer)
+        assert answer["error"]["type"] == "invalid_request_error"
