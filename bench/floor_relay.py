@@ -1,12 +1,12 @@
 """The floor under any aiohttp proxy: a relay with the proxy's HTTP stack and none of its work.
 
 It does what `ccbench proxy` does on the network for one streaming `/v1/messages` request, with the same
-libraries and settings: an aiohttp server reads the 50 KB body, an aiohttp client posts it to the backend's
-`/chat/completions` over a kept-alive connection (the proxy's own client session: `proxy.upstream.Upstream`'s,
-with its connector, timeouts and headers) and reads the streamed
-answer as it arrives, and the client gets a complete Anthropic stream back (the proxy's own translation of the
-benchmark backend's answer, encoded once at start) in one write at the end, as the proxy writes it when the
-whole answer arrives in one read. It parses no JSON, translates nothing, checks nothing, logs nothing.
+libraries and settings: an aiohttp server reads the 50 KB body; the proxy's own client session
+(`proxy.upstream.Upstream`'s, with its connector, timeouts and headers) posts it to the backend's
+`/chat/completions` over a kept-alive connection and reads the streamed answer as it arrives; and the client
+gets a complete Anthropic stream back (the proxy's own translation of the benchmark backend's answer, encoded
+once at start) in one write at the end, as the proxy writes it when the whole answer arrives in one read. It
+parses no JSON, translates nothing, checks nothing, logs nothing.
 
 So in a benchmark run, `ccbench`'s CPU per request minus this relay's is what the proxy's own work costs
 (parsing, translating, serialising, the stream state machine, logging, metrics), and this relay's ratio to

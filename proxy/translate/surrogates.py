@@ -67,8 +67,7 @@ def loads_replacing_surrogates(text: str) -> object:
     ValueError for anything else orjson refuses too."""
     try:
         value = json.loads(text, parse_int=_orjson_int, parse_float=_finite_float, parse_constant=not_json)
-        return replace_lone_surrogates(
-            value
-        )  # recursive too: a value nested nearly to the limit overflows here
+        # recursive too: a value nested nearly to the limit overflows here, not in the parse
+        return replace_lone_surrogates(value)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
