@@ -29,7 +29,7 @@ from proxy.errors import AnthropicError
 from proxy.pending_call import PendingCall
 from proxy.shutdown import SHUTDOWN, Shutdown
 from proxy.sse import SSEDecoder, encode_events
-from proxy.translate.chunks import UNPARSEABLE, completion_chunk, parse_chunk
+from proxy.translate.chunks import UNPARSEABLE, coalesce, completion_chunk, parse_chunk
 from proxy.upstream import STREAM_CUT, Upstream, answer_object, forwarded_headers, malformed_response
 
 if TYPE_CHECKING:
@@ -206,8 +206,17 @@ async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) ->
     return completion_as_chunk(answer_object(raw))
 
 
+DONE: object = object()  # what `_parsed` gives for `data: [DONE]`
+
+
+def _parsed(data: bytes) -> object:
+    """One event's data: DONE, a chunk, or UNPARSEABLE."""
+    return DONE if data == b"[DONE]" else parse_chunk(data)
+
+
 class _BackendStream:
-    """Parses the backend's OpenAI SSE into translator events and applies the garbage policy."""
+    """Parses the backend's OpenAI SSE into translator events and applies the garbage policy. The chunks of one read
+    are parsed together, so that runs of plain text or argument fragments reach the translator merged (`coalesce`)."""
 
     def __init__(self, translator: StreamTranslator) -> None:
         self.translator = translator
@@ -217,8 +226,9 @@ class _BackendStream:
 
     def feed(self, data: bytes) -> list[dict]:
         out: list[dict] = []
-        for _, event_data in self.decoder.feed_raw(data):  # event names carry nothing in OpenAI streams
-            out += self._event(event_data)
+        events = self.decoder.feed_raw(data)  # event names carry nothing in OpenAI streams
+        for item in coalesce([_parsed(event_data) for _, event_data in events]):
+            out += self._item(item)
             if self.done or self.translator.done:
                 return out
         held = self.decoder.pending_bytes
@@ -232,18 +242,18 @@ class _BackendStream:
         """EOF without [DONE]: a complete last event counts; a half line or no finish_reason at all is a cut."""
         out: list[dict] = []
         for _, event_data in self.decoder.flush_raw():
-            if event_data != b"[DONE]" and parse_chunk(event_data) is UNPARSEABLE:
+            item = _parsed(event_data)
+            if item is UNPARSEABLE:
                 return out + self.translator.fail("api_error", STREAM_CUT)
-            out += self._event(event_data)
+            out += self._item(item)
         if not (self.done or self.translator.finish_reason):
             return out + self.translator.fail("api_error", STREAM_CUT)
         return out + self.translator.finish()
 
-    def _event(self, data: bytes) -> list[dict]:
-        if data == b"[DONE]":
+    def _item(self, chunk: object) -> list[dict]:
+        if chunk is DONE:
             self.done = True
             return self.translator.finish()
-        chunk = parse_chunk(data)
         if not isinstance(chunk, dict):
             self.bad_in_a_row += 1
             self.translator.problems.append("skipped an unparseable chunk from the backend")

@@ -6,6 +6,9 @@ minus the rest), about a third faster than a full parse. A chunk that does not f
 list of objects, a `delta` that is not an object, a number out of range…) or that carries an `error` is parsed
 in full by orjson, as before, so the translator acts on exactly the same values. (One difference: an integer
 beyond 64 bits arrives as an int, where orjson gives a float.)
+
+`coalesce` merges the chunks of one network read that only add text, or arguments to one call: the translator's
+per-chunk work is most of a stream's cost, and under load a whole answer often waits in one read.
 """
 
 from __future__ import annotations
@@ -119,3 +122,83 @@ def completion_chunk(completion: dict) -> dict | None:
     if completion.get("stopping_word") is not None:
         chunk["stopping_word"] = completion["stopping_word"]
     return chunk
+
+
+TEXT_RUN = -1  # the run key of answer text; a call's arguments run under the call's index (>= 0)
+
+
+def coalesce(chunks: list[object]) -> list[object]:
+    """The chunks of one network read, with each run of chunks that only add answer text, or only add arguments
+    to the same tool call, merged into one chunk that carries the joined fragments.
+
+    Argument fragments that open with `{` or hold only whitespace are never merged: some servers send every
+    fragment as a snapshot of all the arguments so far, and `ToolCallBuffer` recognises those one by one.
+
+    The translation reads text and arguments as streams, so the merged chunk gives the same message in fewer,
+    larger deltas, at a fraction of the per-chunk cost. Runs only form when fragments were already waiting
+    together: a backend faster than the proxy reads (under load), or one that sends a whole answer at once. One
+    chunk per read, a model generating token by token, passes through untouched."""
+    if len(chunks) < 2:
+        return chunks
+    out: list[object] = []
+    key: int | None = None  # the open run's key, None when no run is open
+    first: object = None  # the run's first chunk, kept as is when the run stays one chunk long
+    pieces: list[str] = []
+    for chunk in chunks:
+        fragment = _fragment(chunk) if type(chunk) is dict else None
+        if fragment is not None and fragment[0] == key:
+            pieces.append(fragment[1])
+            continue
+        if key is not None:
+            out.append(first if len(pieces) == 1 else _merged(key, "".join(pieces)))
+        if fragment is None:
+            out.append(chunk)
+            key = None
+        else:
+            key, first, pieces = fragment[0], chunk, [fragment[1]]
+    if key is not None:
+        out.append(first if len(pieces) == 1 else _merged(key, "".join(pieces)))
+    return out
+
+
+def _fragment(chunk: dict) -> tuple[int, str] | None:
+    """(TEXT_RUN, text) for a chunk that only adds answer text; (n, arguments) for one that only adds arguments to
+    the call with index n; None for anything else (a finish, usage, a name, reasoning, several choices…)."""
+    if len(chunk) != 1:
+        for name, value in chunk.items():
+            if value is not None and name != "choices":
+                return None
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) not in (0, None):
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or (
+        len(delta) != 1 and sum(value is not None for value in delta.values()) != 1
+    ):
+        return None  # one field set (servers may send the others as null)
+    content = delta.get("content")
+    if content is not None:
+        return (TEXT_RUN, content) if type(content) is str else None
+    calls = delta.get("tool_calls")
+    if type(calls) is not list or len(calls) != 1:
+        return None
+    call = calls[0]
+    if type(call) is not dict or len(call) != 2:
+        return None
+    index, function = call.get("index"), call.get("function")
+    if type(index) is not int or index < 0 or type(function) is not dict or len(function) != 1:
+        return None
+    arguments = function.get("arguments")
+    if type(arguments) is not str or arguments.lstrip()[:1] in ("{", ""):
+        return None  # a call's first text, or a snapshot repeating it (see is_snapshot): judged on its own
+    return index, arguments
+
+
+def _merged(key: int, joined: str) -> dict:
+    if key == TEXT_RUN:
+        return {"choices": [{"index": 0, "delta": {"content": joined}}]}
+    call = {"index": key, "function": {"arguments": joined}}
+    return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]}
