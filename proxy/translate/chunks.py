@@ -164,10 +164,8 @@ def coalesce(chunks: list[object]) -> list[object]:
 def _fragment(chunk: dict) -> tuple[int, str] | None:
     """(TEXT_RUN, text) for a chunk that only adds answer text; (n, arguments) for one that only adds arguments to
     the call with index n; None for anything else (a finish, usage, a name, reasoning, several choices…)."""
-    if len(chunk) != 1:
-        for name, value in chunk.items():
-            if value is not None and name != "choices":
-                return None
+    if not _only_set(chunk, 1, _CHUNK_FIELDS):
+        return None
     choices = chunk.get("choices")
     if type(choices) is not list or len(choices) != 1:
         return None
@@ -178,7 +176,7 @@ def _fragment(chunk: dict) -> tuple[int, str] | None:
     if type(delta) is not dict or (
         len(delta) != 1 and sum(value is not None for value in delta.values()) != 1
     ):
-        return None  # one field set (servers may send the others as null)
+        return None
     content = delta.get("content")
     if content is not None:
         return (TEXT_RUN, content) if type(content) is str else None
@@ -186,15 +184,31 @@ def _fragment(chunk: dict) -> tuple[int, str] | None:
     if type(calls) is not list or len(calls) != 1:
         return None
     call = calls[0]
-    if type(call) is not dict or len(call) != 2:
+    if type(call) is not dict or not _only_set(call, 2, _CALL_FIELDS):
         return None
     index, function = call.get("index"), call.get("function")
-    if type(index) is not int or index < 0 or type(function) is not dict or len(function) != 1:
+    if (
+        type(index) is not int
+        or index < 0
+        or type(function) is not dict
+        or not _only_set(function, 1, _FUNCTION_FIELDS)
+    ):
         return None
     arguments = function.get("arguments")
     if type(arguments) is not str or arguments.lstrip()[:1] in ("{", ""):
         return None  # a call's first text, or a snapshot repeating it (see is_snapshot): judged on its own
     return index, arguments
+
+
+def _only_set(mapping: dict, needed: int, allowed: frozenset[str]) -> bool:
+    """No field but `allowed` holds a value (servers may send the others as null). Exactly `needed` fields (those the
+    caller then reads and checks) is the usual case and costs no walk."""
+    return len(mapping) == needed or all(value is None or name in allowed for name, value in mapping.items())
+
+
+_CHUNK_FIELDS = frozenset({"choices"})
+_CALL_FIELDS = frozenset({"index", "function", "type"})  # `type` is never read
+_FUNCTION_FIELDS = frozenset({"arguments"})
 
 
 def _merged(key: int, joined: str) -> dict:

@@ -126,6 +126,15 @@ def test_fields_sent_as_null_do_not_stop_a_merge():
     assert coalesce([{**text("a"), "usage": None}, text("b")])[0]["choices"][0]["delta"] == {"content": "ab"}
 
 
+def test_argument_fragments_with_null_fields_and_a_type_still_merge():
+    """SGLang-style fragments repeat `type` and send `id` and `name` as null; the translator reads neither."""
+    sglang = {"index": 0, "id": None, "type": "function", "function": {"name": None, "arguments": '"a'}}
+    merged = coalesce([chunk({"tool_calls": [sglang]}), args(0, '"}')])
+    assert merged == [chunk_with_arguments(0, '"a"}')]
+    named = {**sglang, "function": {"name": "Read", "arguments": '"a'}}
+    assert coalesce([chunk({"tool_calls": [named]}), args(0, "}")])[0] == chunk({"tool_calls": [named]})
+
+
 def test_one_chunk_per_read_passes_through_untouched():
     single = [text("a")]
     assert coalesce(single) is single
@@ -224,6 +233,13 @@ well_formed = st.one_of(
                 '{"file_path": "/a"}',
             ]
         ),
+    ),
+    st.builds(
+        lambda i, a: chunk(
+            {"tool_calls": [{"index": i, "id": None, "type": "function", "function": {"arguments": a}}]}
+        ),
+        st.integers(0, 1),
+        st.sampled_from(['"/b"', "}", " x"]),
     ),
     st.builds(lambda f: chunk({}, finish=f), st.sampled_from(["stop", "tool_calls", "length"])),
     st.just(chunk({}, usage={"prompt_tokens": 7, "completion_tokens": 3})),
