@@ -3,8 +3,8 @@ text, or only add arguments to one tool call, become one chunk each.
 
 The property that makes this safe: a stream read all at once gives Claude Code the same message (content, stop
 reason, usage) as the same stream read one event at a time, as the SDK's own accumulator sees it.
-Only the log's notes on broken arguments may differ, as the parser met them: `{` then `{"a":1}` one by one is a
-resend, merged it is `{{"a":1}` repaired, and a problem repeated for every fragment of a run is named once.
+Only the log's notes may differ: a problem repeated for every fragment of a run is named once, and broken
+arguments are described as the parser met them.
 """
 
 from __future__ import annotations
