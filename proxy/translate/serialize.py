@@ -36,4 +36,4 @@ def with_member(serialized_object: bytes, key: str, value: object) -> bytes:
     member = orjson.dumps(key) + b":" + orjson.dumps(value)
     if serialized_object == b"{}":
         return b"{" + member + b"}"
-    return serialized_object[:-1] + b"," + member + b"}"
+    return b"".join((memoryview(serialized_object)[:-1], b",", member, b"}"))  # one copy of 50 KB, not two
