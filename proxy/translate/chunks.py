@@ -150,14 +150,14 @@ def coalesce(chunks: list[object]) -> list[object]:
             pieces.append(fragment[1])
             continue
         if key is not None:
-            out.append(first if len(pieces) == 1 else _merged(key, "".join(pieces)))
+            out.append(_run_chunk(key, first, pieces))
         if fragment is None:
             out.append(chunk)
             key = None
         else:
             key, first, pieces = fragment[0], chunk, [fragment[1]]
     if key is not None:
-        out.append(first if len(pieces) == 1 else _merged(key, "".join(pieces)))
+        out.append(_run_chunk(key, first, pieces))
     return out
 
 
@@ -173,15 +173,13 @@ def _fragment(chunk: dict) -> tuple[int, str] | None:
     if type(choice) is not dict or choice.get("finish_reason") or choice.get("index", 0) not in (0, None):
         return None
     delta = choice.get("delta")
-    if type(delta) is not dict or (
-        len(delta) != 1 and sum(value is not None for value in delta.values()) != 1
-    ):
+    if type(delta) is not dict:
         return None
     content = delta.get("content")
     if content is not None:
-        return (TEXT_RUN, content) if type(content) is str else None
+        return (TEXT_RUN, content) if type(content) is str and _only_set(delta, 1, _TEXT_FIELDS) else None
     calls = delta.get("tool_calls")
-    if type(calls) is not list or len(calls) != 1:
+    if type(calls) is not list or len(calls) != 1 or not _only_set(delta, 1, _CALLS_FIELDS):
         return None
     call = calls[0]
     if type(call) is not dict or not _only_set(call, 2, _CALL_FIELDS):
@@ -207,11 +205,17 @@ def _only_set(mapping: dict, needed: int, allowed: frozenset[str]) -> bool:
 
 
 _CHUNK_FIELDS = frozenset({"choices"})
+_TEXT_FIELDS = frozenset({"content"})
+_CALLS_FIELDS = frozenset({"tool_calls"})
 _CALL_FIELDS = frozenset({"index", "function", "type"})  # `type` is never read
 _FUNCTION_FIELDS = frozenset({"arguments"})
 
 
-def _merged(key: int, joined: str) -> dict:
+def _run_chunk(key: int, first: object, pieces: list[str]) -> object:
+    """What a closed run becomes: its only chunk as it was, or one chunk carrying all its pieces."""
+    if len(pieces) == 1:
+        return first
+    joined = "".join(pieces)
     if key == TEXT_RUN:
         return {"choices": [{"index": 0, "delta": {"content": joined}}]}
     call = {"index": key, "function": {"arguments": joined}}
