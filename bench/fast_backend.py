@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from collections import deque
 from dataclasses import dataclass
 
 import orjson
@@ -61,6 +62,9 @@ def stream_chunks() -> list[dict]:
     return chunks
 
 
+EVENTS_PER_ANSWER = len(stream_chunks()) + 1  # the SSE events of one streamed answer, `[DONE]` included
+
+
 def completion() -> dict:
     """The same answer as one non-streaming completion."""
     arguments = "".join(TOOL_ARGUMENT_FRAGMENTS)
@@ -94,11 +98,18 @@ def _json_response(status: bytes, body: dict) -> bytes:
     return head + payload
 
 
-def encode_stream_response() -> bytes:
-    """The whole streaming HTTP response, chunked like vLLM's, one HTTP chunk per SSE event."""
+def stream_response_parts() -> list[bytes]:
+    """The streaming HTTP response in the pieces a token-by-token server writes: the head with the first event,
+    each further event as its own HTTP chunk (like vLLM's), the last one with the end of the body."""
     events = [b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in stream_chunks()] + [b"data: [DONE]\n\n"]
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
-    return head + b"".join(_http_chunk(event) for event in events) + b"0\r\n\r\n"
+    parts = [_http_chunk(event) for event in events]
+    return [head + parts[0], *parts[1:-1], parts[-1] + b"0\r\n\r\n"]
+
+
+def encode_stream_response() -> bytes:
+    """The whole streaming HTTP response at once (what a server with the answer ready writes)."""
+    return b"".join(stream_response_parts())
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,7 @@ class Responses:
     """Every answer pre-encoded once: the server only copies bytes."""
 
     stream: bytes
+    stream_parts: list[bytes]  # the same stream, one event per write (`--pace-ms`)
     completion: bytes
     models: bytes
     health: bytes
@@ -122,6 +134,7 @@ def build_responses() -> Responses:
     bad = {"error": {"message": "malformed HTTP request", "type": "invalid_request_error", "code": 400}}
     return Responses(
         stream=encode_stream_response(),
+        stream_parts=stream_response_parts(),
         completion=_json_response(b"200 OK", completion()),
         models=_json_response(b"200 OK", models),
         health=_json_response(b"200 OK", {"status": "ok"}),
@@ -202,12 +215,17 @@ def route(request: Request, responses: Responses) -> bytes:
 
 
 class BackendProtocol(asyncio.Protocol):
-    """Keep-alive HTTP/1.1 connection that answers each complete request at once."""
+    """Keep-alive HTTP/1.1 connection that answers each complete request at once, or, with `pace` seconds, writes
+    a stream's events one by one that far apart, as a model generating token by token does (the proxy then reads
+    every event on its own)."""
 
-    def __init__(self, responses: Responses) -> None:
+    def __init__(self, responses: Responses, pace: float = 0.0) -> None:
         self.responses = responses
+        self.pace = pace
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.free_at = 0.0  # loop time when the paced answer being written ends (what follows waits for it)
+        self.pending: deque[tuple[float, bytes]] = deque()  # (when, data) not written yet, in order
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -226,14 +244,49 @@ class BackendProtocol(asyncio.Protocol):
                 return
             request, consumed = parsed
             del self.buffer[:consumed]
-            self.transport.write(route(request, self.responses))
+            answer = route(request, self.responses)
+            if self.pace and answer is self.responses.stream:
+                self._write_paced(self.responses.stream_parts)
+            elif self.pace:
+                self._write_at(self.free_at, answer)
+            else:
+                self.transport.write(answer)
+
+    def _write_paced(self, parts: list[bytes]) -> None:
+        start = max(self.free_at, asyncio.get_running_loop().time())
+        for number, part in enumerate(parts):
+            self._write_at(start + number * self.pace, part)
+        self.free_at = start + (len(parts) - 1) * self.pace
+
+    def _write_at(self, when: float, data: bytes) -> None:
+        """Writes go out in the order they were asked for (times never decrease), each not before `when`."""
+        loop = asyncio.get_running_loop()
+        if not self.pending and when <= loop.time():
+            self._write(data)
+            return
+        self.pending.append((when, data))
+        if len(self.pending) == 1:
+            loop.call_at(when, self._drain)
+
+    def _drain(self) -> None:
+        """Called at the first pending write's time: it goes out, then whatever else is due by now."""
+        loop = asyncio.get_running_loop()
+        self._write(self.pending.popleft()[1])
+        while self.pending and self.pending[0][0] <= loop.time():
+            self._write(self.pending.popleft()[1])
+        if self.pending:
+            loop.call_at(self.pending[0][0], self._drain)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, pace: float = 0.0) -> None:
     """Serve until SIGINT/SIGTERM; print the bound port for the parent process."""
     loop = asyncio.get_running_loop()
     responses = build_responses()
-    server = await loop.create_server(lambda: BackendProtocol(responses), host, port, backlog=4096)
+    server = await loop.create_server(lambda: BackendProtocol(responses, pace), host, port, backlog=4096)
     bound = server.sockets[0].getsockname()[1]
     print(f"LISTENING {bound}", flush=True)
     stop = asyncio.Event()
@@ -249,10 +302,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--port", type=int, default=0, help="0 picks a free port (printed as LISTENING <port>)"
     )
+    parser.add_argument(
+        "--pace-ms",
+        type=float,
+        default=0.0,
+        help="write a stream's events this many ms apart, one per write (0: the whole answer at once)",
+    )
     args = parser.parse_args(argv)
     install_fast_loop()
     try:
-        asyncio.run(serve(args.host, args.port))
+        asyncio.run(serve(args.host, args.port, max(0.0, args.pace_ms) / 1000))
     except OSError as exc:
         sys.exit(f"fast_backend: cannot listen on {args.host}:{args.port}: {exc}")
 

@@ -35,13 +35,28 @@ class Check:
 
 SCALED_TARGET = "ccbench-workers"  # the proxy started with --workers N (one process per core)
 FLOOR_TARGET = "aiohttp-floor"  # bench/floor_relay.py: the proxy's HTTP stack doing none of its work
-TARGET_ORDER = ["direct", "ccbench", SCALED_TARGET, FLOOR_TARGET, "litellm", "direct-vllm", "ccbench-vllm"]
+PACED_DIRECT, PACED_TARGET = (
+    "direct-paced",
+    "ccbench-paced",
+)  # the answer written token by token (`--paced-ms`)
+TARGET_ORDER = [
+    "direct",
+    "ccbench",
+    SCALED_TARGET,
+    FLOOR_TARGET,
+    "litellm",
+    "direct-vllm",
+    "ccbench-vllm",
+    PACED_DIRECT,
+    PACED_TARGET,
+]
 DIRECT_FOR = {  # ratio denominators
     "ccbench": "direct",
     SCALED_TARGET: "direct",
     FLOOR_TARGET: "direct",
     "litellm": "direct",
     "ccbench-vllm": "direct-vllm",
+    PACED_TARGET: PACED_DIRECT,
 }
 
 
@@ -88,7 +103,9 @@ def _runs_note(runs: list[float] | None) -> str:
     if runs is None:
         return ""
     met = sum(ratio >= TARGET_THROUGHPUT_RATIO for ratio in runs)
-    shown = ", ".join(f"{ratio:.2f}" for ratio in runs)
+    shown = ", ".join(
+        f"{ratio:.3f}" for ratio in runs
+    )  # three places: 0.246 must not read as a 0.25 that fails
     return f"; paired runs {shown}: {met} of {len(runs)} at target"
 
 
@@ -97,7 +114,7 @@ def _direct_ratio_check(levels: list[LevelResult], c: int, target: str, name: st
     ratio = _ratio(proxy, direct)
     runs = paired_ratios(proxy, direct)
     passed = None if ratio is None else ratio >= TARGET_THROUGHPUT_RATIO
-    shown = "n/a" if ratio is None else f"{ratio:.2f}"
+    shown = "n/a" if ratio is None else f"{ratio:.3f}"
     line = f"{c} concurrent: {label} = {shown} × direct (target ≥ {TARGET_THROUGHPUT_RATIO}) {_mark(passed)}"
     return Check(name, line + _runs_note(runs), ratio, passed, runs)
 
@@ -150,6 +167,29 @@ def floor_check(levels: list[LevelResult]) -> list[Check]:
             f"stream translation, log, metrics) = {own:.2f} of its {proxy.server_cpu_ms_per_request:.2f} ms"
         )
     return [Check("floor_ratio", line, ratio, None)]
+
+
+def paced_check(levels: list[LevelResult], events_per_answer: int) -> list[Check]:
+    """What the proxy costs when every event of the answer comes in a read of its own (a model generating in real
+    time): its CPU per request and per event, against the same answer arriving in one read, and the time it adds
+    to the whole stream."""
+    c = throughput_concurrency(levels)
+    paced = find(levels, PACED_TARGET, c) if c else None
+    if paced is None or not paced.server_cpu_ms_per_request:
+        return []
+    cpu = paced.server_cpu_ms_per_request
+    per_event_us = cpu * 1000 / events_per_answer
+    line = (
+        f"{c} concurrent, token by token (each of the {events_per_answer} events in a read of its own): proxy CPU "
+        f"{cpu:.2f} ms/request = {per_event_us:.0f} µs per event"
+    )
+    batched = find(levels, "ccbench", c)
+    if batched is not None and batched.server_cpu_ms_per_request:
+        line += f" (the whole answer in one read: {batched.server_cpu_ms_per_request:.2f} ms)"
+    direct = find(levels, PACED_DIRECT, c)
+    if direct is not None and paced.latency_ms["p50"] is not None and direct.latency_ms["p50"] is not None:
+        line += f"; end of stream p50 {paced.latency_ms['p50'] - direct.latency_ms['p50']:+.1f} ms vs direct"
+    return [Check("paced_cpu_us_per_event", line, round(per_event_us, 1), None)]
 
 
 def ttft_check(levels: list[LevelResult]) -> list[Check]:
@@ -213,10 +253,13 @@ def cpu_checks(levels: list[LevelResult]) -> list[Check]:
     return [Check("proxy_cpu_ms_per_request", line, cpu, None)]
 
 
-def all_checks(levels: list[LevelResult], soak: dict | None, scaled_workers: int = 0) -> list[Check]:
+def all_checks(
+    levels: list[LevelResult], soak: dict | None, scaled_workers: int = 0, events_per_answer: int = 20
+) -> list[Check]:
     return [
         *throughput_checks(levels, scaled_workers),
         *floor_check(levels),
+        *paced_check(levels, events_per_answer),
         *ttft_check(levels),
         errors_check(levels),
         soak_check(soak),

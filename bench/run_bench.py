@@ -29,6 +29,7 @@ import click
 import orjson
 from rich.console import Console
 
+from bench.fast_backend import EVENTS_PER_ANSWER
 from bench.fastloop import fast_loop_name
 from bench.load_client import OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
@@ -55,6 +56,7 @@ from bench.targets import (
     floor_target,
     load_requests,
     messages_target,
+    paced_targets,
     scaled_proxy_target,
     vllm_stack_targets,
 )
@@ -133,6 +135,7 @@ class Settings:
     workers: int = 1
     scale_workers: int = 0  # > 1: also measure a proxy with this many worker processes at 16 streams
     floor: bool = False  # also measure bench/floor_relay.py (aiohttp without the proxy's work) at 16 streams
+    pace_ms: float = 0.0  # > 0: also measure the answer written token by token, this far apart, at 16 streams
 
     @property
     def proxy_args(self) -> list[str]:
@@ -155,6 +158,7 @@ class Outcome:
                 **environment(settings.clients),
                 "proxy_workers": settings.workers,
                 "scaled_proxy_workers": settings.scale_workers if settings.scale_workers > 1 else None,
+                "paced_ms": settings.pace_ms or None,
             },
             "bodies": [
                 f"{row['scenario']}-{row['seq']} ({len(orjson.dumps(row['body']))} bytes)"
@@ -229,6 +233,19 @@ def execute(settings: Settings, console: Console) -> Outcome:
         if settings.floor and level is not None:
             targets.append(floor_target(stack, backend.base_url, outcome.rows, settings.requests))
             only_at[FLOOR_TARGET] = level
+        if settings.pace_ms > 0 and level is not None:
+            paced = paced_targets(
+                stack,
+                outcome.rows,
+                direct_body,
+                settings.pace_ms,
+                settings.max_concurrency,
+                settings.proxy_args,
+                settings.launcher,
+                settings.requests,
+            )
+            targets += paced
+            only_at.update({target.name: level for target, _, _ in paced})
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)
         console.print(
@@ -338,6 +355,15 @@ def execute(settings: Settings, console: Console) -> Outcome:
     help="Also measure bench/floor_relay.py, the proxy's HTTP stack (aiohttp server and client) doing none "
     "of its work, at 16 streams: the part of the proxy's cost that is aiohttp's [default: on, off with --quick].",
 )
+@click.option(
+    "--paced-ms",
+    "pace_ms",
+    type=click.FloatRange(0),
+    default=None,
+    help="Also measure the answer written token by token, each event this many ms after the last, directly and "
+    "through a second proxy at 16 streams: the proxy's cost per event when each comes in a read of its own "
+    "[default: 2; 0 = off; off with --quick].",
+)
 @click.option("--check", is_flag=True, help="Exit 1 when a measured target is missed.")
 @click.option(
     "--profile",
@@ -362,6 +388,7 @@ def main(
     workers: int,
     scale_workers: int | None,
     floor: bool | None,
+    pace_ms: float | None,
     check: bool,
     profile: Path | None,
 ) -> None:
@@ -383,6 +410,7 @@ def main(
         workers=workers,
         scale_workers=(0 if quick else (os.cpu_count() or 1)) if scale_workers is None else scale_workers,
         floor=not quick if floor is None else floor,
+        pace_ms=(0.0 if quick else 2.0) if pace_ms is None else pace_ms,
     )
     console = Console(markup=False)  # what it prints quotes server logs and paths: text, never markup
     if not console.is_terminal:
@@ -392,7 +420,7 @@ def main(
     except BenchSetupError as exc:
         console.print(f"benchmark could not run: {exc}", style="red", highlight=False)
         sys.exit(2)
-    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers)
+    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers, EVENTS_PER_ANSWER)
     print_report(console, outcome.levels, outcome.soak, checks, outcome.notes)
     if outcome.profile:
         print_profile(console, outcome.profile)

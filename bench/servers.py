@@ -224,6 +224,11 @@ def start_vllm_stack_backend() -> Server:
     return start_fast_backend("bench.vllm_stack_backend", "vLLM-stack backend")
 
 
+def start_paced_backend(pace_ms: float) -> Server:
+    """bench/fast_backend.py writing each event of a stream `pace_ms` apart, as a model generating tokens does."""
+    return start_fast_backend(name="paced backend", extra_args=("--pace-ms", f"{pace_ms:g}"))
+
+
 def start_floor_relay(upstream: str) -> Server:
     """bench/floor_relay.py in front of `upstream`: the proxy's HTTP stack without its work."""
     return start_fast_backend("bench.floor_relay", "aiohttp floor relay", ("--upstream", f"{upstream}/v1"))

@@ -9,12 +9,13 @@ from pathlib import Path
 import orjson
 
 from bench.load_client import ANTHROPIC, OPENAI, Target
-from bench.report import FLOOR_TARGET, SCALED_TARGET
+from bench.report import FLOOR_TARGET, PACED_DIRECT, PACED_TARGET, SCALED_TARGET
 from bench.servers import (
     BenchSetupError,
     Server,
     start_ccbench_proxy,
     start_floor_relay,
+    start_paced_backend,
     start_vllm_stack_backend,
 )
 
@@ -96,3 +97,25 @@ def floor_target(stack: contextlib.ExitStack, backend_url: str, rows: list[dict]
     relay = start_floor_relay(backend_url)
     stack.callback(relay.stop)
     return messages_target(FLOOR_TARGET, f"{relay.base_url}/v1/messages?beta=true", rows), relay, requests
+
+
+def paced_targets(
+    stack: contextlib.ExitStack,
+    rows: list[dict],
+    direct_body: tuple[bytes, ...],
+    pace_ms: float,
+    max_concurrency: int,
+    proxy_args: list[str],
+    launcher: list[str] | None,
+    requests: int,
+) -> list[Measured]:
+    """The same answer written token by token (each event its own write, `pace_ms` apart), called directly and
+    through a second proxy: what the proxy costs per event when every event comes in a read of its own, as it does
+    from a model generating in real time (the main backend's whole answer arrives in one read)."""
+    backend = start_paced_backend(pace_ms)
+    stack.callback(backend.stop)
+    proxy = start_ccbench_proxy(backend.base_url, max_concurrency, proxy_args, launcher)
+    stack.callback(proxy.stop)
+    direct = Target(PACED_DIRECT, f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
+    ours = messages_target(PACED_TARGET, f"{proxy.base_url}/v1/messages?beta=true", rows)
+    return [(direct, backend, requests), (ours, proxy, requests)]

@@ -23,6 +23,8 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
             "--scale-workers",
             "2",
             "--floor",
+            "--paced-ms",
+            "1",
             "--out",
             str(out),
         ],
@@ -41,9 +43,14 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     results = json.loads(out.read_text())
     measured = {(level["target"], level["concurrency"]) for level in results["levels"]}
     targets = ("direct", "ccbench", "direct-vllm", "ccbench-vllm")  # raw backend, then FastAPI + uvicorn
-    once = {("ccbench-workers", 4), ("aiohttp-floor", 4)}  # measured at the throughput level only
+    once = {
+        ("ccbench-workers", 4),
+        ("aiohttp-floor", 4),
+        ("direct-paced", 4),
+        ("ccbench-paced", 4),
+    }  # there only
     assert measured == {(target, c) for target in targets for c in (1, 4)} | once
-    assert results["environment"]["scaled_proxy_workers"] == 2
+    assert results["environment"]["scaled_proxy_workers"] == 2 and results["environment"]["paced_ms"] == 1
     for level in results["levels"]:
         assert level["errors"] == 0, level
         assert level["ok"] == level["requests"] >= 20
@@ -55,6 +62,7 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     assert names["throughput_ratio"]["value"] > 0 and names["throughput_ratio_workers"]["value"] > 0
     assert names["vllm_stack_ratio"]["value"] > 0 and "vLLM's HTTP stack" in printed
     assert names["floor_ratio"]["value"] > 0 and "4 concurrent: aiohttp pass-through floor" in printed
+    assert names["paced_cpu_us_per_event"]["value"] > 0 and "4 concurrent, token by token" in printed
     assert names["errors_256"]["passed"] is None and names["soak_rss_growth_pct"]["passed"] is None
 
 
@@ -156,3 +164,32 @@ def test_cpu_of_a_process_tree_ignores_processes_that_exited_and_counts_new_ones
     then = {1: CpuTimes(5.0, 1.0, frozenset({1, 11}), 5.0)}
     now = {1: CpuTimes(4.0, 0.5, frozenset({1}), 6.5)}
     assert cpu_delta(then, now) == CpuTimes(1.5, None)
+
+
+async def test_a_paced_backend_writes_each_event_on_its_own_and_the_same_bytes_in_all() -> None:
+    """`--pace-ms`: the stream goes out one event per write, `pace` apart, and reassembles into the very answer
+    the unpaced backend writes at once; a request behind it on the same connection waits for its end."""
+    import asyncio
+
+    from bench.fast_backend import BackendProtocol, build_responses, encode_stream_response
+
+    class Transport:
+        def __init__(self) -> None:
+            self.writes: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.writes.append(data)
+
+        def is_closing(self) -> bool:
+            return False
+
+    responses = build_responses()
+    protocol, transport = BackendProtocol(responses, pace=0.005), Transport()
+    protocol.connection_made(transport)  # type: ignore[arg-type]
+    stream_request = b'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 15\r\n\r\n{"stream":true}'
+    protocol.data_received(stream_request + b"GET /v1/models HTTP/1.1\r\n\r\n")
+    assert len(transport.writes) == 1  # the head with the first event; the rest are scheduled
+    await asyncio.sleep(0.005 * 25)
+    parts = responses.stream_parts
+    assert transport.writes == [*parts, responses.models]
+    assert b"".join(parts) == encode_stream_response() and len(parts) == 20
