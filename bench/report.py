@@ -185,7 +185,9 @@ def paced_check(levels: list[LevelResult], events_per_answer: int) -> list[Check
     )
     batched = find(levels, "ccbench", c)
     if batched is not None and batched.server_cpu_ms_per_request:
-        line += f" (the whole answer in one read: {batched.server_cpu_ms_per_request:.2f} ms)"
+        one_read = batched.server_cpu_ms_per_request
+        per_read_us = (cpu - one_read) * 1000 / max(1, events_per_answer - 1)
+        line += f" (the whole answer in one read: {one_read:.2f} ms, so each further read costs {per_read_us:.0f} µs)"
     direct = find(levels, PACED_DIRECT, c)
     if direct is not None and paced.latency_ms["p50"] is not None and direct.latency_ms["p50"] is not None:
         line += f"; end of stream p50 {paced.latency_ms['p50'] - direct.latency_ms['p50']:+.1f} ms vs direct"
