@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
+from bench.fast_backend import EVENTS_PER_ANSWER
 from bench.measure import LevelResult
 
 THROUGHPUT_CONCURRENCY = 16
@@ -35,10 +36,8 @@ class Check:
 
 SCALED_TARGET = "ccbench-workers"  # the proxy started with --workers N (one process per core)
 FLOOR_TARGET = "aiohttp-floor"  # bench/floor_relay.py: the proxy's HTTP stack doing none of its work
-PACED_DIRECT, PACED_TARGET = (
-    "direct-paced",
-    "ccbench-paced",
-)  # the answer written token by token (`--paced-ms`)
+# the answer written token by token (`--paced-ms`), called directly and through a second proxy
+PACED_DIRECT, PACED_TARGET = "direct-paced", "ccbench-paced"
 TARGET_ORDER = [
     "direct",
     "ccbench",
@@ -103,9 +102,8 @@ def _runs_note(runs: list[float] | None) -> str:
     if runs is None:
         return ""
     met = sum(ratio >= TARGET_THROUGHPUT_RATIO for ratio in runs)
-    shown = ", ".join(
-        f"{ratio:.3f}" for ratio in runs
-    )  # three places: 0.246 must not read as a 0.25 that fails
+    # three places: 0.246 must not read as a 0.25 that fails
+    shown = ", ".join(f"{ratio:.3f}" for ratio in runs)
     return f"; paired runs {shown}: {met} of {len(runs)} at target"
 
 
@@ -256,7 +254,10 @@ def cpu_checks(levels: list[LevelResult]) -> list[Check]:
 
 
 def all_checks(
-    levels: list[LevelResult], soak: dict | None, scaled_workers: int = 0, events_per_answer: int = 20
+    levels: list[LevelResult],
+    soak: dict | None,
+    scaled_workers: int = 0,
+    events_per_answer: int = EVENTS_PER_ANSWER,
 ) -> list[Check]:
     return [
         *throughput_checks(levels, scaled_workers),

@@ -29,7 +29,6 @@ import click
 import orjson
 from rich.console import Console
 
-from bench.fast_backend import EVENTS_PER_ANSWER
 from bench.fastloop import fast_loop_name
 from bench.load_client import OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
@@ -420,7 +419,7 @@ def main(
     except BenchSetupError as exc:
         console.print(f"benchmark could not run: {exc}", style="red", highlight=False)
         sys.exit(2)
-    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers, EVENTS_PER_ANSWER)
+    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers)
     print_report(console, outcome.levels, outcome.soak, checks, outcome.notes)
     if outcome.profile:
         print_profile(console, outcome.profile)
