@@ -34,8 +34,6 @@ from bench.load_client import OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
 from bench.phases import run_profile, run_soak
 from bench.report import (
-    FLOOR_TARGET,
-    SCALED_TARGET,
     Check,
     all_checks,
     print_profile,
@@ -51,12 +49,11 @@ from bench.servers import (
     start_litellm,
 )
 from bench.targets import (
+    Settings,
     direct_bodies,
-    floor_target,
     load_requests,
     messages_target,
-    paced_targets,
-    scaled_proxy_target,
+    throughput_level_targets,
     vllm_stack_targets,
 )
 
@@ -115,30 +112,6 @@ def environment(client_processes: int) -> dict:
         "client_processes": client_processes,
         "client_loop": fast_loop_name(),
     }
-
-
-@dataclass(frozen=True)
-class Settings:
-    levels: list[int]
-    requests: int
-    soak: int
-    soak_concurrency: int
-    litellm: bool | None  # LiteLLM's proxy: True required, None measured when installed, False off
-    litellm_requests: int
-    clients: int
-    max_concurrency: int
-    repeat: int
-    launcher: list[str] | None
-    profile: Path | None
-    vllm_stack: bool = False
-    workers: int = 1
-    scale_workers: int = 0  # > 1: also measure a proxy with this many worker processes at 16 streams
-    floor: bool = False  # also measure bench/floor_relay.py (aiohttp without the proxy's work) at 16 streams
-    pace_ms: float = 0.0  # > 0: also measure the answer written token by token, this far apart, at 16 streams
-
-    @property
-    def proxy_args(self) -> list[str]:
-        return ["--workers", str(self.workers)] if self.workers > 1 else []
 
 
 @dataclass
@@ -214,37 +187,10 @@ def execute(settings: Settings, console: Console) -> Outcome:
                 )
             except BenchSetupError as exc:
                 outcome.notes.append(f"vLLM-stack backend skipped: {exc}")
-        only_at: dict[str, int] = {}
+        extra = throughput_level_targets(stack, settings, backend.base_url, outcome.rows, direct_body)
+        targets += extra
         level = throughput_level(settings.levels)
-        if settings.scale_workers > 1 and level is not None:
-            targets.append(
-                scaled_proxy_target(
-                    stack,
-                    backend.base_url,
-                    outcome.rows,
-                    settings.scale_workers,
-                    settings.max_concurrency,
-                    settings.launcher,
-                    settings.requests,
-                )
-            )
-            only_at[SCALED_TARGET] = level
-        if settings.floor and level is not None:
-            targets.append(floor_target(stack, backend.base_url, outcome.rows, settings.requests))
-            only_at[FLOOR_TARGET] = level
-        if settings.pace_ms > 0 and level is not None:
-            paced = paced_targets(
-                stack,
-                outcome.rows,
-                direct_body,
-                settings.pace_ms,
-                settings.max_concurrency,
-                settings.proxy_args,
-                settings.launcher,
-                settings.requests,
-            )
-            targets += paced
-            only_at.update({target.name: level for target, _, _ in paced})
+        only_at = {target.name: level for target, _, _ in extra if level is not None}
         runner = LoadRunner(settings.clients)
         stack.callback(runner.close)
         console.print(

@@ -1,15 +1,17 @@
-"""What the benchmark sends and to whom: the captured bodies, the targets, and the extra servers behind them."""
+"""What the benchmark sends and to whom: the run's settings, the captured bodies, the targets, and the extra servers
+behind them."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
 from bench.load_client import ANTHROPIC, OPENAI, Target
-from bench.report import FLOOR_TARGET, PACED_DIRECT, PACED_TARGET, SCALED_TARGET
+from bench.report import FLOOR_TARGET, PACED_DIRECT, PACED_TARGET, SCALED_TARGET, throughput_level
 from bench.servers import (
     BenchSetupError,
     Server,
@@ -24,6 +26,32 @@ Measured = tuple[Target, Server, int]  # a target, the server process whose CPU 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "claude_code_requests.jsonl"
 BACKEND_MODEL = "bench-model"
 CLIENT_KEY = "bench-key-not-a-secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What one benchmark run measures (the runner's options)."""
+
+    levels: list[int]
+    requests: int
+    soak: int
+    soak_concurrency: int
+    litellm: bool | None  # LiteLLM's proxy: True required, None measured when installed, False off
+    litellm_requests: int
+    clients: int
+    max_concurrency: int
+    repeat: int
+    launcher: list[str] | None
+    profile: Path | None
+    vllm_stack: bool = False
+    workers: int = 1
+    scale_workers: int = 0  # > 1: also measure a proxy with this many worker processes at 16 streams
+    floor: bool = False  # also measure bench/floor_relay.py (aiohttp without the proxy's work) at 16 streams
+    pace_ms: float = 0.0  # > 0: also measure the answer written token by token, this far apart, at 16 streams
+
+    @property
+    def proxy_args(self) -> list[str]:
+        return ["--workers", str(self.workers)] if self.workers > 1 else []
 
 
 def load_requests(path: Path = DATA_FILE) -> list[dict]:
@@ -119,3 +147,43 @@ def paced_targets(
     direct = Target(PACED_DIRECT, f"{backend.base_url}/v1/chat/completions", OPENAI, direct_body)
     ours = messages_target(PACED_TARGET, f"{proxy.base_url}/v1/messages?beta=true", rows)
     return [(direct, backend, requests), (ours, proxy, requests)]
+
+
+def throughput_level_targets(
+    stack: contextlib.ExitStack,
+    settings: Settings,
+    backend_url: str,
+    rows: list[dict],
+    direct_body: tuple[bytes, ...],
+) -> list[Measured]:
+    """The targets measured at the throughput level only, as the settings ask: the proxy with one worker per core,
+    the aiohttp floor, and the answer token by token (directly and through a proxy of its own)."""
+    if throughput_level(settings.levels) is None:
+        return []
+    targets: list[Measured] = []
+    if settings.scale_workers > 1:
+        targets.append(
+            scaled_proxy_target(
+                stack,
+                backend_url,
+                rows,
+                settings.scale_workers,
+                settings.max_concurrency,
+                settings.launcher,
+                settings.requests,
+            )
+        )
+    if settings.floor:
+        targets.append(floor_target(stack, backend_url, rows, settings.requests))
+    if settings.pace_ms > 0:
+        targets += paced_targets(
+            stack,
+            rows,
+            direct_body,
+            settings.pace_ms,
+            settings.max_concurrency,
+            settings.proxy_args,
+            settings.launcher,
+            settings.requests,
+        )
+    return targets
