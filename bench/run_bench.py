@@ -33,13 +33,7 @@ from bench.fastloop import fast_loop_name
 from bench.load_client import OPENAI, Target
 from bench.measure import LevelResult, LoadRunner
 from bench.phases import run_profile, run_soak
-from bench.report import (
-    Check,
-    all_checks,
-    print_profile,
-    print_report,
-    throughput_level,
-)
+from bench.report import Check, all_checks, print_profile, print_report, throughput_level
 from bench.servers import (
     BenchSetupError,
     Server,
