@@ -30,14 +30,10 @@ from proxy.handlers import (
     STATE,
     ProxyState,
     handle_count_tokens,
-    handle_health,
     handle_messages,
-    handle_metrics,
-    handle_model,
-    handle_models,
-    handle_root,
     json_response,
 )
+from proxy.info_routes import handle_health, handle_metrics, handle_model, handle_models, handle_root
 from proxy.metrics import (
     GAUGE_REFRESH,
     MULTIPROC_ENV,

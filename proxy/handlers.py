@@ -1,4 +1,5 @@
-"""The route handlers and the state they share (config, backend session, latest probe result).
+"""The /v1/messages and count_tokens handlers, and the state every route shares (config, backends, probe results,
+counters; the model list, /health and /metrics are in proxy/info_routes.py).
 
 The /v1/messages flow: parse -> validate -> route the model -> translate -> fit max_tokens into the backend's
 context -> relay the stream (or one non-streaming call) -> translate back. Errors are raised as AnthropicError
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,9 +19,7 @@ from aiohttp import web
 
 from proxy.backend_state import BackendFacts, BackendState
 from proxy.config import Config
-from proxy.errors import AnthropicError
 from proxy.ids import message_id
-from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from proxy.metrics import ProxyMetrics
 from proxy.passthrough import relay_passthrough
 from proxy.relay import relay_stream
@@ -56,10 +54,8 @@ log = logging.getLogger("ccbench.proxy")
 
 REQUEST_ID = web.RequestKey("ccbench_request_id", str)
 REQUEST_LOG = web.RequestKey("ccbench_request_log", RequestLog)
-MODEL_PAGE_LIMIT = (1, 1000)
 MAX_DROPPED_NAMES = 64  # distinct dropped-feature names kept; Claude Code's own come to about a dozen
 OTHER_FEATURE = "other"
-HEALTH_MAX_AGE = 10.0  # seconds: /health probes the backend again when what it knows is older
 
 
 @dataclass
@@ -313,109 +309,3 @@ async def _passthrough(request: web.Request, raw: bytes, body: dict) -> web.Stre
         with nesting_within_limits():
             raw = orjson.dumps({**body, "model": routed})
     return await relay_passthrough(request, state.upstream, request.path_qs, raw, entry)
-
-
-def model_entry(model_id: str, backend_model: str, context: int | None, created_at: str) -> dict:
-    return {
-        "type": "model",
-        "id": model_id,
-        "display_name": model_id if model_id == backend_model else f"{model_id} ({backend_model})",
-        "created_at": created_at,
-        "max_input_tokens": context,
-        "max_tokens": None,
-        "description": f"served by ccbench from backend model {backend_model}",
-    }
-
-
-async def model_list(state: ProxyState) -> list[dict]:
-    """Every backend's models plus `claude-*` aliases (Claude Code's gateway discovery keeps only ids with
-    `claude`), each with the context length of the backend it reaches."""
-    entries: dict[str, tuple[str, int | None]] = {}
-    for backend in state.backends:
-        facts = await backend.facts()
-        info = backend.info
-        for name in info.models if info else []:
-            entries.setdefault(name, (name, facts.context_for(name)))
-    aliases = state.config.aliases()
-    if not aliases:
-        aliases = {"claude-local": Route(state.config.model)}
-    for alias, route in aliases.items():
-        facts = await state.backend_for(route).facts()
-        model = route.model or facts.default_model
-        if model:
-            entries[alias] = (model, facts.context_for(model))
-    return [model_entry(mid, model, context, state.started_at) for mid, (model, context) in entries.items()]
-
-
-async def handle_models(request: web.Request) -> web.StreamResponse:
-    models = await model_list(request.app[STATE])
-    query = request.query
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError:
-        raise AnthropicError.invalid_request("limit: must be an integer between 1 and 1000") from None
-    if not 1 <= limit <= 1000:
-        raise AnthropicError.invalid_request("limit: must be an integer between 1 and 1000")
-    ids = [m["id"] for m in models]
-    start, end = 0, len(models)
-    if query.get("after_id") in ids:
-        start = ids.index(query["after_id"]) + 1
-    if query.get("before_id") in ids:
-        end = ids.index(query["before_id"])
-        start = max(start, end - limit)
-    page = models[start:end][:limit]
-    return json_response(
-        {
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": start + len(page) < end,
-        }
-    )
-
-
-async def handle_model(request: web.Request) -> web.StreamResponse:
-    wanted = request.match_info["model_id"]
-    for model in await model_list(request.app[STATE]):
-        if model["id"] == wanted:
-            return json_response(model)
-    raise AnthropicError(404, "not_found_error", f"model {wanted!r} not found")
-
-
-async def _health_of(backend: BackendState) -> dict:
-    # probed again when old: an outage or restart shows without a failed request
-    info = await backend.backend(max_age=HEALTH_MAX_AGE)
-    config = backend.config
-    found: dict = {"url": display_url(config.upstream), "format": config.upstream_format}
-    if info is not None:
-        found.update(
-            reachable=info.reachable, kind=info.kind, models=info.models, context_length=info.context_length
-        )
-    return found
-
-
-async def handle_health(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    answer = {
-        "status": "ok",
-        "pid": os.getpid(),  # which worker answered (ccbench proxy --workers N)
-        "backend": await _health_of(state.main),
-        "dropped_features": dict(state.dropped_features),
-    }
-    if state.routed:  # the backends model routes name besides `upstream`
-        answer["routed_backends"] = [await _health_of(backend) for backend in state.routed.values()]
-    return json_response(answer)
-
-
-async def handle_metrics(request: web.Request) -> web.StreamResponse:
-    """Prometheus text format (see proxy/metrics.py); behind the key when one is set, like every route that
-    names models."""
-    state = request.app[STATE]
-    state.refresh_metrics()
-    return web.Response(body=state.metrics.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
-
-
-async def handle_root(request: web.Request) -> web.StreamResponse:
-    return json_response(
-        {"status": "ok", "service": "ccbench proxy", "endpoints": ["/v1/messages", "/v1/models"]}
-    )

@@ -49,7 +49,7 @@ async def test_health_notices_an_outage_without_any_failed_request(
 ) -> None:
     """A monitoring check on /health (or on backend_up) must see the backend go down while nobody sends."""
     monkeypatch.setattr(backend_state, "REPROBE_INTERVAL", 0.0)
-    monkeypatch.setattr("proxy.handlers.HEALTH_MAX_AGE", 0.0)
+    monkeypatch.setattr("proxy.info_routes.HEALTH_MAX_AGE", 0.0)
     backend = FakeBackend()
     await backend.start()
     try:
