@@ -16,12 +16,27 @@ from proxy.translate.content import (
     tool_result_content,
     user_parts,
 )
+from proxy.translate.params import (
+    MAX_OPENAI_STOP,
+    BackendProfile,
+    requested_stop_sequences,
+    response_format,
+    sampling_params,
+    thinking_params,
+    tool_choice_params,
+)
 from proxy.translate.prefill import CONTINUE_PARAMS, prefill_text
 from proxy.translate.sharedtext import join_text, shared_block, shared_compact_json
 from proxy.translate.tools import openai_tool_name, sanitize_tool_id, translate_tools
 from proxy.translate.validate import MESSAGE_ROLES, validate_messages_request
 
-__all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate_messages_request"]
+__all__ = [
+    "MAX_OPENAI_STOP",
+    "BackendProfile",
+    "TranslatedRequest",
+    "translate_request",
+    "validate_messages_request",
+]
 
 # Where the text of a mid-conversation `role:"system"` message goes. Strict chat templates (ChatML, Llama,
 # Qwen, SmolLM2) raise on a system message that is not first, and folding it into the leading system message
@@ -31,9 +46,6 @@ __all__ = ["BackendProfile", "TranslatedRequest", "translate_request", "validate
 SYSTEM_MESSAGE_PLACEMENT = "previous_user"  # "previous_user" | "next_user"
 NO_RESULT_TEXT = "[no result]"
 IMAGES_BELOW_TEXT = "[image: in the next user message]"  # tool messages carry text only
-MAX_OPENAI_STOP = 4  # OpenAI's limit, kept for servers not known to take more
-MAX_USER_CHARS = 256
-EFFORT_LEVELS = {"low": "low", "medium": "medium", "high": "high", "xhigh": "high", "max": "high"}
 
 # Top-level fields translated below; anything else is consumed and reported by name.
 TRANSLATED_FIELDS = frozenset(
@@ -55,17 +67,6 @@ TRANSLATED_FIELDS = frozenset(
         "output_format",
     }
 )
-
-
-@dataclass
-class BackendProfile:
-    """What the backend understands; built from Config + start-up probe."""
-
-    thinking_style: str = "chat_template_kwargs"  # "chat_template_kwargs" | "reasoning_effort" | "none"
-    send_reasoning_back: bool = False  # history thinking -> assistant "reasoning_content"
-    max_output_tokens: int | None = None  # hard cap from config
-    # OpenAI's own API takes at most 4 stop strings; vLLM, llama.cpp, Ollama and LM Studio take any number
-    max_stop_sequences: int | None = None
 
 
 @dataclass
@@ -269,96 +270,6 @@ def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) 
     return _merge_same_role(messages)
 
 
-def _thinking_params(body: dict, profile: BackendProfile, dropped: list[str]) -> dict:
-    thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else None
-    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
-    requested_effort = output_config.get("effort")
-    effort = (
-        EFFORT_LEVELS.get(requested_effort) if isinstance(requested_effort, str) else None
-    )  # [] is no key
-    if thinking is None and effort is None:
-        return {}
-    kind = thinking.get("type") if thinking else None
-    if profile.thinking_style == "none":
-        dropped.append("thinking")
-        return {}
-    if profile.thinking_style == "reasoning_effort":
-        if kind == "disabled":
-            return {}
-        if effort is None and kind == "enabled" and isinstance(thinking.get("budget_tokens"), int):
-            budget = thinking["budget_tokens"]
-            effort = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
-        return {"reasoning_effort": effort} if effort else {}
-    params: dict = {}
-    if kind in ("enabled", "adaptive", "disabled"):
-        params["chat_template_kwargs"] = {"enable_thinking": kind != "disabled"}
-    if effort and kind != "disabled":
-        params["reasoning_effort"] = effort
-    return params
-
-
-def _tool_choice(choice: dict | None, tool_names: dict[str, str], dropped: list[str]) -> dict:
-    if choice is None:
-        return {}
-    kind = choice["type"]
-    params: dict = {}
-    if kind == "auto":
-        params["tool_choice"] = "auto"
-    elif kind == "any":
-        params["tool_choice"] = "required"
-    elif kind == "none":
-        params["tool_choice"] = "none"
-    elif openai_tool_name(choice["name"]) in tool_names:
-        params["tool_choice"] = {"type": "function", "function": {"name": openai_tool_name(choice["name"])}}
-    else:
-        dropped.append("tool_choice:unknown_tool")
-        params["tool_choice"] = "required"
-    if choice.get("disable_parallel_tool_use") is True:
-        params["parallel_tool_calls"] = False
-    return params
-
-
-def _stop_sequences(body: dict) -> list[str]:
-    stops = body.get("stop_sequences")
-    return [s for s in stops if isinstance(s, str) and s] if isinstance(stops, list) else []
-
-
-def _sampling_params(body: dict, profile: BackendProfile, dropped: list[str]) -> dict:
-    params: dict = {}
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, int):
-        cap = profile.max_output_tokens
-        params["max_tokens"] = max(1, min(max_tokens, cap) if cap else max_tokens)
-    for key in ("temperature", "top_p", "top_k"):
-        value = body.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            params[key] = value
-    stops = _stop_sequences(body)
-    if stops:
-        limit = profile.max_stop_sequences
-        if limit is not None and len(stops) > limit:
-            dropped.append(f"stop_sequences beyond {limit}")
-            stops = stops[:limit]
-        params["stop"] = stops
-    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    if isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
-        params["user"] = metadata["user_id"][:MAX_USER_CHARS]
-    return params
-
-
-def _response_format(body: dict) -> dict:
-    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
-    fmt = output_config.get("format") or body.get("output_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
-        return {
-            "response_format": {
-                "type": "json_schema",
-                "json_schema": {"name": "output", "schema": fmt["schema"]},
-            }
-        }
-    return {}
-
-
 def translate_request(body: dict, backend_model: str, profile: BackendProfile) -> TranslatedRequest:
     """A validated Anthropic request -> the OpenAI /chat/completions request plus what the response needs."""
     dropped = [key for key in body if key not in TRANSLATED_FIELDS]
@@ -370,21 +281,21 @@ def translate_request(body: dict, backend_model: str, profile: BackendProfile) -
             name = call["function"]["name"]
             if name not in tools.tool_names:  # offered tools are known; only others need the history search
                 tools.tool_names[name] = _history_name(body, name)
-    out.update(_sampling_params(body, profile, dropped))
+    out.update(sampling_params(body, profile, dropped))
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     if tools.functions:
         out["tools"] = tools.functions
-        out.update(_tool_choice(body.get("tool_choice"), tools.tool_names, dropped))
+        out.update(tool_choice_params(body.get("tool_choice"), tools.tool_names, dropped))
     elif body.get("tool_choice") is not None:
         dropped.append("tool_choice")
-    out.update(_thinking_params(body, profile, dropped))
-    out.update(_response_format(body))
+    out.update(thinking_params(body, profile, dropped))
+    out.update(response_format(body))
     prefill = prefill_text(out["messages"])
     if prefill and profile.thinking_style == "chat_template_kwargs":  # servers that read template options
         out.update(CONTINUE_PARAMS)
-    stops = _stop_sequences(body)
+    stops = requested_stop_sequences(body)
     return TranslatedRequest(
         body=out,
         requested_model=body["model"],
