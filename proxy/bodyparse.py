@@ -7,6 +7,14 @@ piece is then parsed with orjson (which also turns integers beyond 64 bits into 
 `orjson.loads` would), except large pieces already seen, whose parsed value is taken from a bounded cache keyed
 by their exact text. So a turn costs parsing what is new in it, not the whole conversation again.
 
+Claude Code also sends the members after `messages` (system prompt, tools, metadata, settings: ~38 KB) byte for
+byte as in the session's previous turn, at the end of the body. Those bytes are kept as a known tail with their
+parsed members: a body that ends with a known tail has only its head split and parsed (`{` + the members before
+the tail + `}`, which must be an object of its own, so the tail starts between two top-level members), and the
+tail's members are added as a whole-body parse would add them. That saves msgspec scanning, copying and
+comparing the large tail pieces again. Only compact JSON (no whitespace between members, as Claude Code and the
+SDKs write it) is recognised this way; anything else takes the field-by-field path.
+
 Cached values are shared by every request that sent the same text, so they must be treated as read-only: nothing
 in the proxy writes to a request body (translation builds new objects), and `translate_tools` recognises the
 shared tool list by identity instead of serialising it again.
@@ -29,6 +37,8 @@ _tools: TextMemo[object] = TextMemo(CACHE_SIZE, 8 << 20)
 _systems: TextMemo[object] = TextMemo(64, 4 << 20)
 _messages: TextMemo[object] = TextMemo(2048, 8 << 20)  # the recent history of the sessions in flight
 _CACHES = {"tools": _tools, "system": _systems}
+# the members after `messages`, as a known text ending bodies (one per session: Claude Code resends them as they were)
+_tails: TextMemo[dict] = TextMemo(CACHE_SIZE, 8 << 20)
 
 _split = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _split_list = msgspec.json.Decoder(list[msgspec.Raw])
@@ -58,23 +68,65 @@ def is_shared(value: object) -> bool:
 def parse_object(raw: bytes) -> object:
     """The parsed body: a dict (with possibly shared pieces) when `raw` is a JSON object; anything else goes
     through `orjson.loads`, so its result or its JSONDecodeError is exactly orjson's."""
+    known = _tails.ending(raw)
+    if known is not None and (body := _parse_head(raw, *known)) is not None:
+        return body
     try:
         fields = _split.decode(raw)
     except _SPLIT_ERRORS:
         return orjson.loads(raw)  # not an object, not JSON, or nested too deep: orjson says what
-    body: dict = {}
     try:
-        for key, value in fields.items():
-            if key == "messages" and len(value) >= MIN_CACHED_BYTES:
-                body[key] = _parse_messages(value)
-            else:
-                body[key] = _parse(value, _CACHES.get(key))
+        body = _parse_fields(fields)
     except orjson.JSONDecodeError:  # e.g. invalid UTF-8, which the split does not check: orjson's own error
         return orjson.loads(raw)
+    _remember_tail(raw, fields, body)
     return body
+
+
+def _parse_fields(fields: dict[str, msgspec.Raw]) -> dict:
+    body: dict = {}
+    for key, value in fields.items():
+        if key == "messages" and len(value) >= MIN_CACHED_BYTES:
+            body[key] = _parse_messages(value)
+        else:
+            body[key] = _parse(value, _CACHES.get(key))
+    return body
+
+
+def _parse_head(raw: bytes, tail: bytes, members: dict) -> dict | None:
+    """The body of `raw`, which ends with the known `tail`: only the head before it is parsed. None when the head
+    is not an object's members on their own (then the tail does not start between two members)."""
+    head = b"".join((memoryview(raw)[: len(raw) - len(tail)], b"}"))
+    try:
+        fields = _split.decode(head)
+        if not fields:
+            return None
+        body = _parse_fields(fields)
+    except (*_SPLIT_ERRORS, orjson.JSONDecodeError):
+        return None
+    body.update(members)  # as a whole-body parse: a repeated key keeps its first place and its last value
+    return body
+
+
+def _remember_tail(raw: bytes, fields: dict[str, msgspec.Raw], body: dict) -> None:
+    """Keep the members after `messages` as a known tail, when they are large and `raw` is compact JSON."""
+    keys = list(fields)
+    if "messages" not in keys:
+        return
+    after = keys[keys.index("messages") + 1 :]
+    if not after or sum(len(fields[k]) for k in after) < MIN_CACHED_BYTES:
+        return
+    keys_json = [orjson.dumps(k) for k in after]
+    size = sum(len(k) + 2 + len(fields[name]) for k, name in zip(keys_json, after, strict=True)) + 1
+    if not raw.startswith(b"," + keys_json[0], len(raw) - size):  # not compact JSON: no need to build it
+        return
+    tail = b"".join([b"," + k + b":" + bytes(fields[name]) for k, name in zip(keys_json, after, strict=True)])
+    if raw.endswith(tail + b"}"):
+        _tails.put(tail + b"}", {k: body[k] for k in after})
 
 
 def clear_caches() -> None:
     """Forget every cached piece (tests)."""
     for cache in (_tools, _systems, _messages):
         cache.clear()
+    _tails.clear()

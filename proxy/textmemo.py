@@ -44,6 +44,15 @@ class TextMemo(Generic[V]):
                 return self._values[key]
         return MISSING
 
+    def ending(self, text: bytes) -> tuple[bytes, V] | None:
+        """The most recently used stored text that `text` ends with and is longer than, with its value (a scan of
+        the entries, each a memcmp from the end: for the few, large texts of a tail cache)."""
+        for key in reversed(self._values):
+            if len(text) > len(key) and text.endswith(key):
+                self._values.move_to_end(key)
+                return key, self._values[key]
+        return None
+
     def get_or_make(self, text: bytes, make: Callable[..., V], *args: Any) -> V:
         """The value stored for `text`, or `make(*args)`'s, which is then stored (unless the text alone is over
         the byte budget). Arguments rather than a closure: this runs for several pieces of every request."""
