@@ -12,8 +12,10 @@ byte as in the session's previous turn, at the end of the body. Those bytes are 
 parsed members: a body that ends with a known tail has only its head split and parsed (`{` + the members before
 the tail + `}`, which must be an object of its own, so the tail starts between two top-level members), and the
 tail's members are added as a whole-body parse would add them. That saves msgspec scanning, copying and
-comparing the large tail pieces again. Only compact JSON (no whitespace between members, as Claude Code and the
-SDKs write it) is recognised this way; anything else takes the field-by-field path.
+comparing the large tail pieces again. A tail is kept from its second sighting on (a session's second turn; the
+first bytes of each tail seen are noted), so a system prompt that changes on every request costs no more than
+that note. Only compact JSON (no whitespace between members, as Claude Code writes it) is recognised this way;
+anything else takes the field-by-field path.
 
 Cached values are shared by every request that sent the same text, so they must be treated as read-only: nothing
 in the proxy writes to a request body (translation builds new objects), and `translate_tools` recognises the
@@ -39,6 +41,10 @@ _messages: TextMemo[object] = TextMemo(2048, 8 << 20)  # the recent history of t
 _CACHES = {"tools": _tools, "system": _systems}
 # the members after `messages`, as a known text ending bodies (one per session: Claude Code resends them as they were)
 _tails: TextMemo[dict] = TextMemo(CACHE_SIZE, 8 << 20)
+# tails seen once, by size and first bytes (where a per-session or per-request difference shows first)
+_sightings: dict[tuple[int, bytes], None] = {}
+SIGHTING_BYTES = 256
+MAX_SIGHTINGS = 256
 
 _split = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _split_list = msgspec.json.Decoder(list[msgspec.Raw])
@@ -109,18 +115,27 @@ def _parse_head(raw: bytes, tail: bytes, members: dict) -> dict | None:
 
 
 def _remember_tail(raw: bytes, fields: dict[str, msgspec.Raw], body: dict) -> None:
-    """Keep the members after `messages` as a known tail, when they are large and `raw` is compact JSON."""
-    keys = list(fields)
-    if "messages" not in keys:
+    """Keep the members after `messages` as a known tail, when they are large, `raw` is compact JSON, and a body
+    ending much the same way came before: a session's second turn. A system prompt that changes on every request
+    (a nonce in it) never costs building the tail, only a look at its first bytes."""
+    keys = iter(fields)
+    if "messages" not in keys:  # consumes the keys up to `messages`
         return
-    after = keys[keys.index("messages") + 1 :]
-    if not after or sum(len(fields[k]) for k in after) < MIN_CACHED_BYTES:
+    after = list(keys)
+    # `,"key":value` per member and the closing brace (keys as Claude Code writes them: plain ASCII)
+    size = 1 + sum(len(key) + len(fields[key]) + 4 for key in after)
+    if size < MIN_CACHED_BYTES:
         return
-    keys_json = [orjson.dumps(k) for k in after]
-    size = sum(len(k) + 2 + len(fields[name]) for k, name in zip(keys_json, after, strict=True)) + 1
-    if not raw.startswith(b"," + keys_json[0], len(raw) - size):  # not compact JSON: no need to build it
+    start = len(raw) - size
+    if not raw.startswith(b',"' + after[0].encode(), start):  # not compact JSON (or escaped keys): not kept
         return
-    tail = b"".join([b"," + k + b":" + bytes(fields[name]) for k, name in zip(keys_json, after, strict=True)])
+    sighting = (size, raw[start : start + SIGHTING_BYTES])
+    if sighting not in _sightings:
+        _sightings[sighting] = None
+        if len(_sightings) > MAX_SIGHTINGS:
+            del _sightings[next(iter(_sightings))]
+        return
+    tail = b"".join([b"," + orjson.dumps(key) + b":" + bytes(fields[key]) for key in after])
     if raw.endswith(tail + b"}"):
         _tails.put(tail + b"}", {k: body[k] for k in after})
 
@@ -130,3 +145,4 @@ def clear_caches() -> None:
     for cache in (_tools, _systems, _messages):
         cache.clear()
     _tails.clear()
+    _sightings.clear()

@@ -45,6 +45,7 @@ def _fresh_caches():
 def _tail() -> bytes:
     """The known tail as Claude Code's bodies end: what a first body registers."""
     raw = orjson.dumps(_body([_turn("first")]))
+    parse_object(orjson.dumps(_body([_turn("zeroth")])))  # a tail is kept from its second sighting on
     parse_object(raw)
     assert len(bodyparse._tails) == 1
     (tail,) = bodyparse._tails._values
@@ -53,6 +54,7 @@ def _tail() -> bytes:
 
 
 def test_the_next_turn_takes_the_tail_members_parsed_before() -> None:
+    parse_object(orjson.dumps(_body([])))
     first = parse_object(orjson.dumps(_body([_turn("a")])))
     raw = orjson.dumps(_body([_turn("a"), {"role": "assistant", "content": "ok"}, _turn("b")]))
     second = parse_object(raw)
@@ -72,13 +74,27 @@ def test_the_captured_sessions_turns_reuse_their_tail() -> None:
         body = parse_object(raw)
         assert body == request.body and list(body) == list(request.body)
         reused += before is not None
-    assert reused >= len(captured_requests()) - 5  # all but each of the five sessions' first turn
+    assert reused >= len(captured_requests()) - 10  # all but each of the five sessions' first two turns
 
 
 def test_json_with_whitespace_between_members_keeps_the_field_by_field_path() -> None:
     spaced = orjson.dumps(_body([_turn("a")]), option=orjson.OPT_INDENT_2)
-    assert parse_object(spaced) == orjson.loads(spaced)
+    for _ in range(3):
+        assert parse_object(spaced) == orjson.loads(spaced)
+    assert len(bodyparse._tails) == 0 and len(bodyparse._sightings) == 0
+
+
+def test_a_tail_is_kept_from_its_second_sighting_and_a_changing_one_never() -> None:
+    """A system prompt with a per-request nonce (as in first-party sessions' billing header) never repeats, so
+    building its tail would be wasted on every request: only its first bytes are noted."""
+    for n in range(5):
+        nonce = [{"type": "text", "text": f"x-anthropic-billing-header: cch={n:05d};"}]
+        parse_object(orjson.dumps({"model": "m", "messages": [], "system": nonce + TAIL_MEMBERS["system"]}))
+    assert len(bodyparse._tails) == 0 and len(bodyparse._sightings) == 5
+    parse_object(orjson.dumps(_body([_turn("a")])))
     assert len(bodyparse._tails) == 0
+    parse_object(orjson.dumps(_body([_turn("b")])))
+    assert len(bodyparse._tails) == 1
 
 
 def test_small_tails_are_not_kept() -> None:
@@ -86,10 +102,14 @@ def test_small_tails_are_not_kept() -> None:
     assert len(bodyparse._tails) == 0
 
 
-def test_the_tail_cache_is_bounded() -> None:
+def test_the_tail_and_sighting_caches_are_bounded() -> None:
     for n in range(CACHE_SIZE + 5):
-        parse_object(orjson.dumps({"messages": [], "system": "s" * (MIN_CACHED_BYTES + n)}))
+        for _ in range(2):
+            parse_object(orjson.dumps({"messages": [], "system": "s" * (MIN_CACHED_BYTES + n)}))
     assert len(bodyparse._tails) == CACHE_SIZE
+    for n in range(bodyparse.MAX_SIGHTINGS + 5):
+        parse_object(orjson.dumps({"messages": [], "system": f"{n} " + "s" * MIN_CACHED_BYTES}))
+    assert len(bodyparse._sightings) == bodyparse.MAX_SIGHTINGS
 
 
 @pytest.mark.parametrize(
