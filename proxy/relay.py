@@ -28,6 +28,7 @@ from proxy.config import Config
 from proxy.errors import AnthropicError
 from proxy.pending_call import PendingCall
 from proxy.shutdown import SHUTDOWN, Shutdown
+from proxy.silence import SilenceWatch
 from proxy.sse import SSEDecoder, encode_events
 from proxy.translate.chunks import UNPARSEABLE, coalesce, completion_chunk, parse_chunk
 from proxy.upstream import STREAM_CUT, Upstream, answer_object, forwarded_headers, malformed_response
@@ -150,38 +151,41 @@ async def body_chunks(
 ) -> AsyncIterator[bytes]:
     """The backend's body as it arrives; silence longer than read_timeout -> 504 timeout_error."""
     config = upstream.config
-    tick = silence_tick(config)
-    last_data = writer.loop.time()
+    watch = SilenceWatch(writer.loop, silence_tick(config))
     content, shutdown = response.content, writer.shutdown
-    while True:
-        if content.at_eof():
-            return
-        try:  # what is buffered already needs no timer (with a fast backend: nearly every read)
-            data = content.read_nowait()
-        except Exception as exc:
-            raise upstream.map_exception(exc, after_headers=True) from exc
-        if data:
-            last_data = writer.loop.time()
-            if shutdown is not None:
-                shutdown.check()
+    try:
+        while True:
+            if content.at_eof():
+                return
+            try:  # what is buffered already needs no wait (with a fast backend: nearly every read)
+                data = content.read_nowait()
+            except Exception as exc:
+                raise upstream.map_exception(exc, after_headers=True) from exc
+            if data:
+                watch.last_data = writer.loop.time()
+                if shutdown is not None:
+                    shutdown.check()
+                yield data
+                continue
+            await writer.flush()  # about to wait: what is queued goes out first
+            try:
+                with watch:
+                    data = await content.readany()
+            except asyncio.CancelledError:
+                if not watch.quiet():
+                    raise
+                if writer.loop.time() - watch.last_data >= config.read_timeout:
+                    raise upstream.map_exception(TimeoutError()) from None
+                await writer.idle(ping)
+                continue
+            except Exception as exc:
+                raise upstream.map_exception(exc, after_headers=True) from exc
+            if not data:
+                return
+            watch.last_data = writer.loop.time()
             yield data
-            continue
-        await writer.flush()  # about to wait: what is queued goes out first
-        deadline = asyncio.timeout(tick)
-        try:
-            async with deadline:
-                data = await content.readany()
-        except TimeoutError as exc:
-            if not deadline.expired() or writer.loop.time() - last_data >= config.read_timeout:
-                raise upstream.map_exception(TimeoutError()) from exc
-            await writer.idle(ping)
-            continue
-        except Exception as exc:
-            raise upstream.map_exception(exc, after_headers=True) from exc
-        if not data:
-            return
-        last_data = writer.loop.time()
-        yield data
+    finally:
+        watch.close()
 
 
 def completion_as_chunk(completion: dict) -> dict:

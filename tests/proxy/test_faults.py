@@ -112,6 +112,8 @@ async def test_backend_stalling_mid_stream_ends_with_an_error_event(backend, sta
     status, _, events = await stream_raw(proxy)
     assert status == 200
     assert any(e["type"] == "content_block_delta" for e in events)
+    first_delta = next(i for i, e in enumerate(events) if e["type"] == "content_block_delta")
+    assert sum(e["type"] == "ping" for e in events[first_delta:]) >= 2  # the stall itself was pinged through
     assert terminal_error(events)["type"] == "timeout_error"
 
 
