@@ -5,9 +5,7 @@ early failures (429, 529, context overflow) keep their real status. After that i
 alive with `ping` events while the backend prefills or the request queues (Claude Code drops a connection after
 5 minutes without bytes). From then on every failure becomes a terminal `event: error`.
 
-Garbage policy: one unparseable chunk among good ones is skipped and counted in `translator.problems`;
-`MAX_BAD_CHUNKS` in a row end the stream with an api_error, and so do `MAX_EVENT_BYTES` without a complete event;
-an unparseable half line at EOF is a cut stream.
+Garbage from the backend is handled by `BackendStream` (proxy/translate/backend_stream.py).
 A client that goes away (write fails, or the transport closes while we wait) closes the backend connection at once
 and frees the slot, so a single-slot llama.cpp server stops generating for nobody.
 """
@@ -29,9 +27,10 @@ from proxy.errors import AnthropicError
 from proxy.pending_call import PendingCall
 from proxy.shutdown import SHUTDOWN, Shutdown
 from proxy.silence import SilenceWatch
-from proxy.sse import SSEDecoder, encode_events
-from proxy.translate.chunks import UNPARSEABLE, coalesce, completion_chunk, parse_chunk
-from proxy.upstream import STREAM_CUT, Upstream, answer_object, forwarded_headers, malformed_response
+from proxy.sse import encode_events
+from proxy.translate.backend_stream import BackendStream
+from proxy.translate.chunks import completion_chunk
+from proxy.upstream import Upstream, answer_object, forwarded_headers, malformed_response
 
 if TYPE_CHECKING:
     from proxy.requestlog import RequestLog
@@ -44,8 +43,6 @@ HEADER_GRACE = (
 )
 DISCONNECT_TICK = 0.5  # seconds between client-still-there checks while the backend is silent
 MIN_TICK = 0.05  # floor for the tick, so that a zero ping_interval cannot spin the event loop
-MAX_BAD_CHUNKS = 3  # consecutive unparseable chunks that end a stream with an error
-MAX_EVENT_BYTES = 16 << 20  # one event (e.g. a whole tool call in one chunk) may be large, but not endless
 CLIENT_GONE_STATUS = 499  # logged (never sent) when the client disconnected first
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -210,71 +207,11 @@ async def _check_answer(upstream: Upstream, response: aiohttp.ClientResponse) ->
     return completion_as_chunk(answer_object(raw))
 
 
-DONE: object = object()  # what `_parsed` gives for `data: [DONE]`
-
-
-def _parsed(data: bytes) -> object:
-    """One event's data: DONE, a chunk, or UNPARSEABLE."""
-    return DONE if data == b"[DONE]" else parse_chunk(data)
-
-
-class _BackendStream:
-    """Parses the backend's OpenAI SSE into translator events and applies the garbage policy. The chunks of one read
-    are parsed together, so that runs of plain text or argument fragments reach the translator merged (`coalesce`)."""
-
-    def __init__(self, translator: StreamTranslator) -> None:
-        self.translator = translator
-        self.decoder = SSEDecoder()
-        self.bad_in_a_row = 0
-        self.done = False  # `data: [DONE]` arrived
-
-    def feed(self, data: bytes) -> list[dict]:
-        out: list[dict] = []
-        events = self.decoder.feed_raw(data)  # event names carry nothing in OpenAI streams
-        for item in coalesce([_parsed(event_data) for _, event_data in events]):
-            out += self._item(item)
-            if self.done or self.translator.done:
-                return out
-        held = self.decoder.pending_bytes
-        if held > MAX_EVENT_BYTES:  # a backend sending garbage without end: memory is not free
-            return out + self.translator.fail(
-                "api_error", f"backend sent {held} bytes without ending an event"
-            )
-        return out
-
-    def end_of_body(self) -> list[dict]:
-        """EOF without [DONE]: a complete last event counts; a half line or no finish_reason at all is a cut."""
-        out: list[dict] = []
-        for _, event_data in self.decoder.flush_raw():
-            item = _parsed(event_data)
-            if item is UNPARSEABLE:
-                return out + self.translator.fail("api_error", STREAM_CUT)
-            out += self._item(item)
-        if not (self.done or self.translator.finish_reason):
-            return out + self.translator.fail("api_error", STREAM_CUT)
-        return out + self.translator.finish()
-
-    def _item(self, chunk: object) -> list[dict]:
-        if chunk is DONE:
-            self.done = True
-            return self.translator.finish()
-        if not isinstance(chunk, dict):
-            self.bad_in_a_row += 1
-            self.translator.problems.append("skipped an unparseable chunk from the backend")
-            if self.bad_in_a_row >= MAX_BAD_CHUNKS:
-                return self.translator.fail(
-                    "api_error", f"backend sent {self.bad_in_a_row} unparseable chunks"
-                )
-            return []
-        self.bad_in_a_row = 0
-        return self.translator.feed(chunk)  # a mid-stream {"error": ...} chunk ends in an error event there
-
-
 async def _pump(
     response: aiohttp.ClientResponse, upstream: Upstream, translator: StreamTranslator, writer: Writer
 ) -> bool:
     """OpenAI SSE -> translator -> client, one write per network read. True when the backend body ended cleanly."""
-    stream = _BackendStream(translator)
+    stream = BackendStream(translator)
     async with contextlib.aclosing(body_chunks(response, upstream, writer, translator.ping)) as chunks:
         async for data in chunks:
             writer.queue(stream.feed(data))

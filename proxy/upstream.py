@@ -22,12 +22,12 @@ from proxy.config import MAX_CONTEXT, Config
 from proxy.errors import AnthropicError
 from proxy.loaded_models import lmstudio_models, ollama_models
 from proxy.translate.backend_errors import backend_error_to_anthropic, error_in_body
+from proxy.translate.backend_stream import STREAM_CUT
 from proxy.translate.chunks import parse_in_full
 from proxy.translate.outcome import plausible_count
 
 OVERLOADED_RETRY_AFTER = 2  # seconds; sent with the 529 a full queue produces
 PROBE_TIMEOUT = 5.0  # seconds per start-up probe request: a probe must never delay start-up for long
-STREAM_CUT = "backend closed the stream early"
 CONNECTOR_SPARE = 4  # connections beyond max_concurrency for probes and /tokenize calls during full load
 MAX_SLOTS = 4096  # parallel sequences a server may report
 

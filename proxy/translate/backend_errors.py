@@ -95,7 +95,7 @@ def _clean(text: str) -> str:
     return text[:MAX_MESSAGE_CHARS] + ("…" if len(text) > MAX_MESSAGE_CHARS else "")
 
 
-def parse_backend_error(body: bytes | str | dict) -> tuple[str, dict]:
+def parse_backend_error(body: object) -> tuple[str, dict]:
     """(message, error object) from OpenAI-style, vLLM-style, llama.cpp-style, FastAPI-style or plain bodies."""
     if isinstance(body, bytes | bytearray):
         body = body.decode("utf-8", "replace")

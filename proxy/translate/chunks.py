@@ -14,42 +14,16 @@ per-chunk work is most of a stream's cost, and under load a whole answer often w
 from __future__ import annotations
 
 import json
-from typing import Any, TypedDict
 
 import msgspec
 import orjson
 
 from proxy.translate.outcome import content_text
+from proxy.translate.shapes import Chunk
 from proxy.translate.surrogates import not_json, replace_lone_surrogates
 
-
-class _Delta(TypedDict, total=False):
-    content: Any
-    reasoning_content: Any
-    reasoning: Any
-    refusal: Any
-    tool_calls: Any
-    function_call: Any
-
-
-class _Choice(TypedDict, total=False):
-    index: Any
-    delta: _Delta
-    finish_reason: Any
-    stop_reason: Any
-    stopping_word: Any
-
-
-class _Chunk(TypedDict, total=False):
-    choices: list[_Choice]
-    usage: Any
-    error: Any
-    stopping_word: Any
-    timings: Any
-
-
 UNPARSEABLE: object = object()  # what `parse_chunk` returns for data that is not JSON
-_decoder = msgspec.json.Decoder(_Chunk)
+_decoder = msgspec.json.Decoder(Chunk)
 
 
 def parse_chunk(data: bytes) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proxy.translate.jsonvalues import object_member
 from proxy.translate.sharedtext import join_text
 from proxy.translate.tools import openai_tool_name
 
@@ -49,7 +50,7 @@ def _image_part(source: object, dropped: list[str]) -> dict:
 
 
 def _document_parts(block: dict, dropped: list[str]) -> list[dict]:
-    source = block.get("source") if isinstance(block.get("source"), dict) else {}
+    source = object_member(block, "source")
     kind = source.get("type")
     header = "\n".join(str(block[key]) for key in ("title", "context") if isinstance(block.get(key), str))
     if kind == "text" and isinstance(source.get("data"), str):
@@ -83,7 +84,7 @@ def context_block_text(block: dict) -> str | None:
         content = block.get("content")
         return content if isinstance(content, str) and content else None
     if kind in ("tool_addition", "tool_removal"):
-        tool = block.get("tool") if isinstance(block.get("tool"), dict) else {}
+        tool = object_member(block, "tool")
         name = tool.get("name") or tool.get("tool_name")
         if isinstance(name, str) and name:  # the name the model calls it by (over 64 characters: shortened)
             return (
@@ -112,8 +113,9 @@ def user_parts(block: object, dropped: list[str]) -> list[dict]:
         return _document_parts(block, dropped)
     if kind == "search_result":
         return [text_part(_search_result_text(block))]
-    if kind == "tool_reference" and isinstance(block.get("tool_name") or block.get("name"), str):
-        return [text_part(f"Tool loaded: {openai_tool_name(block.get('tool_name') or block.get('name'))}")]
+    referenced = block.get("tool_name") or block.get("name")
+    if kind == "tool_reference" and isinstance(referenced, str):
+        return [text_part(f"Tool loaded: {openai_tool_name(referenced)}")]
     context = context_block_text(block)
     if context is not None:
         return [text_part(context)]

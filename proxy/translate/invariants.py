@@ -7,18 +7,18 @@ relay, into an `error` event instead of a stream Claude Code would silently misr
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 from proxy.translate.jsonprefix import parse_json
+from proxy.translate.shapes import StreamInvariantError
+
+__all__ = ["EventChecker", "StreamInvariantError"]
 
 DELTA_FOR_BLOCK = {
     "text": ("text_delta", "citations_delta"),
     "thinking": ("thinking_delta", "signature_delta"),
     "tool_use": ("input_json_delta",),
 }
-
-
-class StreamInvariantError(AssertionError):
-    """Our own output broke the Anthropic event grammar."""
 
 
 class _OpenBlock:
@@ -55,7 +55,7 @@ class EventChecker:
             "message_stop": self._on_message_stop,
         }
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str) -> NoReturn:
         raise StreamInvariantError(message)
 
     def check(self, event: dict) -> None:
@@ -99,7 +99,7 @@ class EventChecker:
             self._fail(f"block {event.get('index')} started while block {self.open_block.index} is open")
         if event.get("index") != self.next_index:
             self._fail(f"block index {event.get('index')} != expected {self.next_index}")
-        block_type = (event.get("content_block") or {}).get("type")
+        block_type: Any = (event.get("content_block") or {}).get("type")
         if block_type not in DELTA_FOR_BLOCK:
             self._fail(f"unknown block type {block_type}")
         if block_type == "tool_use":

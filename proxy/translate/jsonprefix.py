@@ -12,6 +12,7 @@ import copy
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -48,7 +49,7 @@ class _Frame:
         return self.keys[-1] if self.kind == "{" else self.count - 1
 
 
-def parse_json(text: str) -> object:
+def parse_json(text: str) -> Any:
     """`json.loads(text)`, through orjson when it can (several times faster; this runs for every streamed tool
     call). orjson refuses a little that the standard library accepts (lone surrogate escapes, numbers beyond a
     double's range) and reads integers beyond 64 bits as floats, so callers use the result only for validity,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from proxy.translate.jsonvalues import object_member
+
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
 FINISH_TO_STOP = {
@@ -140,9 +142,7 @@ def usage_from_openai(usage: object, fallback_input: int, fallback_output: int) 
     """OpenAI usage -> Anthropic usage; `input_tokens` excludes cached tokens, as Anthropic counts them."""
     if not isinstance(usage, dict):
         return Usage(fallback_input, fallback_output)
-    details = (
-        usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
-    )
+    details = object_member(usage, "prompt_tokens_details")
     prompt = _count(usage.get("prompt_tokens"))
     cached = min(_count(details.get("cached_tokens")), prompt)
     written = _count(details.get("cache_write_tokens"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from proxy.translate.jsonvalues import object_member
 from proxy.translate.tools import openai_tool_name
 
 MAX_OPENAI_STOP = 4  # OpenAI's limit, kept for servers not known to take more
@@ -28,7 +29,7 @@ class BackendProfile:
 
 def thinking_params(body: dict, profile: BackendProfile, dropped: list[str]) -> dict:
     thinking = body.get("thinking") if isinstance(body.get("thinking"), dict) else None
-    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    output_config = object_member(body, "output_config")
     requested_effort = output_config.get("effort")
     effort = (
         EFFORT_LEVELS.get(requested_effort) if isinstance(requested_effort, str) else None
@@ -42,9 +43,9 @@ def thinking_params(body: dict, profile: BackendProfile, dropped: list[str]) -> 
     if profile.thinking_style == "reasoning_effort":
         if kind == "disabled":
             return {}
-        if effort is None and kind == "enabled" and isinstance(thinking.get("budget_tokens"), int):
-            budget = thinking["budget_tokens"]
-            effort = "low" if budget < 4096 else "medium" if budget < 16384 else "high"
+        budget_tokens = thinking.get("budget_tokens") if thinking else None
+        if effort is None and kind == "enabled" and isinstance(budget_tokens, int):
+            effort = "low" if budget_tokens < 4096 else "medium" if budget_tokens < 16384 else "high"
         return {"reasoning_effort": effort} if effort else {}
     params: dict = {}
     if kind in ("enabled", "adaptive", "disabled"):
@@ -97,14 +98,14 @@ def sampling_params(body: dict, profile: BackendProfile, dropped: list[str]) -> 
             dropped.append(f"stop_sequences beyond {limit}")
             stops = stops[:limit]
         params["stop"] = stops
-    metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    metadata = object_member(body, "metadata")
     if isinstance(metadata.get("user_id"), str) and metadata["user_id"]:
         params["user"] = metadata["user_id"][:MAX_USER_CHARS]
     return params
 
 
 def response_format(body: dict) -> dict:
-    output_config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    output_config = object_member(body, "output_config")
     fmt = output_config.get("format") or body.get("output_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
         return {

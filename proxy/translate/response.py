@@ -56,7 +56,7 @@ def _garbage(what: str) -> AnthropicError:
     return AnthropicError(502, "api_error", f"backend returned an unusable completion: {what}")
 
 
-def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]) -> list[dict]:
+def tool_use_blocks(calls: list, ctx: ResponseContext, problems: list[str]) -> list[dict]:
     """Backend tool calls -> tool_use blocks (or explanatory text blocks for unusable arguments), with ids
     unique within the conversation as the stream makes them (`message_tool_id`)."""
     blocks: list[dict] = []
@@ -70,7 +70,8 @@ def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]
         ):
             problems.append("backend sent a tool call without a function name; ignored")
             continue
-        name = ctx.tool_names.get(function["name"], function["name"])
+        openai_name: str = function["name"]
+        name = ctx.tool_names.get(openai_name, openai_name)
         raw = function.get("arguments")
         parsed = parse_tool_arguments(raw, name, ctx.tool_schemas.get(name))
         if parsed.problem:
@@ -83,7 +84,7 @@ def tool_use_blocks(calls: list[dict], ctx: ResponseContext, problems: list[str]
     return blocks
 
 
-def completion_to_message(completion: dict, ctx: ResponseContext) -> dict:
+def completion_to_message(completion: object, ctx: ResponseContext) -> dict:
     """A non-streaming OpenAI completion -> an Anthropic Message. Raises AnthropicError 502 on garbage."""
     if not isinstance(completion, dict):
         raise _garbage("not a JSON object")

@@ -35,9 +35,8 @@ def shared_block(
     key = (id(source), build)
     hit = _blocks.get(key)
     if hit is not None:
-        block, notes = hit
-        dropped.extend(notes)
-        return block
+        dropped.extend(hit[1])
+        return hit[0]
     notes: list[str] = []
     block = build(source, notes)
     dropped.extend(notes)

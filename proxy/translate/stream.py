@@ -67,7 +67,7 @@ class StreamTranslator:
         if self._started:
             return []
         self._started = True
-        message = {
+        message: dict = {
             "id": self.ctx.message_id,
             "type": "message",
             "role": "assistant",
@@ -89,7 +89,7 @@ class StreamTranslator:
     def ping(self) -> list[dict]:
         return self._emit([{"type": "ping"}]) if self._started and not self.done else []
 
-    def feed(self, chunk: dict) -> list[dict]:
+    def feed(self, chunk: object) -> list[dict]:
         """One parsed OpenAI chunk (or a mid-stream `{"error": …}` object) -> events."""
         if self.done:
             return []
@@ -358,7 +358,7 @@ class StreamTranslator:
             )
             if parsed.input is None:
                 return self._drop_call(call, parsed.problem)
-        block = {
+        block: dict = {
             "type": "tool_use",
             "id": self._tools.assign_id(call, self.problems),
             "name": call.name,

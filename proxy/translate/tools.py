@@ -225,7 +225,7 @@ def only_server_run_tools_error(tools: list[dict]) -> AnthropicError | None:
     )
 
 
-def required_properties(schema: dict | None) -> list[str]:
+def required_properties(schema: object) -> list[str]:
     if not isinstance(schema, dict):
         return []
     required = schema.get("required")
@@ -265,7 +265,7 @@ def parse_tool_arguments(raw: object, name: str, schema: dict | None) -> ParsedA
     try:
         value = loads_exact(text)  # exact: these values go to Claude Code as they are parsed here
         double_encoded = isinstance(value, str)  # ("{\"a\":1}"): a known server quirk
-        if double_encoded:
+        if isinstance(value, str):
             value = loads_exact(value)
         if isinstance(value, dict):
             if json_depth(value) > MAX_DEPTH:

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench.fast_backend import stream_chunks
-from proxy.relay import _BackendStream
 from proxy.sse import SSEDecoder, encode_events
+from proxy.translate.backend_stream import BackendStream
 from proxy.translate.chunks import coalesce, parse_chunk
 from proxy.translate.response import ResponseContext
 from proxy.translate.stream import StreamTranslator
@@ -153,7 +153,7 @@ def translate_reads(reads: list[bytes], prefill: str = "") -> tuple[StreamTransl
         "claude", {"Read": "Read", "Edit": "Edit"}, READ, ["STOP"], "msg_x", 10, prefill=prefill
     )
     translator = StreamTranslator(ctx)
-    stream = _BackendStream(translator)
+    stream = BackendStream(translator)
     events = translator.start()
     for data in reads:
         events += stream.feed(data)

@@ -9,7 +9,8 @@ import logging
 import anthropic
 import pytest
 
-from proxy import answers, relay
+from proxy import answers
+from proxy.translate import backend_stream
 from tests.proxy.fake_backend import (
     Reply,
     chunk,
@@ -202,7 +203,7 @@ async def test_a_stream_of_garbage_fails_with_an_error_event(backend, proxy):
 async def test_endless_bytes_without_an_event_end_fail_instead_of_filling_memory(backend, proxy, monkeypatch):
     """A backend that streams without ever ending a line (a binary file, a broken server) cannot make the proxy
     buffer without bound: past MAX_EVENT_BYTES the stream ends with an api_error and the backend is dropped."""
-    monkeypatch.setattr(relay, "MAX_EVENT_BYTES", 256 * 1024)
+    monkeypatch.setattr(backend_stream, "MAX_EVENT_BYTES", 256 * 1024)
     garbage = [b"data: " + b"x" * 60_000] + [b"x" * 60_000] * 9  # 600 KB, no line break
     backend.reply = Reply(chunks=[*text_chunks("Hello")[:2], *garbage], stall_after=12, done=False)
     _, _, events = await stream_raw(proxy)
@@ -213,7 +214,7 @@ async def test_endless_bytes_without_an_event_end_fail_instead_of_filling_memory
 
 
 async def test_endless_bytes_raise_in_the_sdk(backend, proxy, monkeypatch):
-    monkeypatch.setattr(relay, "MAX_EVENT_BYTES", 256 * 1024)
+    monkeypatch.setattr(backend_stream, "MAX_EVENT_BYTES", 256 * 1024)
     garbage = [b"data: " + b"x" * 60_000] + [b"x" * 60_000] * 9
     backend.reply = Reply(chunks=[*text_chunks("Hello")[:2], *garbage], stall_after=12, done=False)
     with pytest.raises(anthropic.APIError, match="without ending an event"):

@@ -1,0 +1,40 @@
+"""Classes that the compiled translation modules use but that must stay plain Python classes (see setup.py).
+
+mypyc compiles the stream translation into C, and a class defined in a compiled module becomes a native class:
+a TypedDict there loses the totality msgspec reads (every field would be required, so no chunk would decode),
+and a native class cannot derive from AssertionError.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class StreamInvariantError(AssertionError):
+    """Our own output broke the Anthropic event grammar."""
+
+
+# The fields of an OpenAI stream chunk that the stream translator reads (see proxy.translate.chunks).
+class Delta(TypedDict, total=False):
+    content: Any
+    reasoning_content: Any
+    reasoning: Any
+    refusal: Any
+    tool_calls: Any
+    function_call: Any
+
+
+class Choice(TypedDict, total=False):
+    index: Any
+    delta: Delta
+    finish_reason: Any
+    stop_reason: Any
+    stopping_word: Any
+
+
+class Chunk(TypedDict, total=False):
+    choices: list[Choice]
+    usage: Any
+    error: Any
+    stopping_word: Any
+    timings: Any
