@@ -50,6 +50,7 @@ from bench.targets import (
     throughput_level_targets,
     vllm_stack_targets,
 )
+from proxy.native import build_kind
 
 BACKEND_STREAM = "20 SSE events per answer: role, 8 text fragments, tool call head + 7 argument fragments, finish, usage, [DONE]"
 
@@ -105,6 +106,7 @@ def environment(client_processes: int) -> dict:
         "python": platform.python_version(),
         "client_processes": client_processes,
         "client_loop": fast_loop_name(),
+        "proxy_translation": build_kind(),  # of this checkout: "compiled" (mypyc) or "pure" (proxy/native.py)
     }
 
 

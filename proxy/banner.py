@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from proxy.config import Config
+from proxy.native import build_line
 from proxy.routing import TIERS, Route, tier_route
 from proxy.upstream import display_url, missing_v1_hint
 
@@ -177,4 +178,5 @@ def banner_text(
     body = ["  " + line for line in setup_lines(config, host, port)]
     key = ", with the key as a Bearer token" if config.api_key else ""
     metrics = f"metrics: {base_url(host, port)}/metrics (Prometheus text format{key})"
-    return "\n".join([*head, *body, "", *backend_lines(config, info, routed), metrics]) + "\n"
+    lines = [*head, *body, "", *backend_lines(config, info, routed), build_line(), metrics]
+    return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ from proxy.backend_state import BackendState
 from proxy.errors import AnthropicError
 from proxy.handlers import STATE, ProxyState, json_response
 from proxy.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from proxy.native import build_kind
 from proxy.routing import Route
 from proxy.upstream import display_url
 
@@ -107,6 +108,7 @@ async def handle_health(request: web.Request) -> web.StreamResponse:
     answer = {
         "status": "ok",
         "pid": os.getpid(),  # which worker answered (ccbench proxy --workers N)
+        "translation": build_kind(),  # "compiled" (mypyc) or "pure" Python: see proxy/native.py
         "backend": await _health_of(state.main),
         "dropped_features": dict(state.dropped_features),
     }

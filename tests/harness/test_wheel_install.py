@@ -20,6 +20,7 @@ NOT_SOURCE = (
     ".hypothesis",
     ".ruff_cache",
     "node_modules",
+    "*.so",  # the editable install's compiled modules: the wheel compiles its own
 )
 
 

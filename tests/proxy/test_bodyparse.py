@@ -145,6 +145,7 @@ def test_messages_that_are_not_a_list_or_not_json_fail_exactly_like_orjson() -> 
         _assert_parses_like_orjson(raw)
 
 
+@pytest.mark.plain_python
 def test_shared_tool_list_is_translated_once_and_identically(monkeypatch) -> None:
     body = next(c.body for c in captured_requests() if len(orjson.dumps(c.body.get("tools"))) > 10_000)
     raw = orjson.dumps(body)

@@ -231,6 +231,7 @@ def test_parse_json_accepts_exactly_what_json_loads_accepts(text):
     assert _outcome(parse_json, text) == _outcome(json.loads, text)
 
 
+@pytest.mark.plain_python  # PerCharacter subclasses JsonObjectPrefix
 @settings(max_examples=400, deadline=None, database=None)
 @given(texts, cut_points)
 def test_the_fast_path_matches_the_per_character_automaton(text, cuts):
@@ -263,6 +264,7 @@ def test_a_clone_is_independent(text, cuts):
 # --- counting work instead of time ---------------------------------------------------------------------
 
 
+@pytest.mark.plain_python
 def test_plain_string_text_takes_no_per_character_steps(monkeypatch):
     steps = []
     step = JsonObjectPrefix._step
@@ -281,6 +283,7 @@ def test_plain_string_text_takes_no_per_character_steps(monkeypatch):
     assert len(steps) == arguments.count('"') + 5  # quotes, `{`, `:` twice, `,`, `}`: the syntax alone
 
 
+@pytest.mark.plain_python
 def test_long_calls_join_each_character_a_bounded_number_of_times(monkeypatch):
     joined = []
     join = toolcall._joined

@@ -1,0 +1,82 @@
+"""Which build runs: the install compiles the translation modules when it can, and says when it did not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from proxy import native
+from proxy.banner import banner_text
+from proxy.config import Config
+
+
+def test_an_install_with_a_c_compiler_runs_every_listed_module_compiled() -> None:
+    """A type error that mypyc refuses makes setup.py fall back to plain Python quietly: this says so loudly."""
+    if os.environ.get(native.PURE_ENV):
+        assert native.build_kind() == "pure"
+    elif shutil.which("cc") or shutil.which("gcc"):
+        assert native.build_kind() == "compiled", native.stale_modules() or native.compiled_modules()
+    else:
+        assert native.build_kind() in ("compiled", "pure")
+
+
+def test_every_listed_module_exists_and_has_no_plain_class_that_must_stay_plain() -> None:
+    root = Path(native.__file__).resolve().parent.parent
+    for name in native.MODULES:
+        source = root / (name.replace(".", "/") + ".py")
+        assert source.exists(), name
+        text = source.read_text()
+        assert "TypedDict" not in text and "(AssertionError)" not in text, (
+            f"{name}: see proxy/translate/shapes.py"
+        )
+
+
+def _fake_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source_newer: bool) -> None:
+    built = tmp_path / "fake_translation.cpython-311-x86_64-linux-gnu.so"
+    source = tmp_path / "fake_translation.py"
+    built.write_bytes(b"")
+    source.write_text("")
+    old, new = 1_000_000_000, 1_000_000_100
+    os.utime(built, (old, new if not source_newer else old))
+    os.utime(source, (old, new if source_newer else old))
+    module = types.ModuleType("fake_translation")
+    module.__file__ = str(built)
+    monkeypatch.setitem(sys.modules, "fake_translation", module)
+    monkeypatch.setattr(native, "MODULES", ("fake_translation",))
+    native.build_kind.cache_clear()
+
+
+def test_a_module_compiled_from_an_older_source_is_named_as_stale(tmp_path, monkeypatch) -> None:
+    _fake_build(tmp_path, monkeypatch, source_newer=True)
+    try:
+        assert native.stale_modules() == ["fake_translation"]
+        assert native.build_kind() == "stale"
+        assert "older source of fake_translation: pip install -e . again" in native.build_line()
+    finally:
+        native.build_kind.cache_clear()
+
+
+def test_a_fresh_build_is_compiled_and_the_banner_says_so(tmp_path, monkeypatch) -> None:
+    _fake_build(tmp_path, monkeypatch, source_newer=False)
+    try:
+        assert native.stale_modules() == []
+        assert native.build_kind() == "compiled"
+        assert "translation: compiled with mypyc\n" in banner_text(Config(), None, "127.0.0.1", 8082)
+    finally:
+        native.build_kind.cache_clear()
+
+
+def test_a_partial_build_asks_for_a_reinstall(monkeypatch) -> None:
+    monkeypatch.setattr(native, "MODULES", ("proxy.translate.shapes", "proxy.native"))  # neither compiled
+    monkeypatch.setattr(native, "compiled_modules", lambda: ["proxy.native"])
+    native.build_kind.cache_clear()
+    try:
+        assert native.build_kind() == "partly compiled"
+        assert native.build_line().endswith("(1 of 2 modules): reinstall")
+    finally:
+        native.build_kind.cache_clear()
