@@ -113,9 +113,10 @@ def user_parts(block: object, dropped: list[str]) -> list[dict]:
         return _document_parts(block, dropped)
     if kind == "search_result":
         return [text_part(_search_result_text(block))]
-    referenced = block.get("tool_name") or block.get("name")
-    if kind == "tool_reference" and isinstance(referenced, str):
-        return [text_part(f"Tool loaded: {openai_tool_name(referenced)}")]
+    if kind == "tool_reference":
+        referenced = block.get("tool_name") or block.get("name")
+        if isinstance(referenced, str):
+            return [text_part(f"Tool loaded: {openai_tool_name(referenced)}")]
     context = context_block_text(block)
     if context is not None:
         return [text_part(context)]
