@@ -30,6 +30,7 @@ import msgspec
 import orjson
 
 from proxy.textmemo import TextMemo
+from proxy.translate.shapes import ModelAndMessages
 
 MIN_CACHED_BYTES = 1024  # smaller pieces are cheaper to parse than to look up
 CACHE_SIZE = 16  # distinct tool lists kept (one per Claude Code version/configuration in use)
@@ -48,6 +49,10 @@ MAX_SIGHTINGS = 256
 
 _split = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _split_list = msgspec.json.Decoder(list[msgspec.Raw])
+
+# the head Claude Code sends before a known tail, split in one pass (see ModelAndMessages)
+_split_model_and_messages = msgspec.json.Decoder(ModelAndMessages)
+_MODEL_FIRST = b'{"model":'
 _SPLIT_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
@@ -103,6 +108,9 @@ def _parse_head(raw: bytes, tail: bytes, members: dict) -> dict | None:
     """The body of `raw`, which ends with the known `tail`: only the head before it is parsed. None when the head
     is not an object's members on their own (then the tail does not start between two members)."""
     head = b"".join((memoryview(raw)[: len(raw) - len(tail)], b"}"))
+    if head.startswith(_MODEL_FIRST) and (body := _parse_model_and_messages(head)) is not None:
+        body.update(members)
+        return body
     try:
         fields = _split.decode(head)
         if not fields:
@@ -112,6 +120,21 @@ def _parse_head(raw: bytes, tail: bytes, members: dict) -> dict | None:
         return None
     body.update(members)  # as a whole-body parse: a repeated key keeps its first place and its last value
     return body
+
+
+def _parse_model_and_messages(head: bytes) -> dict | None:
+    """The head `{"model":…,"messages":[…]}` parsed as a whole-object parse would; None when it holds anything
+    else (another member, messages that are no list, bad JSON), which the field-by-field path then handles.
+    Starting with `"model"` and having no other member, its members come in this order (a repeated key keeps
+    its last value, as in any parse)."""
+    try:
+        split = _split_model_and_messages.decode(head)
+        return {
+            "model": _parse(split.model, None),
+            "messages": [_parse(item, _messages) for item in split.messages],
+        }
+    except (*_SPLIT_ERRORS, orjson.JSONDecodeError):
+        return None
 
 
 def _remember_tail(raw: bytes, fields: dict[str, msgspec.Raw], body: dict) -> None:

@@ -164,3 +164,39 @@ _HEAD_BYTES = st.lists(
 @given(_HEAD_BYTES)
 def test_any_bytes_before_a_known_tail_parse_or_fail_exactly_like_orjson(head: bytes) -> None:
     _assert_parses_like_orjson(head + _tail())
+
+
+def _member(key: str, value: object) -> bytes:
+    return json.dumps(key).encode() + b":" + json.dumps(value, separators=(",", ":")).encode()
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _JSON,
+    _JSON | st.lists(_JSON, max_size=4),
+    st.lists(st.tuples(st.sampled_from(["model", "messages", "x", "stream"]), _JSON), max_size=2),
+)
+def test_a_model_first_head_before_a_known_tail_parses_exactly_like_orjson(
+    model: object, messages: object, more: list
+) -> None:
+    """Claude Code's own head (`model`, then `messages`) is split in one pass: whatever the values, repeated
+    keys, further members or messages that are no list, the result and its key order are orjson's."""
+    head = b"{" + b",".join(_member(k, v) for k, v in [("model", model), ("messages", messages), *more])
+    raw = head + _tail()
+    body = parse_object(raw)
+    assert body == orjson.loads(raw) and list(body) == list(orjson.loads(raw))
+
+
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _HEAD_BYTES, st.sampled_from([b'{"model":', b'{"model":"m","messages":', b'{"model":"m","messages":['])
+)
+def test_any_bytes_after_a_model_first_start_parse_or_fail_exactly_like_orjson(
+    rest: bytes, start: bytes
+) -> None:
+    _assert_parses_like_orjson(start + rest + _tail())
+
+
+def test_a_model_first_head_with_bad_utf8_in_a_message_fails_like_orjson() -> None:
+    _assert_parses_like_orjson(b'{"model":"m","messages":[{"a":"\xff"}]' + _tail())
+    _assert_parses_like_orjson(b'{"model":"\xff","messages":[]' + _tail())
