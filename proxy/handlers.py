@@ -45,7 +45,7 @@ from proxy.translate.request import (
     validate_messages_request,
 )
 from proxy.translate.response import ResponseContext, completion_to_message
-from proxy.translate.serialize import serialize_body, with_member
+from proxy.translate.serialize import serialize_body
 from proxy.translate.stream import StreamTranslator
 from proxy.translate.tools import compact_json, only_server_run_tools_error
 from proxy.upstream import BackendInfo, Upstream, display_url, forwarded_headers
@@ -223,7 +223,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
     messages = openai_body.get("messages") or []
     parts = len(messages) + len(openai_body.get("tools") or [])
     images = has_image_parts(messages)
-    fitted = fit_without_estimate(len(serialized.rest), parts, images, requested, context, cap)
+    fitted = fit_without_estimate(serialized.size, parts, images, requested, context, cap)
     if fitted is None:
         prompt_tokens, source = await _prompt_tokens(
             backend.upstream, facts, context, translated, serialized.message_json
@@ -231,7 +231,7 @@ async def _backend_call(state: ProxyState, body: dict, entry: RequestLog) -> Bac
         max_tokens = fit_max_tokens(requested, fitting_count(prompt_tokens, source, facts.kind), context, cap)
     else:
         max_tokens, prompt_tokens = fitted
-    payload = with_member(serialized.rest, key, max_tokens)
+    payload = serialized.with_member(key, max_tokens)
     ctx = ResponseContext(
         requested_model=translated.requested_model,
         tool_names=translated.tool_names,
@@ -258,7 +258,8 @@ def _translate(
     translated = translate_request(body, backend_model, facts.profile)
     if translated.dropped:
         state.note_dropped(translated.dropped)
-        log.debug("%s: consumed or dropped %s", entry.request_id, ", ".join(translated.dropped))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: consumed or dropped %s", entry.request_id, ", ".join(translated.dropped))
     return translated
 
 

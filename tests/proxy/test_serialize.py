@@ -51,6 +51,10 @@ def test_pieces_serialise_to_exactly_the_whole_body(
     tools_json = orjson.dumps(tools) if tools is not None else None
     serialized = serialize_body(body, leave_out, tools_json)
     assert serialized.rest == _whole(body, leave_out)
+    assert serialized.size == len(serialized.rest)
+    assert serialized.with_member(leave_out, 7) == orjson.dumps(
+        {**{k: v for k, v in body.items() if k != leave_out}, leave_out: 7}
+    )
     if messages is not None:
         assert serialized.message_json == [orjson.dumps(m) for m in messages]
         assert estimate_tokens(body, None, serialized.message_json) == estimate_tokens(body)
@@ -73,6 +77,9 @@ def test_real_claude_code_turns_serialise_to_exactly_the_translated_body(capture
             assert translated.tools_json is None
         serialized = serialize_body(openai_body, "max_tokens", translated.tools_json)
         assert serialized.rest == _whole(openai_body, "max_tokens")
+        assert serialized.with_member("max_tokens", 32000) == orjson.dumps(
+            {**{k: v for k, v in openai_body.items() if k != "max_tokens"}, "max_tokens": 32000}
+        )
         assert estimate_tokens(
             openai_body, translated.tool_tokens, serialized.message_json
         ) == estimate_tokens(openai_body)
@@ -89,3 +96,18 @@ def test_any_translated_request_serialises_to_exactly_its_body(body: object) -> 
     for key in ("max_tokens", "max_completion_tokens"):
         serialized = serialize_body(translated.body, key, translated.tools_json)
         assert serialized.rest == _whole(translated.body, key)
+
+
+@pytest.mark.parametrize("body", [{}, {"max_tokens": 5}, {"messages": []}, {"tools": [], "max_tokens": 1}])
+def test_a_member_joins_an_empty_or_nearly_empty_body_without_a_stray_comma(body: dict) -> None:
+    serialized = serialize_body(body, "max_tokens", b"[]" if "tools" in body else None)
+    rest = {k: v for k, v in body.items() if k != "max_tokens"}
+    assert serialized.with_member("max_tokens", 9) == orjson.dumps({**rest, "max_tokens": 9})
+
+
+def test_placeholder_text_in_a_member_is_data_not_a_splice_point() -> None:
+    """A string holding the placeholder's visible text is escaped by orjson, so only the real splice points
+    (written raw, as Fragments) are replaced."""
+    body = {"user": "\x00messages \x00tools", "messages": [{"role": "user", "content": "hi"}], "tools": [1]}
+    serialized = serialize_body(body, "max_tokens", orjson.dumps([1]))
+    assert serialized.rest == _whole(body, "max_tokens")

@@ -23,7 +23,7 @@ from proxy.tokens import (
     fit_max_tokens,
 )
 from proxy.translate.request import BackendProfile, translate_request
-from proxy.translate.serialize import serialize_body, with_member
+from proxy.translate.serialize import serialize_body
 from proxy.translate.validate import validate_messages_request
 from proxy.upstream import Upstream
 from tests.proxy.fake_backend import FakeBackend, closed_port_url
@@ -344,15 +344,6 @@ def test_image_parts_are_found_wherever_the_estimate_counts_an_image(body: objec
         size = len(serialize_body(translated.body, "max_tokens", translated.tools_json).rest)
         parts = len(messages) + len(translated.body.get("tools") or [])
         assert tokens.estimate_bound(size, parts) >= estimate_tokens(translated.body)
-
-
-@settings(max_examples=200, deadline=None, database=None)
-@given(st.dictionaries(_TEXT, _WIRE_JSON, max_size=5), _TEXT, st.integers(0, 10**9))
-def test_a_member_appended_to_serialized_json_parses_as_the_dict_with_it(
-    obj: dict, key: str, value: int
-) -> None:
-    obj.pop(key, None)
-    assert orjson.loads(with_member(orjson.dumps(obj), key, value)) == {**obj, key: value}
 
 
 async def test_a_tokenizer_that_does_not_answer_in_time_gives_way_to_the_estimate(
