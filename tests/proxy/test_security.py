@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import logging
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -13,7 +14,10 @@ import proxy.app
 from harness.commands.proxy import command as proxy_command
 from proxy.config import Config
 from proxy.requestlog import RequestLog
+from proxy.translate.request import BackendProfile, translate_request
+from proxy.translate.validate import validate_messages_request
 from tests.proxy.fake_backend import Reply, messages_body
+from tests.support import captured_requests
 
 INBOUND_KEY = "sk-inbound-8f3a9c1e77d2"
 UPSTREAM_KEY = "sk-upstream-4b6d0e2a91fc"
@@ -143,6 +147,24 @@ async def test_chunked_body_over_the_limit_is_413(backend, start_proxy):
     response = await running.http.post(running.url + "/v1/messages", data=chunked())
     assert response.status == 413
     assert (await response.json())["error"]["type"] == "request_too_large"
+
+
+async def test_a_chunked_body_in_many_pieces_is_read_whole(backend, start_proxy):
+    """A real Claude Code turn uploaded in 1,000-byte chunks (no Content-Length) reaches the backend translated
+    from every piece, in order."""
+    captured = max(captured_requests(), key=lambda c: len(orjson.dumps(c.body)))
+    raw = orjson.dumps({**captured.body, "stream": False})
+    running = await start_proxy(upstream=backend.url)
+
+    async def chunked():
+        for start in range(0, len(raw), 1000):
+            yield raw[start : start + 1000]
+
+    response = await running.http.post(running.url + "/v1/messages", data=chunked())
+    assert response.status == 200, await response.text()
+    sent = backend.requests[-1].body
+    expected = translate_request(validate_messages_request(orjson.loads(raw)), "m", BackendProfile())
+    assert sent["messages"] == expected.body["messages"] and len(raw) > 40_000
 
 
 @pytest.mark.parametrize("size", [1_000, 9_000])
