@@ -4,8 +4,9 @@ A Claude Code turn is ~50 KB of JSON, and nearly all of it was in the previous t
 tool schemas, the same system prompt, and the conversation so far, which only grows at its end. msgspec splits
 the body into its top-level fields (and `messages` into its messages) as raw JSON without building objects; each
 piece is then parsed with orjson (which also turns integers beyond 64 bits into floats, as a whole-body
-`orjson.loads` would), except large pieces already seen, whose parsed value is taken from a bounded cache keyed
-by their exact text. So a turn costs parsing what is new in it, not the whole conversation again.
+`orjson.loads` would), except pieces already seen (messages from 128 bytes on, other fields from 1 KB), whose
+parsed value is taken from a bounded cache keyed by their exact text. So a turn costs parsing what is new in it,
+not the whole conversation again.
 
 Claude Code also sends the members after `messages` (system prompt, tools, metadata, settings: ~38 KB) byte for
 byte as in the session's previous turn, at the end of the body. Those bytes are kept as a known tail with their
@@ -33,12 +34,15 @@ from proxy.textmemo import TextMemo
 from proxy.translate.shapes import ModelAndMessages
 
 MIN_CACHED_BYTES = 1024  # smaller pieces are cheaper to parse than to look up
+# A message is looked up from 128 bytes on: a session's history is mostly short messages (tool calls, results,
+# short turns), resent every turn; looking one up costs ~0.25 µs, parsing 150-250 bytes ~0.7 µs.
+MIN_CACHED_MESSAGE_BYTES = 128
 CACHE_SIZE = 16  # distinct tool lists kept (one per Claude Code version/configuration in use)
 
 _tools: TextMemo[object] = TextMemo(CACHE_SIZE, 8 << 20)
 # one system prompt per session (it names the cwd, the date)
 _systems: TextMemo[object] = TextMemo(64, 4 << 20)
-_messages: TextMemo[object] = TextMemo(2048, 8 << 20)  # the recent history of the sessions in flight
+_messages: TextMemo[object] = TextMemo(8192, 8 << 20)  # the recent history of the sessions in flight
 _CACHES = {"tools": _tools, "system": _systems}
 # the members after `messages`, as a known text ending bodies (one per session: Claude Code resends them as they were)
 _tails: TextMemo[dict] = TextMemo(CACHE_SIZE, 8 << 20)
@@ -56,8 +60,8 @@ _MODEL_FIRST = b'{"model":'
 _SPLIT_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
 
 
-def _parse(piece: msgspec.Raw, cache: TextMemo[object] | None) -> object:
-    if cache is None or len(piece) < MIN_CACHED_BYTES:
+def _parse(piece: msgspec.Raw, cache: TextMemo[object] | None, min_bytes: int = MIN_CACHED_BYTES) -> object:
+    if cache is None or len(piece) < min_bytes:
         return orjson.loads(memoryview(piece))
     text = bytes(piece)
     return cache.get_or_make(text, orjson.loads, text)
@@ -68,7 +72,7 @@ def _parse_messages(field: msgspec.Raw) -> object:
         items = _split_list.decode(field)
     except _SPLIT_ERRORS:  # not a list (validation says so) or too deep: orjson decides
         return orjson.loads(memoryview(field))
-    return [_parse(item, _messages) for item in items]
+    return [_parse(item, _messages, MIN_CACHED_MESSAGE_BYTES) for item in items]
 
 
 def is_shared(value: object) -> bool:
@@ -97,7 +101,7 @@ def parse_object(raw: bytes) -> object:
 def _parse_fields(fields: dict[str, msgspec.Raw]) -> dict:
     body: dict = {}
     for key, value in fields.items():
-        if key == "messages" and len(value) >= MIN_CACHED_BYTES:
+        if key == "messages" and len(value) >= MIN_CACHED_MESSAGE_BYTES:
             body[key] = _parse_messages(value)
         else:
             body[key] = _parse(value, _CACHES.get(key))
@@ -131,7 +135,7 @@ def _parse_model_and_messages(head: bytes) -> dict | None:
         split = _split_model_and_messages.decode(head)
         return {
             "model": _parse(split.model, None),
-            "messages": [_parse(item, _messages) for item in split.messages],
+            "messages": [_parse(item, _messages, MIN_CACHED_MESSAGE_BYTES) for item in split.messages],
         }
     except (*_SPLIT_ERRORS, orjson.JSONDecodeError):
         return None

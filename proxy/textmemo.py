@@ -2,9 +2,10 @@
 the shared objects a result was made from (`IdentityMemo`).
 
 Python hashes a new `bytes` key in full on every dict lookup (about 5 µs for Claude Code's 30 KB tool list), and
-every request brings new key objects. Cached texts here are large and rarely share a length, so the lookup goes by
-length first and then compares content (one memcmp), which costs a fraction of the hash. A stored key's hash is
-computed once, when it is inserted.
+every request brings new key objects. Large cached texts rarely share a length, so their lookup goes by length
+first and then compares content (one memcmp), which costs a fraction of the hash; texts under 1 KB (short
+messages, which often share a length) are looked up by their hash. A stored key's hash is computed once, when it
+is inserted.
 
 `IdentityMemo` serves results derived from objects the parse caches hand to every request that resent the same
 text: an entry holds the objects it was made from, so their ids cannot be reused by other objects while it
@@ -19,6 +20,9 @@ from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 MISSING: object = object()  # what `get` returns for a text it does not hold (None is a valid value)
+# Below this many bytes a text is looked up by its hash: a session's short messages (tool calls and results made
+# from one template) share lengths by the dozen, and comparing each would cost more than hashing ~200 bytes.
+HASHED_BELOW = 1024
 
 
 class TextMemo(Generic[V]):
@@ -38,6 +42,11 @@ class TextMemo(Generic[V]):
 
     def get(self, text: bytes) -> V | object:
         """The value stored for exactly `text`, or MISSING."""
+        if len(text) < HASHED_BELOW:  # short texts often share a length, and hashing them is cheap
+            value = self._values.get(text, MISSING)
+            if value is not MISSING:
+                self._values.move_to_end(text)
+            return value
         for key in self._by_size.get(len(text), ()):
             if key == text:
                 self._values.move_to_end(key)
@@ -71,14 +80,16 @@ class TextMemo(Generic[V]):
     def _store(self, text: bytes, value: V) -> None:
         """Insert a text known to be absent and within the budget; evict the least recently used beyond it."""
         self._values[text] = value
-        self._by_size.setdefault(len(text), []).append(text)
+        if len(text) >= HASHED_BELOW:  # short texts are found by their hash, without the length index
+            self._by_size.setdefault(len(text), []).append(text)
         self.total_bytes += len(text)
         while len(self._values) > self.max_entries or self.total_bytes > self.max_bytes:
             oldest, _ = self._values.popitem(last=False)
-            same_size = self._by_size[len(oldest)]
-            same_size.remove(oldest)
-            if not same_size:
-                del self._by_size[len(oldest)]
+            if len(oldest) >= HASHED_BELOW:
+                same_size = self._by_size[len(oldest)]
+                same_size.remove(oldest)
+                if not same_size:
+                    del self._by_size[len(oldest)]
             self.total_bytes -= len(oldest)
 
     def clear(self) -> None:

@@ -106,20 +106,32 @@ def _turn(text: str) -> dict:
 
 
 def test_resent_history_and_system_prompt_are_parsed_once() -> None:
-    """A session's next turn repeats the system prompt and the history: their large messages come back as the
-    very objects parsed before; new or small ones are parsed fresh."""
+    """A session's next turn repeats the system prompt and the history: its messages come back as the very
+    objects parsed before (a tool result of ~150 bytes too: most of a history is short messages); tiny or new
+    ones are parsed fresh."""
     bodyparse.clear_caches()
     system = [{"type": "text", "text": "You are Claude Code. " * 100}]
-    history = [_turn("a" * 3000), {"role": "assistant", "content": "ok"}]
+    result = {
+        "type": "tool_result",
+        "tool_use_id": "toolu_01ABCDEFGH",
+        "content": "file written: src/app.py (12 lines)",
+    }
+    history = [
+        _turn("a" * 3000),
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [result]},
+    ]
+    assert bodyparse.MIN_CACHED_MESSAGE_BYTES <= len(orjson.dumps(history[2])) < MIN_CACHED_BYTES
     first = parse_object(orjson.dumps({"model": "m", "system": system, "messages": history}))
     second = parse_object(
         orjson.dumps({"model": "m", "system": system, "messages": [*history, _turn("b" * 2000)]})
     )
     assert second["system"] is first["system"]
     assert second["messages"][0] is first["messages"][0]  # large: shared
-    assert second["messages"][1] is not first["messages"][1]  # small: parsed again (cheaper than a lookup)
+    assert second["messages"][1] is not first["messages"][1]  # tiny: parsed again (cheaper than a lookup)
+    assert second["messages"][2] is first["messages"][2]  # short, but resent: shared
     assert second["messages"] is not first["messages"]  # the list itself is the request's own
-    assert second["messages"][2] == _turn("b" * 2000)
+    assert second["messages"][3] == _turn("b" * 2000)
     assert not is_shared(second["messages"][0])  # only the tool list is recognised by identity downstream
     changed = parse_object(orjson.dumps({"messages": [_turn("a" * 2999 + "c")]}))  # same length, other text
     assert changed["messages"][0] == _turn("a" * 2999 + "c")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy import tokens
-from proxy.textmemo import MISSING, IdentityMemo, TextMemo
+from proxy.textmemo import HASHED_BELOW, MISSING, IdentityMemo, TextMemo
 from proxy.translate.request import BackendProfile, translate_request
 from proxy.translate.serialize import serialize_body
 from proxy.translate.validate import validate_messages_request
@@ -39,18 +39,29 @@ def test_least_recently_used_goes_first_when_either_bound_is_reached() -> None:
     assert memo.get(b"f" * 101) is MISSING
 
 
-@settings(max_examples=200, deadline=None, database=None)
-@given(st.lists(st.tuples(st.binary(max_size=6), st.integers()), max_size=40), st.integers(1, 6))
+_BUDGET = 3 * HASHED_BELOW + 20
+# short texts (found by their hash) and long ones (found by length, then content), sharing lengths often
+_TEXTS = st.tuples(st.binary(max_size=6), st.booleans()).map(
+    lambda t: b"L" * HASHED_BELOW + t[0] if t[1] else t[0]
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.tuples(_TEXTS, st.integers()), max_size=40), st.integers(1, 6))
 def test_behaves_like_a_bounded_dict(operations: list[tuple[bytes, int]], max_entries: int) -> None:
-    memo: TextMemo[int] = TextMemo(max_entries, 20)
+    memo: TextMemo[int] = TextMemo(max_entries, _BUDGET)
     for text, value in operations:
         expected = memo.get(text)
         memo.put(text, value)
-        stored = memo.get(text)
+        stored = memo.get(bytes(bytearray(text)))  # a new object with the same bytes
         # a text already held keeps its first value; a new one is stored unless it alone exceeds the budget
-        assert stored == (expected if expected is not MISSING else value if len(text) <= 20 else MISSING)
-        assert len(memo) <= max_entries and memo.total_bytes <= 20
+        assert stored == (expected if expected is not MISSING else value if len(text) <= _BUDGET else MISSING)
+        assert len(memo) <= max_entries and memo.total_bytes <= _BUDGET
         assert memo.total_bytes == sum(len(k) for k in memo._values)
+        indexed = sorted(k for bucket in memo._by_size.values() for k in bucket)
+        assert indexed == sorted(
+            k for k in memo._values if len(k) >= HASHED_BELOW
+        )  # the index follows evictions
 
 
 def test_identity_memo_bounds() -> None:
