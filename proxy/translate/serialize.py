@@ -6,10 +6,11 @@ of serialising the messages a second time), and the tool list is spliced in from
 translation (Claude Code resends the same 30 KB of schemas every turn).
 
 The pieces are only joined when the request is sent, with `max_tokens` in place: one copy of the ~50 KB body
-instead of four (the message array, the body around it, the body with `max_tokens` appended). The small members
-are serialised by orjson in one call, with placeholders for the messages and the tools that orjson can never
-write itself (a raw control byte), so key order, escaping and errors stay orjson's. The joined result is byte for
-byte `orjson.dumps` of the body, with the member appended last.
+instead of two (the body, then the body with `max_tokens` appended), and none of the message array (copied twice
+when it was built as one piece). The small members are serialised by orjson in one call, with placeholders for
+the messages and the tools that orjson can never write itself (a raw control byte), so key order, escaping and
+errors stay orjson's. The joined result is byte for byte `orjson.dumps` of the body, with the member appended
+last.
 """
 
 from __future__ import annotations
