@@ -67,11 +67,10 @@ def serialize_body(openai_body: dict, leave_out: str, tools_json: bytes | None =
         members["tools"] = orjson.Fragment(_TOOLS)
         spliced.append((_TOOLS, [tools_json]))
     frame = orjson.dumps(members)
-    spliced.sort(key=lambda placeholder: frame.index(placeholder[0]))
     pieces: list[bytes] = []
     start = 0
-    for placeholder, inserted in spliced:
-        at = frame.index(placeholder, start)
+    in_body_order = sorted((frame.index(mark), mark, inserted) for mark, inserted in spliced)
+    for at, placeholder, inserted in in_body_order:
         pieces.append(frame[start:at])
         pieces.extend(inserted)
         start = at + len(placeholder)
