@@ -72,6 +72,11 @@ def _parse_messages(field: msgspec.Raw) -> object:
         items = _split_list.decode(field)
     except _SPLIT_ERRORS:  # not a list (validation says so) or too deep: orjson decides
         return orjson.loads(memoryview(field))
+    return _parse_message_items(items)
+
+
+def _parse_message_items(items: list[msgspec.Raw]) -> list[object]:
+    """Each message, from the memo when its text was seen before."""
     return [_parse(item, _messages, MIN_CACHED_MESSAGE_BYTES) for item in items]
 
 
@@ -135,7 +140,7 @@ def _parse_model_and_messages(head: bytes) -> dict | None:
         split = _split_model_and_messages.decode(head)
         return {
             "model": _parse(split.model, None),
-            "messages": [_parse(item, _messages, MIN_CACHED_MESSAGE_BYTES) for item in split.messages],
+            "messages": _parse_message_items(split.messages),
         }
     except (*_SPLIT_ERRORS, orjson.JSONDecodeError):
         return None
