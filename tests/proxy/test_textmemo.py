@@ -102,3 +102,20 @@ def test_memoised_message_estimates_equal_fresh_ones_on_real_turns() -> None:
         assert any(len(j) >= tokens.MIN_MEMO_BYTES for j in message_json)  # the memo was really used
         assert len(tokens._message_estimates) > 0
         assert orjson.loads(message_json[0]) == translated.body["messages"][0]
+
+
+def test_a_short_message_is_memoised_only_when_the_size_bound_does_not_settle_it() -> None:
+    """A line-numbered tool result (`cat -n` output, as Claude Code's Read returns) is short but full of spaces:
+    its estimate walks its strings, so it is kept; a short message the size bound settles is not."""
+    spaced = {"role": "tool", "tool_call_id": "call_1", "content": "     1\tdef f():\n     2\t    return 1\n"}
+    dense = {"role": "tool", "tool_call_id": "call_2", "content": "x" * 40}
+    tokens._message_estimates.clear()
+    for message in (spaced, dense):
+        body = {"messages": [message]}
+        serialized = orjson.dumps(message)
+        assert len(serialized) < tokens.MIN_MEMO_BYTES
+        unmemoised = tokens.estimate_tokens(body, 0)  # without its JSON, a message is never looked up
+        assert tokens.estimate_tokens(body, 0, [serialized]) == unmemoised
+        assert tokens.estimate_tokens(body, 0, [orjson.dumps(message)]) == unmemoised  # warm, fresh bytes
+    assert tokens._message_estimates.get(orjson.dumps(spaced)) is not MISSING
+    assert tokens._message_estimates.get(orjson.dumps(dense)) is MISSING
