@@ -38,6 +38,7 @@ SCALED_TARGET = "ccbench-workers"  # the proxy started with --workers N (one pro
 FLOOR_TARGET = "aiohttp-floor"  # bench/floor_relay.py: the proxy's HTTP stack doing none of its work
 # the answer written token by token (`--paced-ms`), called directly and through a second proxy
 PACED_DIRECT, PACED_TARGET = "direct-paced", "ccbench-paced"
+LONG_DIRECT, LONG_TARGET = "direct-long", "ccbench-long"  # a turn late in a long session (bench/session.py)
 TARGET_ORDER = [
     "direct",
     "ccbench",
@@ -48,6 +49,8 @@ TARGET_ORDER = [
     "ccbench-vllm",
     PACED_DIRECT,
     PACED_TARGET,
+    LONG_DIRECT,
+    LONG_TARGET,
 ]
 DIRECT_FOR = {  # ratio denominators
     "ccbench": "direct",
@@ -56,6 +59,7 @@ DIRECT_FOR = {  # ratio denominators
     "litellm": "direct",
     "ccbench-vllm": "direct-vllm",
     PACED_TARGET: PACED_DIRECT,
+    LONG_TARGET: LONG_DIRECT,
 }
 
 
@@ -192,6 +196,22 @@ def paced_check(levels: list[LevelResult], events_per_answer: int) -> list[Check
     return [Check("paced_cpu_us_per_event", line, round(per_event_us, 1), None)]
 
 
+def long_session_check(levels: list[LevelResult], session: str | None) -> list[Check]:
+    """The ratio and CPU per request on a turn late in a long session, next to the captured turns' CPU."""
+    c = throughput_concurrency(levels)
+    long, direct = (find(levels, LONG_TARGET, c), find(levels, LONG_DIRECT, c)) if c else (None, None)
+    if long is None or direct is None or not direct.requests_per_s:
+        return []
+    ratio = round(long.requests_per_s / direct.requests_per_s, 3)
+    line = f"{c} concurrent, a turn late in a long session ({session or '?'}): proxy = {ratio:.3f} × direct"
+    if long.server_cpu_ms_per_request:
+        line += f" at {long.server_cpu_ms_per_request:.2f} ms CPU/request"
+        short = find(levels, "ccbench", c)
+        if short is not None and short.server_cpu_ms_per_request:
+            line += f" ({short.server_cpu_ms_per_request:.2f} ms on the captured turns)"
+    return [Check("long_session_ratio", line, ratio, None)]
+
+
 def ttft_check(levels: list[LevelResult]) -> list[Check]:
     """TTFT p50 of the proxy minus that of the direct call, at concurrency 1."""
     proxy, direct = find(levels, "ccbench", 1), find(levels, "direct", 1)
@@ -258,11 +278,13 @@ def all_checks(
     soak: dict | None,
     scaled_workers: int = 0,
     events_per_answer: int = EVENTS_PER_ANSWER,
+    session: str | None = None,
 ) -> list[Check]:
     return [
         *throughput_checks(levels, scaled_workers),
         *floor_check(levels),
         *paced_check(levels, events_per_answer),
+        *long_session_check(levels, session),
         *ttft_check(levels),
         errors_check(levels),
         soak_check(soak),

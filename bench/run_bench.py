@@ -42,10 +42,13 @@ from bench.servers import (
     start_fast_backend,
     start_litellm,
 )
+from bench.session import describe
 from bench.targets import (
     Settings,
     direct_bodies,
     load_requests,
+    long_session_rows,
+    long_session_targets,
     messages_target,
     throughput_level_targets,
     vllm_stack_targets,
@@ -118,6 +121,7 @@ class Outcome:
     profile: dict | None = None
     notes: list[str] = field(default_factory=list)
     proxy_rss_kib_at_start: int | None = None
+    session: str | None = None  # the long-session turn measured, described (bench/session.py)
 
     def to_json(self, settings: Settings, checks: list[Check]) -> dict:
         return {
@@ -127,6 +131,7 @@ class Outcome:
                 "proxy_workers": settings.workers,
                 "scaled_proxy_workers": settings.scale_workers if settings.scale_workers > 1 else None,
                 "paced_ms": settings.pace_ms or None,
+                "long_session": self.session,
             },
             "bodies": [
                 f"{row['scenario']}-{row['seq']} ({len(orjson.dumps(row['body']))} bytes)"
@@ -184,6 +189,10 @@ def execute(settings: Settings, console: Console) -> Outcome:
             except BenchSetupError as exc:
                 outcome.notes.append(f"vLLM-stack backend skipped: {exc}")
         extra = throughput_level_targets(stack, settings, backend.base_url, outcome.rows, direct_body)
+        if settings.session_messages and throughput_level(settings.levels) is not None:
+            session_rows = long_session_rows(outcome.rows, settings.session_messages)
+            outcome.session = describe(session_rows)
+            extra += long_session_targets(session_rows, backend, proxy, settings.requests)
         targets += extra
         level = throughput_level(settings.levels)
         only_at = {target.name: level for target, _, _ in extra if level is not None}
@@ -305,6 +314,13 @@ def execute(settings: Settings, console: Console) -> Outcome:
     "through a second proxy at 16 streams: the proxy's cost per event when each comes in a read of its own "
     "[default: 2; 0 = off; off with --quick].",
 )
+@click.option(
+    "--session-messages",
+    type=click.IntRange(0),
+    default=None,
+    help="Also measure a turn late in a long session (a captured turn grown with Read calls and results to this "
+    "many messages), directly and through the proxy at 16 streams [default: 300; 0 = off; off with --quick].",
+)
 @click.option("--check", is_flag=True, help="Exit 1 when a measured target is missed.")
 @click.option(
     "--profile",
@@ -330,6 +346,7 @@ def main(
     scale_workers: int | None,
     floor: bool | None,
     pace_ms: float | None,
+    session_messages: int | None,
     check: bool,
     profile: Path | None,
 ) -> None:
@@ -352,6 +369,7 @@ def main(
         scale_workers=(0 if quick else (os.cpu_count() or 1)) if scale_workers is None else scale_workers,
         floor=not quick if floor is None else floor,
         pace_ms=(0.0 if quick else 2.0) if pace_ms is None else pace_ms,
+        session_messages=(0 if quick else 300) if session_messages is None else session_messages,
     )
     console = Console(markup=False)  # what it prints quotes server logs and paths: text, never markup
     if not console.is_terminal:
@@ -361,7 +379,7 @@ def main(
     except BenchSetupError as exc:
         console.print(f"benchmark could not run: {exc}", style="red", highlight=False)
         sys.exit(2)
-    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers)
+    checks = all_checks(outcome.levels, outcome.soak, settings.scale_workers, session=outcome.session)
     print_report(console, outcome.levels, outcome.soak, checks, outcome.notes)
     if outcome.profile:
         print_profile(console, outcome.profile)

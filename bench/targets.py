@@ -11,7 +11,15 @@ from pathlib import Path
 import orjson
 
 from bench.load_client import ANTHROPIC, OPENAI, Target
-from bench.report import FLOOR_TARGET, PACED_DIRECT, PACED_TARGET, SCALED_TARGET, throughput_level
+from bench.report import (
+    FLOOR_TARGET,
+    LONG_DIRECT,
+    LONG_TARGET,
+    PACED_DIRECT,
+    PACED_TARGET,
+    SCALED_TARGET,
+    throughput_level,
+)
 from bench.servers import (
     BenchSetupError,
     Server,
@@ -20,6 +28,7 @@ from bench.servers import (
     start_paced_backend,
     start_vllm_stack_backend,
 )
+from bench.session import grown_turns
 
 Measured = tuple[Target, Server, int]  # a target, the server process whose CPU is measured, requests per run
 
@@ -48,6 +57,7 @@ class Settings:
     scale_workers: int = 0  # > 1: also measure a proxy with this many worker processes at 16 streams
     floor: bool = False  # also measure bench/floor_relay.py (aiohttp without the proxy's work) at 16 streams
     pace_ms: float = 0.0  # > 0: also measure the answer written token by token, this far apart, at 16 streams
+    session_messages: int = 0  # > 0: also measure a turn this long (bench/session.py) at 16 streams
 
     @property
     def proxy_args(self) -> list[str]:
@@ -187,3 +197,16 @@ def throughput_level_targets(
             settings.requests,
         )
     return targets
+
+
+def long_session_rows(rows: list[dict], messages: int) -> list[dict]:
+    """Three successive turns of a session grown from the longest captured turn to `messages` messages."""
+    return grown_turns(max(rows, key=lambda row: len(row["body"]["messages"])), messages)
+
+
+def long_session_targets(rows: list[dict], backend: Server, proxy: Server, requests: int) -> list[Measured]:
+    """A turn late in a long session (`long_session_rows`), directly and through the main proxy: what the proxy's
+    per-message work costs when the history is long."""
+    direct = Target(LONG_DIRECT, f"{backend.base_url}/v1/chat/completions", OPENAI, direct_bodies(rows))
+    ours = messages_target(LONG_TARGET, f"{proxy.base_url}/v1/messages?beta=true", rows)
+    return [(direct, backend, requests), (ours, proxy, requests)]

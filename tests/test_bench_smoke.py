@@ -25,6 +25,8 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
             "--floor",
             "--paced-ms",
             "1",
+            "--session-messages",
+            "60",
             "--out",
             str(out),
         ],
@@ -48,9 +50,12 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
         ("aiohttp-floor", 4),
         ("direct-paced", 4),
         ("ccbench-paced", 4),
+        ("direct-long", 4),
+        ("ccbench-long", 4),
     }  # there only
     assert measured == {(target, c) for target in targets for c in (1, 4)} | once
     assert results["environment"]["scaled_proxy_workers"] == 2 and results["environment"]["paced_ms"] == 1
+    assert results["environment"]["long_session"].startswith("60 messages, ")
     for level in results["levels"]:
         assert level["errors"] == 0, level
         assert level["ok"] == level["requests"] >= 20
@@ -63,6 +68,8 @@ def test_quick_benchmark_runs_without_errors_and_prints_the_ratio_lines(tmp_path
     assert names["vllm_stack_ratio"]["value"] > 0 and "vLLM's HTTP stack" in printed
     assert names["floor_ratio"]["value"] > 0 and "4 concurrent: aiohttp pass-through floor" in printed
     assert names["paced_cpu_us_per_event"]["value"] > 0 and "4 concurrent, token by token" in printed
+    assert names["long_session_ratio"]["value"] > 0
+    assert "4 concurrent, a turn late in a long session (60 messages, " in printed
     assert names["errors_256"]["passed"] is None and names["soak_rss_growth_pct"]["passed"] is None
 
 
