@@ -42,7 +42,8 @@ CACHE_SIZE = 16  # distinct tool lists kept (one per Claude Code version/configu
 _tools: TextMemo[object] = TextMemo(CACHE_SIZE, 8 << 20)
 # one system prompt per session (it names the cwd, the date)
 _systems: TextMemo[object] = TextMemo(64, 4 << 20)
-_messages: TextMemo[object] = TextMemo(8192, 8 << 20)  # the recent history of the sessions in flight
+# the recent history of the sessions in flight; it knows its values, so translation can tell a shared message
+_messages: TextMemo[object] = TextMemo(8192, 8 << 20, track_values=True)
 _CACHES = {"tools": _tools, "system": _systems}
 # the members after `messages`, as a known text ending bodies (one per session: Claude Code resends them as they were)
 _tails: TextMemo[dict] = TextMemo(CACHE_SIZE, 8 << 20)
@@ -78,6 +79,12 @@ def _parse_messages(field: msgspec.Raw) -> object:
 def _parse_message_items(items: list[msgspec.Raw]) -> list[object]:
     """Each message, from the memo when its text was seen before."""
     return [_parse(item, _messages, MIN_CACHED_MESSAGE_BYTES) for item in items]
+
+
+def is_shared_message(message: object) -> bool:
+    """True for a message object this module hands to every request that resends the same message text (so:
+    read-only, and worth memoising what is derived from it)."""
+    return _messages.holds(message)
 
 
 def is_shared(value: object) -> bool:

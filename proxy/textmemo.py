@@ -26,12 +26,14 @@ HASHED_BELOW = 1024
 
 
 class TextMemo(Generic[V]):
-    """At most `max_entries` texts of `max_bytes` in total; the least recently used go first."""
+    """At most `max_entries` texts of `max_bytes` in total; the least recently used go first. With
+    `track_values`, it can also tell whether an object is one of its values (`holds`)."""
 
-    def __init__(self, max_entries: int, max_bytes: int) -> None:
+    def __init__(self, max_entries: int, max_bytes: int, track_values: bool = False) -> None:
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._values: OrderedDict[bytes, V] = OrderedDict()
         self._by_size: dict[int, list[bytes]] = {}
+        self._by_identity: dict[int, V] | None = {} if track_values else None
         self.total_bytes = 0
 
     def __len__(self) -> int:
@@ -39,6 +41,11 @@ class TextMemo(Generic[V]):
 
     def values(self) -> list[V]:
         return list(self._values.values())
+
+    def holds(self, value: object) -> bool:
+        """Whether `value` is the very object stored for some text (always False without `track_values`)."""
+        by_identity = self._by_identity
+        return by_identity is not None and by_identity.get(id(value)) is value
 
     def get(self, text: bytes) -> V | object:
         """The value stored for exactly `text`, or MISSING."""
@@ -82,9 +89,14 @@ class TextMemo(Generic[V]):
         self._values[text] = value
         if len(text) >= HASHED_BELOW:  # short texts are found by their hash, without the length index
             self._by_size.setdefault(len(text), []).append(text)
+        by_identity = self._by_identity
+        if by_identity is not None:
+            by_identity[id(value)] = value
         self.total_bytes += len(text)
         while len(self._values) > self.max_entries or self.total_bytes > self.max_bytes:
-            oldest, _ = self._values.popitem(last=False)
+            oldest, evicted = self._values.popitem(last=False)
+            if by_identity is not None and by_identity.get(id(evicted)) is evicted:
+                del by_identity[id(evicted)]
             if len(oldest) >= HASHED_BELOW:
                 same_size = self._by_size[len(oldest)]
                 same_size.remove(oldest)
@@ -95,6 +107,8 @@ class TextMemo(Generic[V]):
     def clear(self) -> None:
         self._values.clear()
         self._by_size.clear()
+        if self._by_identity is not None:
+            self._by_identity.clear()
         self.total_bytes = 0
 
 

@@ -26,7 +26,7 @@ from proxy.translate.params import (
     tool_choice_params,
 )
 from proxy.translate.prefill import CONTINUE_PARAMS, prefill_text
-from proxy.translate.sharedtext import join_text, shared_block, shared_compact_json
+from proxy.translate.sharedtext import join_text, shared_block, shared_compact_json, shared_turn
 from proxy.translate.tools import openai_tool_name, sanitize_tool_id, translate_tools
 from proxy.translate.validate import MESSAGE_ROLES, validate_messages_request
 
@@ -90,6 +90,7 @@ class _Turn:
 
     role: str
     blocks: list[dict] = field(default_factory=list)
+    source: dict | None = None  # the message, when the turn is that one message's blocks and nothing else
 
 
 def _blocks(content: object) -> list[dict]:
@@ -125,20 +126,24 @@ def _normalise_turns(messages: list[dict], dropped: list[str]) -> list[_Turn]:
                 continue
             if SYSTEM_MESSAGE_PLACEMENT == "previous_user" and turns and turns[-1].role == "user":
                 turns[-1].blocks.append(block)
+                turns[-1].source = None
             else:
                 pending.append(block)
             continue
         blocks = _blocks(message.get("content"))
+        source: dict | None = message if role == message["role"] else None
         if role == "user" and pending:
-            blocks, pending = pending + blocks, []
+            blocks, pending, source = pending + blocks, [], None
         if turns and turns[-1].role == role:
             turns[-1].blocks.extend(blocks)
+            turns[-1].source = None
         else:
-            turns.append(_Turn(role, blocks))
+            turns.append(_Turn(role, blocks, source))
     if pending:
         last_user = next((t for t in reversed(turns) if t.role == "user"), None)
         if last_user is not None and turns[-1] is last_user:
             last_user.blocks.extend(pending)
+            last_user.source = None
         else:
             turns.append(_Turn("user", pending))
     return turns
@@ -226,6 +231,7 @@ def _merge_same_role(messages: list[dict]) -> list[dict]:
         if prev is None or prev["role"] != message["role"] or message["role"] not in ("user", "assistant"):
             out.append(message)
             continue
+        prev = out[-1] = dict(prev)  # a memoised translation may be shared (sharedtext.shared_turn)
         merged = _as_parts(prev.get("content")) + _as_parts(message.get("content"))
         if message["role"] == "user":
             prev["content"] = compact_user_content(merged)
@@ -247,6 +253,22 @@ def _join_text(parts: list[dict]) -> str:
     return join_text("\n\n", [p["text"] for p in parts if p.get("type") == "text"])
 
 
+def _assistant_turn(turn: _Turn, profile: BackendProfile, dropped: list[str]) -> dict:
+    """`_assistant_message` of the turn; memoised for a turn that is one shared message (Claude Code resends the
+    whole history every turn)."""
+    if turn.source is None:
+        return _assistant_message(turn.blocks, profile, dropped)
+    variant = ("assistant", profile.send_reasoning_back)
+    return shared_turn(turn.source, variant, dropped, _assistant_message, turn.blocks, profile)
+
+
+def _user_turn(turn: _Turn, open_calls: list[str], dropped: list[str]) -> list[dict]:
+    """`_user_messages` of the turn answering `open_calls`; memoised like `_assistant_turn`."""
+    if turn.source is None:
+        return _user_messages(turn.blocks, open_calls, dropped)
+    return shared_turn(turn.source, ("user", *open_calls), dropped, _user_messages, turn.blocks, open_calls)
+
+
 def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) -> list[dict]:
     """The OpenAI `messages`: one leading system message, then the conversation."""
     messages: list[dict] = []
@@ -258,12 +280,12 @@ def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) 
         if turn.role == "assistant":
             if open_calls:
                 messages += _user_messages([], open_calls, dropped)
-            message = _assistant_message(turn.blocks, profile, dropped)
+            message = _assistant_turn(turn, profile, dropped)
             open_calls = [call["id"] for call in message.get("tool_calls", [])]
             if message["content"] or open_calls or message.get("reasoning_content"):
                 messages.append(message)  # a turn of only dropped blocks (e.g. thinking) says nothing
         else:
-            messages += _user_messages(turn.blocks, open_calls, dropped)
+            messages += _user_turn(turn, open_calls, dropped)
             open_calls = []
     if open_calls:
         messages += _user_messages([], open_calls, dropped)

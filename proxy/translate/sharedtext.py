@@ -13,7 +13,9 @@ result because request bodies are never written to (tests/proxy/test_bodyparse.p
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from proxy.bodyparse import is_shared_message
 from proxy.textmemo import IdentityMemo
 from proxy.translate.tools import compact_json
 
@@ -22,9 +24,14 @@ MAX_ENTRIES = 1024
 MAX_CHARS = 4 << 20  # characters held in results (the pieces are about as much again)
 
 
+MAX_TURNS = 8192  # translated turns kept: the history of the sessions in flight, as the parser keeps it
+MAX_TURN_SIZE = 16 << 20  # by `_turn_size`: their own strings (most they share with the messages)
+TURN_OVERHEAD = 256  # what `_turn_size` counts for the dicts of a turn besides its strings
+
 _joins = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
 _json = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
 _blocks = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
+_turns = IdentityMemo(MAX_TURNS, MAX_TURN_SIZE)
 
 
 def shared_block(
@@ -68,3 +75,38 @@ def shared_compact_json(value: object) -> str:
         if len(text) >= MIN_CHARS:
             _json.put(key, value, text, len(text))
     return text
+
+
+def shared_turn(
+    source: dict, variant: tuple, dropped: list[str], build: Callable[..., Any], *args: object
+) -> Any:
+    """`build(*args, dropped)`: the translation of a turn made of the one message `source` alone. For a message
+    the parser shares (`is_shared_message`: resent every turn as the same object), the same result (and the same
+    notes added to `dropped`) again for the same source and `variant` (what else the translation depends on).
+    The result is shared, so it must be treated as read-only. Short messages, parsed anew every turn, are built
+    every time (a lookup could never hit)."""
+    if not is_shared_message(source):
+        return build(*args, dropped)
+    key = (id(source), *variant)
+    hit = _turns.get(key)
+    if hit is not None:
+        dropped.extend(hit[1])
+        return hit[0]
+    notes: list[str] = []
+    result = build(*args, notes)
+    dropped.extend(notes)
+    _turns.put(key, source, (result, tuple(notes)), _turn_size(result))
+    return result
+
+
+def _turn_size(result: dict | list[dict]) -> int:
+    """What a translated turn (a message, or a list of them) holds beyond its source: its content (images in it
+    are new data URLs) and arguments, plus a fixed amount per message."""
+    size = 0
+    messages: list[dict] = result if isinstance(result, list) else [result]
+    for message in messages:
+        content = message.get("content")
+        size += TURN_OVERHEAD + (len(content) if isinstance(content, str) else len(compact_json(content)))
+        for call in message.get("tool_calls") or []:
+            size += len(call["function"]["arguments"])
+    return size

@@ -119,3 +119,28 @@ def test_a_short_message_is_memoised_only_when_the_size_bound_does_not_settle_it
         assert tokens.estimate_tokens(body, 0, [orjson.dumps(message)]) == unmemoised  # warm, fresh bytes
     assert tokens._message_estimates.get(orjson.dumps(spaced)) is not MISSING
     assert tokens._message_estimates.get(orjson.dumps(dense)) is MISSING
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.tuples(_TEXTS, st.booleans()), max_size=40), st.integers(1, 6))
+def test_a_tracking_memo_holds_exactly_its_values(
+    operations: list[tuple[bytes, bool]], max_entries: int
+) -> None:
+    """`holds` answers for the very objects stored, as entries come and go; equal objects made elsewhere, and
+    evicted values, are not held."""
+    memo: TextMemo[list] = TextMemo(max_entries, _BUDGET, track_values=True)
+    made: list[list] = []  # every value ever offered (kept alive, so that their ids stay theirs)
+    for text, clear in operations:
+        if clear:
+            memo.clear()
+        made.append([text])
+        memo.get_or_make(text, _same, made[-1])
+        stored = memo.values()
+        assert all(memo.holds(value) for value in stored)
+        assert not any(memo.holds(value) for value in made if not any(value is s for s in stored))
+        assert not memo.holds([text])  # equal, but not the stored object
+    assert not TextMemo(4, 100).holds(made[-1] if made else [])  # without tracking: never
+
+
+def _same(value: list) -> list:
+    return value
