@@ -21,30 +21,35 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _validate_block(block: object, path: str) -> None:
+def _block_problem(block: object) -> tuple[str, str] | None:
+    """What is wrong with a content block, as (the path below the block, the problem), or None. Paths are only
+    built for a failure: a Claude Code turn has hundreds of blocks, all of them fine."""
     if not isinstance(block, dict):
-        raise _fail(path, "content block must be an object")
+        return "", "content block must be an object"
     kind = block.get("type")
     if not isinstance(kind, str) or not kind:
-        raise _fail(f"{path}.type", "content block needs a string `type`")
+        return ".type", "content block needs a string `type`"
     if kind == "tool_use":
         if not isinstance(block.get("id"), str) or not block["id"]:
-            raise _fail(f"{path}.id", "tool_use needs a string `id`")
+            return ".id", "tool_use needs a string `id`"
         if not isinstance(block.get("name"), str) or not block["name"]:
-            raise _fail(f"{path}.name", "tool_use needs a string `name`")
+            return ".name", "tool_use needs a string `name`"
         if not isinstance(block.get("input"), dict):
-            raise _fail(f"{path}.input", "tool_use `input` must be an object")
+            return ".input", "tool_use `input` must be an object"
     elif kind == "tool_result":
         if not isinstance(block.get("tool_use_id"), str) or not block["tool_use_id"]:
-            raise _fail(f"{path}.tool_use_id", "tool_result needs a string `tool_use_id`")
+            return ".tool_use_id", "tool_result needs a string `tool_use_id`"
         content = block.get("content")
         if content is not None and not isinstance(content, str | list):
-            raise _fail(f"{path}.content", "tool_result content must be a string or an array of blocks")
+            return ".content", "tool_result content must be a string or an array of blocks"
         if isinstance(content, list):
             for j, inner in enumerate(content):
-                _validate_block(inner, f"{path}.content.{j}")
+                problem = _block_problem(inner)
+                if problem is not None:
+                    return f".content.{j}{problem[0]}", problem[1]
     elif kind == "text" and not isinstance(block.get("text"), str):
-        raise _fail(f"{path}.text", "text block needs a string `text`")
+        return ".text", "text block needs a string `text`"
+    return None
 
 
 def _validate_messages(messages: object) -> None:
@@ -53,20 +58,21 @@ def _validate_messages(messages: object) -> None:
             "messages", "field required, must be an array" if messages is None else "must be an array"
         )
     for i, message in enumerate(messages):
-        path = f"messages.{i}"
         if not isinstance(message, dict):
-            raise _fail(path, "message must be an object")
+            raise _fail(f"messages.{i}", "message must be an object")
         role = message.get("role")
         if not isinstance(role, str) or not role:
             raise _fail(
-                f"{path}.role", f"must be a role name such as {', '.join(MESSAGE_ROLES)}, got {role!r}"
+                f"messages.{i}.role", f"must be a role name such as {', '.join(MESSAGE_ROLES)}, got {role!r}"
             )
         content = message.get("content")
         if isinstance(content, list):
             for j, block in enumerate(content):
-                _validate_block(block, f"{path}.content.{j}")
+                problem = _block_problem(block)
+                if problem is not None:
+                    raise _fail(f"messages.{i}.content.{j}{problem[0]}", problem[1])
         elif not isinstance(content, str):
-            raise _fail(f"{path}.content", "must be a string or an array of content blocks")
+            raise _fail(f"messages.{i}.content", "must be a string or an array of content blocks")
 
 
 def _validate_system(system: object) -> None:

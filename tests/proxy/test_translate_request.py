@@ -38,6 +38,30 @@ from tests.proxy.request_helpers import READ_TOOL, assistant, body, tr, user
         (body([assistant([{"type": "tool_use", "id": "t", "input": {}}])]), "messages.0.content.0.name"),
         (body([assistant([{"type": "tool_use", "id": "t", "name": "R", "input": "x"}])]), "content.0.input"),
         (body([user([{"type": "tool_result", "content": "x"}])]), "messages.0.content.0.tool_use_id"),
+        (
+            body([user([{"type": "tool_result", "tool_use_id": "t", "content": 5}])]),
+            "messages.0.content.0.content:",
+        ),
+        (
+            body([user("hi"), assistant("ok"), user([{"type": "text", "text": "x"}, {"type": "text"}])]),
+            "messages.2.content.1.text:",
+        ),
+        (
+            body(
+                [
+                    user(
+                        [
+                            {
+                                "type": "tool_result",
+                                "tool_use_id": "t",
+                                "content": [{"type": "text", "text": "a"}, 7],
+                            }
+                        ]
+                    )
+                ]
+            ),
+            "messages.0.content.0.content.1:",
+        ),
         (body([user("hi")], tools=["Read"]), "tools.0"),
         (body([user("hi")], tools=[{"name": ""}]), "tools.0.name"),
         (body([user("hi")], tool_choice={"type": "sometimes"}), "tool_choice.type"),
