@@ -6,7 +6,7 @@ growing conversation keeps hitting the backend's prefix cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proxy.translate.content import (
     compact_user_content,
@@ -84,13 +84,26 @@ class TranslatedRequest:
     tool_ids: frozenset[str] = frozenset()  # the ids of the history's tool calls
 
 
-@dataclass
 class _Turn:
-    """A normalised Anthropic turn: consecutive same-role messages merged, system text attached."""
+    """A normalised Anthropic turn: consecutive same-role messages merged, system text attached. A turn that is
+    one message alone keeps it as `source` and builds its blocks only when asked: the memoised translation of a
+    resent message (`shared_turn`) never needs them."""
 
-    role: str
-    blocks: list[dict] = field(default_factory=list)
-    source: dict | None = None  # the message, when the turn is that one message's blocks and nothing else
+    def __init__(self, role: str, blocks: list[dict] | None, source: dict | None = None) -> None:
+        self.role = role
+        self._blocks = blocks
+        self.source = source
+
+    @property
+    def blocks(self) -> list[dict]:
+        if self._blocks is None:
+            self._blocks = _blocks(self.source.get("content")) if self.source is not None else []
+        return self._blocks
+
+    def add(self, blocks: list[dict]) -> None:
+        """More blocks (a merged message, system text): the turn is no longer one message alone."""
+        self.blocks.extend(blocks)
+        self.source = None
 
 
 def _blocks(content: object) -> list[dict]:
@@ -125,25 +138,23 @@ def _normalise_turns(messages: list[dict], dropped: list[str]) -> list[_Turn]:
             if block is None:
                 continue
             if SYSTEM_MESSAGE_PLACEMENT == "previous_user" and turns and turns[-1].role == "user":
-                turns[-1].blocks.append(block)
-                turns[-1].source = None
+                turns[-1].add([block])
             else:
                 pending.append(block)
             continue
-        blocks = _blocks(message.get("content"))
-        source: dict | None = message if role == message["role"] else None
+        blocks: list[dict] | None = None  # None: the message alone, its blocks built when needed
         if role == "user" and pending:
-            blocks, pending, source = pending + blocks, [], None
+            blocks, pending = pending + _blocks(message.get("content")), []
+        elif role != message["role"]:
+            blocks = _blocks(message.get("content"))
         if turns and turns[-1].role == role:
-            turns[-1].blocks.extend(blocks)
-            turns[-1].source = None
+            turns[-1].add(blocks if blocks is not None else _blocks(message.get("content")))
         else:
-            turns.append(_Turn(role, blocks, source))
+            turns.append(_Turn(role, blocks, message if blocks is None else None))
     if pending:
         last_user = next((t for t in reversed(turns) if t.role == "user"), None)
         if last_user is not None and turns[-1] is last_user:
-            last_user.blocks.extend(pending)
-            last_user.source = None
+            last_user.add(pending)
         else:
             turns.append(_Turn("user", pending))
     return turns
@@ -259,14 +270,22 @@ def _assistant_turn(turn: _Turn, profile: BackendProfile, dropped: list[str]) ->
     if turn.source is None:
         return _assistant_message(turn.blocks, profile, dropped)
     variant = ("assistant", profile.send_reasoning_back)
-    return shared_turn(turn.source, variant, dropped, _assistant_message, turn.blocks, profile)
+    return shared_turn(turn.source, variant, dropped, _assistant_of_turn, turn, profile)
+
+
+def _assistant_of_turn(turn: _Turn, profile: BackendProfile, dropped: list[str]) -> dict:
+    return _assistant_message(turn.blocks, profile, dropped)
 
 
 def _user_turn(turn: _Turn, open_calls: list[str], dropped: list[str]) -> list[dict]:
     """`_user_messages` of the turn answering `open_calls`; memoised like `_assistant_turn`."""
     if turn.source is None:
         return _user_messages(turn.blocks, open_calls, dropped)
-    return shared_turn(turn.source, ("user", *open_calls), dropped, _user_messages, turn.blocks, open_calls)
+    return shared_turn(turn.source, ("user", *open_calls), dropped, _user_of_turn, turn, open_calls)
+
+
+def _user_of_turn(turn: _Turn, open_calls: list[str], dropped: list[str]) -> list[dict]:
+    return _user_messages(turn.blocks, open_calls, dropped)
 
 
 def translate_messages(body: dict, profile: BackendProfile, dropped: list[str]) -> list[dict]:
