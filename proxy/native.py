@@ -34,6 +34,7 @@ MODULES = (
     "proxy.translate.content",
     "proxy.translate.invariants",
     "proxy.translate.jsonprefix",
+    "proxy.translate.knownmessages",
     "proxy.translate.jsonvalues",
     "proxy.translate.outcome",
     "proxy.translate.params",

@@ -116,10 +116,13 @@ class IdentityMemo:
     """An LRU of results keyed by the ids of the objects they were computed from (which the entry keeps), at most
     `max_entries` of them and `max_size` in total by the size each `put` declares."""
 
-    def __init__(self, max_entries: int, max_size: int) -> None:
+    def __init__(
+        self, max_entries: int, max_size: int, on_evict: Callable[[Any], None] | None = None
+    ) -> None:
         self.max_entries, self.max_size = max_entries, max_size
         self._entries: OrderedDict[tuple, tuple[object, Any, int]] = OrderedDict()
         self.size = 0
+        self.on_evict = on_evict  # called with each result that leaves (evicted or cleared)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -139,9 +142,15 @@ class IdentityMemo:
         self._entries[key] = (pieces, result, size)
         self.size += size
         while len(self._entries) > self.max_entries or self.size > self.max_size:
-            _, (_, _, dropped) = self._entries.popitem(last=False)
+            _, (_, evicted, dropped) = self._entries.popitem(last=False)
             self.size -= dropped
+            if self.on_evict is not None:
+                self.on_evict(evicted)
 
     def clear(self) -> None:
+        results = [entry[1] for entry in self._entries.values()]
         self._entries.clear()
         self.size = 0
+        if self.on_evict is not None:
+            for result in results:
+                self.on_evict(result)

@@ -16,6 +16,7 @@ import orjson
 
 from proxy.errors import AnthropicError, prompt_too_long_message
 from proxy.textmemo import TextMemo
+from proxy.translate.knownmessages import known_message
 from proxy.translate.outcome import MAX_TOKEN_COUNT, plausible_count
 
 if TYPE_CHECKING:
@@ -119,11 +120,15 @@ MIN_MEMO_BYTES = 128  # below this, the size bound (two C passes) is tried befor
 def _message_tokens(message: Any, serialized: bytes | None) -> int:
     if serialized is None:
         return _part_tokens(message, "\n")
-    if len(serialized) < MIN_MEMO_BYTES:
-        quick = _bytes_estimate(serialized)
-        if quick is not None:
-            return quick
-    return _message_estimates.get_or_make(serialized, _part_tokens, message, "\n", serialized)
+    known = known_message(message)  # a message of a memoised turn keeps its estimate with it
+    if known is not None and known.tokens is not None:
+        return known.tokens
+    tokens = _bytes_estimate(serialized) if len(serialized) < MIN_MEMO_BYTES else None
+    if tokens is None:
+        tokens = _message_estimates.get_or_make(serialized, _part_tokens, message, "\n", serialized)
+    if known is not None:
+        known.tokens = tokens
+    return tokens
 
 
 def estimate_tool_tokens(functions: list[dict]) -> int:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from proxy.translate.knownmessages import message_json as shared_message_json
+
 _MESSAGES = b"\x00messages"  # orjson escapes every control character, so only a Fragment can write these
 _TOOLS = b"\x00tools"
 
@@ -51,7 +53,7 @@ def serialize_body(openai_body: dict, leave_out: str, tools_json: bytes | None =
     """`openai_body` as JSON pieces without the member `leave_out`; `tools_json` must be
     `orjson.dumps(body["tools"])`."""
     messages = openai_body.get("messages")
-    message_json = [orjson.dumps(m) for m in messages] if isinstance(messages, list) else []
+    message_json = [shared_message_json(m) for m in messages] if isinstance(messages, list) else []
     members = {k: v for k, v in openai_body.items() if k != leave_out}
     spliced: list[tuple[bytes, list[bytes]]] = []
     if isinstance(messages, list) and "messages" in members:

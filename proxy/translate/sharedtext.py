@@ -17,6 +17,7 @@ from typing import Any
 
 from proxy.bodyparse import is_shared_message
 from proxy.textmemo import IdentityMemo
+from proxy.translate.knownmessages import forget, remember
 from proxy.translate.tools import compact_json
 
 MIN_CHARS = 1024  # shorter results are cheaper to build again than to look up
@@ -31,7 +32,14 @@ TURN_OVERHEAD = 256  # what `_turn_size` counts for the dicts of a turn besides 
 _joins = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
 _json = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
 _blocks = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
-_turns = IdentityMemo(MAX_TURNS, MAX_TURN_SIZE)
+
+
+def _forget_turn(entry: tuple) -> None:
+    """A memoised turn left the memo: its messages are no longer known."""
+    forget(_messages_of(entry[0]))
+
+
+_turns = IdentityMemo(MAX_TURNS, MAX_TURN_SIZE, on_evict=_forget_turn)
 
 
 def shared_block(
@@ -96,17 +104,23 @@ def shared_turn(
     result = build(*args, notes)
     dropped.extend(notes)
     _turns.put(key, source, (result, tuple(notes)), _turn_size(result))
+    if _turns.get(key) is not None:  # stored (not over the budget on its own)
+        remember(_messages_of(result))
     return result
+
+
+def _messages_of(result: dict | list[dict]) -> list[dict]:
+    return result if isinstance(result, list) else [result]
 
 
 def _turn_size(result: dict | list[dict]) -> int:
     """What a translated turn (a message, or a list of them) holds beyond its source: its content (images in it
-    are new data URLs) and arguments, plus a fixed amount per message."""
+    are new data URLs) and arguments, counted twice (its JSON is kept too once serialised), plus a fixed amount
+    per message."""
     size = 0
-    messages: list[dict] = result if isinstance(result, list) else [result]
-    for message in messages:
+    for message in _messages_of(result):
         content = message.get("content")
-        size += TURN_OVERHEAD + (len(content) if isinstance(content, str) else len(compact_json(content)))
+        size += TURN_OVERHEAD + 2 * (len(content) if isinstance(content, str) else len(compact_json(content)))
         for call in message.get("tool_calls") or []:
-            size += len(call["function"]["arguments"])
+            size += 2 * len(call["function"]["arguments"])
     return size

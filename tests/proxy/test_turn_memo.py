@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from proxy import bodyparse
 from proxy.bodyparse import MIN_CACHED_MESSAGE_BYTES, is_shared_message, parse_object
 from proxy.errors import AnthropicError
-from proxy.translate import sharedtext
+from proxy.translate import knownmessages, sharedtext
 from proxy.translate.request import BackendProfile, translate_request
+from proxy.translate.serialize import serialize_body
 from proxy.translate.validate import validate_messages_request
 from tests.proxy.strategies import requests as anthropic_requests
 from tests.support import captured_requests
@@ -152,6 +153,56 @@ def test_a_turn_merged_from_two_messages_is_never_served_as_its_first_message() 
         assert translated(alone) == expected_alone
         assert translated(together) == expected_together
     assert "second" in expected_together[0]["messages"][-1]["content"]
+
+
+def test_a_memoised_turns_messages_are_serialised_once_and_exactly_as_orjson_does() -> None:
+    history = [{"role": "user", "content": f"hello {PAD}"}, call("toolu_1", PAD), result("toolu_1")]
+    raw = session_turn(history)
+    cold = serialize_body(from_scratch(raw)[0], "max_tokens")
+    first = serialize_body(translated(raw)[0], "max_tokens")
+    again = serialize_body(translated(raw)[0], "max_tokens")
+    assert first.with_member("max_tokens", 5) == cold.with_member("max_tokens", 5)
+    assert all(a is b for a, b in zip(first.message_json, again.message_json, strict=True))  # kept
+    assert [orjson.loads(j) for j in again.message_json] == translated(raw)[0]["messages"]
+    sharedtext._turns.clear()  # the turns leave the memo: their messages' JSON goes with them
+    assert not knownmessages._known
+    fresh = serialize_body(translated(raw)[0], "max_tokens")
+    assert not any(a is b for a, b in zip(first.message_json, fresh.message_json, strict=True))
+    assert fresh.message_json == first.message_json
+
+
+def test_a_turn_too_large_to_keep_leaves_nothing_behind(monkeypatch) -> None:
+    raw = session_turn([{"role": "user", "content": f"hello {PAD}"}, call("toolu_1", PAD), result("toolu_1")])
+    expected = from_scratch(raw)
+    monkeypatch.setattr(sharedtext._turns, "max_size", 10)  # every turn is over the budget on its own
+    sharedtext._turns.clear()
+    for _ in range(2):
+        assert translated(raw) == expected
+    assert len(sharedtext._turns) == 0 and not knownmessages._known
+
+
+def test_a_memoised_turns_messages_keep_their_estimate_and_it_is_the_estimate() -> None:
+    from proxy import tokens
+
+    raw = session_turn([{"role": "user", "content": f"hello {PAD}"}, call("toolu_1", PAD), result("toolu_1")])
+    cold_body = from_scratch(raw)[0]
+    cold = tokens.estimate_tokens(cold_body, 0, serialize_body(cold_body, "max_tokens").message_json)
+    tokens._message_estimates.clear()
+    for _ in range(2):
+        body = translated(raw)[0]
+        assert tokens.estimate_tokens(body, 0, serialize_body(body, "max_tokens").message_json) == cold
+    kept = [knownmessages.known_message(m) for m in body["messages"]]
+    assert all(known is not None and known.tokens is not None for known in kept)
+    assert sum(known.tokens for known in kept) + tokens.PROMPT_OVERHEAD + 3 * tokens.MESSAGE_OVERHEAD == cold
+
+
+def test_a_copy_of_a_memoised_message_is_serialised_as_itself() -> None:
+    raw = session_turn([{"role": "user", "content": f"hello {PAD}"}])
+    translated(raw)
+    (message,) = translated(raw)[0]["messages"]
+    serialize_body({"messages": [message]}, "max_tokens")  # its JSON is kept now
+    changed = {**message, "content": "other"}
+    assert serialize_body({"messages": [changed]}, "max_tokens").message_json == [orjson.dumps(changed)]
 
 
 def test_real_claude_code_turns_translate_as_from_scratch_when_resent() -> None:
