@@ -9,7 +9,8 @@ are copied to harness/data/, where `harness.scenarios.default_scenarios_dir` loo
 
 Compiled modules (`proxy/native.py` lists them and says why): built when mypyc is importable (pyproject.toml's
 build requirements bring it) and a C compiler works. A build that fails for any reason removes whatever it
-built and leaves the pure-Python package, which runs the same source; `CCBENCH_PURE_PYTHON=1` skips it.
+built and leaves the pure-Python package, which runs the same source; `CCBENCH_PURE_PYTHON=1` skips it. A build
+that compiles nothing also removes the compiled modules an earlier editable install left beside the sources.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ class OptionalBuildExt(build_ext):
                 f"ccbench: mypyc could not compile the translation modules ({exc!r}); installing them as Python"
             )
         super().finalize_options()
+        if not self.distribution.ext_modules:
+            # What an earlier editable (in-place) build left would shadow these sources, and fail to import without
+            # its group library. (The editable flags are not set yet here, and build_ext does not run at all when
+            # there is nothing to compile.)
+            for path in NATIVE["remove_built_in_place"](ROOT):
+                self.warn(f"ccbench: removed {path.name}, left by an earlier build")
 
     def run(self) -> None:
         try:

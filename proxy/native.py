@@ -75,6 +75,21 @@ def stale_modules() -> list[str]:
     return stale
 
 
+def remove_built_in_place(root: Path) -> list[Path]:
+    """Delete the compiled modules (and their group library) that an earlier in-place build, as an editable install
+    makes, left beside the sources under `root`; the paths removed. A build that compiles nothing calls it
+    (setup.py): Python would still import those files, which then fail for want of the group library."""
+    removed: list[Path] = []
+    for name in (*MODULES, f"{GROUP}__mypyc"):
+        stem = str(root / name.replace(".", "/"))
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = Path(stem + suffix)
+            if path.is_file():
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 @functools.cache
 def build_kind() -> str:
     """One of "compiled" (all of MODULES), "pure" (none), "partly compiled" (a broken build) or "stale" (compiled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import shutil
 import sys
@@ -79,3 +80,21 @@ def test_a_partial_build_asks_for_a_reinstall(monkeypatch) -> None:
         assert native.build_line().endswith("(1 of 2 modules): reinstall")
     finally:
         native.build_kind.cache_clear()
+
+
+def test_a_build_that_compiles_nothing_removes_what_an_earlier_in_place_build_left(tmp_path) -> None:
+    """An editable install whose compile step falls back to Python (a type error, CCBENCH_PURE_PYTHON=1) must not
+    leave the previous build's modules beside the sources: Python would import them, and they need the group
+    library (setup.py calls this then)."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    left = [
+        tmp_path / (native.MODULES[0].replace(".", "/") + suffix),
+        tmp_path / f"{native.GROUP}__mypyc{suffix}",
+    ]
+    kept = [tmp_path / (native.MODULES[0].replace(".", "/") + ".py"), tmp_path / f"other{suffix}"]
+    for path in left + kept:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert sorted(native.remove_built_in_place(tmp_path)) == sorted(left)
+    assert not any(path.exists() for path in left) and all(path.exists() for path in kept)
+    assert native.remove_built_in_place(tmp_path) == []
