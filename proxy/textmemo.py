@@ -135,10 +135,11 @@ class IdentityMemo:
         self._entries.move_to_end(key)
         return entry[1]
 
-    def put(self, key: tuple, pieces: object, result: Any, size: int) -> None:
-        """Store `result` (never None), made from `pieces` (kept alive with it), counting `size` to the budget."""
+    def put(self, key: tuple, pieces: object, result: Any, size: int) -> bool:
+        """Store `result` (never None), made from `pieces` (kept alive with it), counting `size` to the budget.
+        False when it alone is over the budget (not stored)."""
         if size > self.max_size:
-            return
+            return False
         self._entries[key] = (pieces, result, size)
         self.size += size
         while len(self._entries) > self.max_entries or self.size > self.max_size:
@@ -146,6 +147,7 @@ class IdentityMemo:
             self.size -= dropped
             if self.on_evict is not None:
                 self.on_evict(evicted)
+        return True
 
     def clear(self) -> None:
         results = [entry[1] for entry in self._entries.values()]

@@ -268,7 +268,7 @@ def _assistant_turn(turn: _Turn, profile: BackendProfile, dropped: list[str]) ->
     """`_assistant_message` of the turn; memoised for a turn that is one shared message (Claude Code resends the
     whole history every turn)."""
     if turn.source is None:
-        return _assistant_message(turn.blocks, profile, dropped)
+        return _assistant_of_turn(turn, profile, dropped)
     variant = ("assistant", profile.send_reasoning_back)
     return shared_turn(turn.source, variant, dropped, _assistant_of_turn, turn, profile)
 
@@ -280,7 +280,7 @@ def _assistant_of_turn(turn: _Turn, profile: BackendProfile, dropped: list[str])
 def _user_turn(turn: _Turn, open_calls: list[str], dropped: list[str]) -> list[dict]:
     """`_user_messages` of the turn answering `open_calls`; memoised like `_assistant_turn`."""
     if turn.source is None:
-        return _user_messages(turn.blocks, open_calls, dropped)
+        return _user_of_turn(turn, open_calls, dropped)
     return shared_turn(turn.source, ("user", *open_calls), dropped, _user_of_turn, turn, open_calls)
 
 

@@ -103,8 +103,7 @@ def shared_turn(
     notes: list[str] = []
     result = build(*args, notes)
     dropped.extend(notes)
-    _turns.put(key, source, (result, tuple(notes)), _turn_size(result))
-    if _turns.get(key) is not None:  # stored (not over the budget on its own)
+    if _turns.put(key, source, (result, tuple(notes)), _turn_size(result)):
         remember(_messages_of(result))
     return result
 

@@ -151,9 +151,11 @@ def test_identity_memo_reports_every_result_that_leaves() -> None:
     memo = IdentityMemo(max_entries=2, max_size=10, on_evict=left.append)
     keep = [object(), object(), object()]
     for n, piece in enumerate(keep):
-        memo.put((id(piece),), piece, f"r{n}", 1)
+        assert memo.put((id(piece),), piece, f"r{n}", 1) is True
     assert left == ["r0"]  # over two entries: the oldest left
-    memo.put((0,), None, "big", 11)  # over the budget on its own: never stored, so never reported
+    assert (
+        memo.put((0,), None, "big", 11) is False
+    )  # over the budget on its own: never stored, so never reported
     assert left == ["r0"]
     memo.clear()
     assert sorted(left) == ["r0", "r1", "r2"] and len(memo) == 0
