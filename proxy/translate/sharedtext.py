@@ -26,7 +26,7 @@ MAX_CHARS = 4 << 20  # characters held in results (the pieces are about as much 
 
 
 MAX_TURNS = 8192  # translated turns kept: the history of the sessions in flight, as the parser keeps it
-MAX_TURN_SIZE = 16 << 20  # by `_turn_size`: their own strings (most they share with the messages)
+MAX_TURN_SIZE = 16 << 20  # by `_turn_size`: their strings counted twice (as text, and in their kept JSON)
 TURN_OVERHEAD = 256  # what `_turn_size` counts for the dicts of a turn besides its strings
 
 _joins = IdentityMemo(MAX_ENTRIES, MAX_CHARS)
