@@ -13,6 +13,7 @@ workers refresh their gauges every `GAUGE_REFRESH` seconds for that.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -45,6 +46,15 @@ def use_multiprocess_values() -> None:
 def multiprocess_dir() -> str | None:
     path = os.environ.get(MULTIPROC_ENV)
     return path if path and os.path.isdir(path) else None
+
+
+def remove_metrics_dir() -> None:
+    """A worker outliving a parent killed with SIGKILL removes the workers' metrics directory, which the parent
+    would have removed on any other exit (otherwise every `kill -9` left one behind in the temp directory). The
+    other workers are stopping too; files they still have open go when they close them."""
+    path = multiprocess_dir()
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass

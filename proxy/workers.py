@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.config import Config
-from proxy.metrics import mark_worker_dead, use_multiprocess_values
+from proxy.metrics import mark_worker_dead, remove_metrics_dir, use_multiprocess_values
 
 log = logging.getLogger("ccbench.proxy")
 
@@ -125,6 +125,8 @@ class Supervisor:
             log.exception("worker %d failed", number)
             status = 1
         finally:
+            if os.getppid() != parent:  # orphaned (the parent was SIGKILLed): nobody else will remove it
+                remove_metrics_dir()
             logging.shutdown()  # os._exit skips atexit: write what the log handlers still hold
             os._exit(status)
 

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -96,17 +97,27 @@ async def test_a_killed_worker_is_reported_and_replaced(backend: FakeBackend) ->
         assert await asyncio.wait_for(process.wait(), STOP_TIMEOUT) == 0
 
 
+def metrics_dirs(tmp: Path) -> list[Path]:
+    return list(tmp.glob("ccbench-metrics-*"))
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
-async def test_workers_do_not_outlive_their_parent(backend: FakeBackend, how: signal.Signals) -> None:
-    async with proxy_process("--upstream", backend.url, "--port", "0", "--workers", "2") as process:
+async def test_workers_do_not_outlive_their_parent(
+    backend: FakeBackend, how: signal.Signals, tmp_path: Path
+) -> None:
+    """Nor does the workers' metrics directory: the parent removes it, or the last workers when it was killed."""
+    env = {"TMPDIR": str(tmp_path)}
+    async with proxy_process("--upstream", backend.url, "--port", "0", "--workers", "2", env=env) as process:
         url, _ = await read_banner(process)
         workers = await worker_pids(url)
         assert len(workers) == 2
+        assert len(metrics_dirs(tmp_path)) == 1
         process.send_signal(how)
         await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
         async with asyncio.timeout(STOP_TIMEOUT):
             while any(alive(pid) for pid in workers):
                 await asyncio.sleep(0.1)
+    assert metrics_dirs(tmp_path) == []
 
 
 async def test_a_port_in_use_is_refused_with_workers_too(backend: FakeBackend) -> None:
