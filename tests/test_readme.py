@@ -32,3 +32,13 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert 'pip install -e ".[test]" && pytest -q' in readme
     assert 'pip install -e ".[test]" && pytest -q' in (ROOT / ".ci" / "run").read_text()
+
+
+def test_links_to_files_point_at_files_of_the_repository() -> None:
+    """Links such as `[…](bench/history/README.md)` (docs moved between files must not leave dead links)."""
+    for name in ("README.md", "bench/README.md", "bench/history/README.md"):
+        path = ROOT / name
+        targets = re.findall(r"\]\(((?!https?:|#|mailto:)[^)\s#]+)(?:#[^)]*)?\)", path.read_text())
+        missing = [target for target in targets if not (path.parent / target).exists()]
+        assert not missing, f"{name}: {missing}"
+    assert "bench/history/README.md" in (ROOT / "README.md").read_text()
