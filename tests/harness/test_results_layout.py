@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.results import contract_problems
+from tests.support import COUNT_TOKENS_CALL_FIELDS
 
 # Recomputes the DESIGN section 5 summary from scenarios[].turns[] alone; prints the numbers as JSON.
 DESIGN_CHECKER = """
@@ -40,19 +41,7 @@ print(json.dumps({
 }))
 """
 
-COUNT_TOKENS_FIELDS = {
-    "index",
-    "repeat",
-    "schema_valid",
-    "problems",
-    "latency_ms",
-    "passed",
-    "failure_class",
-    "error",
-    "input_tokens",
-    "backend_prompt_tokens",
-    "count_tokens_error",
-}
+COUNT_TOKENS_FIELDS = set(COUNT_TOKENS_CALL_FIELDS)
 
 
 @pytest.fixture(scope="module", params=[["--suite", "smoke"], []], ids=["smoke", "full"])
